@@ -1,0 +1,32 @@
+# The two commands a new machine needs: `make demo` and `make test`.
+# Each sets up .venv on first use (pinned by constraints.txt) and then runs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export GX_ANALYTICS_ENABLED := false
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pathlink demo
+
+test: $(STAMP)
+	$(BIN)/ruff check pipelines linkage keys data_contracts schemas tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/encode_throughput.py
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache
