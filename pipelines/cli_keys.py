@@ -1,0 +1,157 @@
+"""``pathlink keys``: generate, inspect and rewrap shared-secret files.
+
+Commands print key ids, fingerprints and paths only, never key material or passphrases.
+Passphrases are read from environment variables named on the command line, so they stay out
+of shell history and process listings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from keys import (
+    PASSPHRASE_ENV,
+    SecretError,
+    generate_secret,
+    key_file_path,
+    load_secret,
+    read_key_file_info,
+    rewrap_secret_file,
+    write_secret_file,
+)
+from keys.store import env_var_name
+
+app = typer.Typer(
+    name="keys",
+    help="Manage the shared linkage secret: generate key files, show fingerprints, rewrap.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+KeyDir = Annotated[Path, typer.Option("--key-dir", help="Directory holding <key-id>.key files.")]
+KeyId = Annotated[str, typer.Option("--key-id", help="Key id, e.g. pathlink-2025a.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _passphrase_from_env(var: str | None, *, required: bool) -> str | None:
+    if var is None:
+        return None
+    value = os.environ.get(var)
+    if not value:
+        if required:
+            _fail(f"environment variable {var} is not set or empty", code=2)
+        return None
+    return value
+
+
+@app.command()
+def generate(
+    key_dir: KeyDir,
+    key_id: KeyId,
+    passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--passphrase-env",
+            metavar="VAR",
+            help="Encrypt the file with the passphrase held in this environment variable.",
+        ),
+    ] = None,
+) -> None:
+    """Create a new random secret in KEY_DIR/KEY_ID.key (mode 0600); never overwrites."""
+    passphrase = _passphrase_from_env(passphrase_env, required=True)
+    try:
+        path = key_file_path(key_dir, key_id)
+        material = generate_secret()
+        write_secret_file(path, material, key_id=key_id, passphrase=passphrase)
+        info = read_key_file_info(path)
+    except (ValueError, FileExistsError, SecretError) as exc:
+        _fail(str(exc))
+    typer.echo(f"key_id: {info.key_id}")
+    typer.echo(f"fingerprint: {info.fingerprint}")
+    typer.echo(f"path: {path}")
+
+
+@app.command()
+def fingerprint(
+    key_dir: KeyDir,
+    key_id: KeyId,
+    passphrase_env: Annotated[
+        str,
+        typer.Option(
+            "--passphrase-env",
+            metavar="VAR",
+            help="Environment variable holding the passphrase of an encrypted file.",
+        ),
+    ] = PASSPHRASE_ENV,
+) -> None:
+    """Show the fingerprint of the key the pipeline would load (env var first, then file).
+
+    An encrypted file without a passphrase shows its recorded fingerprint, marked unverified.
+    """
+    passphrase = _passphrase_from_env(passphrase_env, required=False)
+    try:
+        path = key_file_path(key_dir, key_id)
+        if not os.environ.get(env_var_name(key_id)) and passphrase is None and path.exists():
+            info = read_key_file_info(path)
+            if info.encrypted:
+                typer.echo(f"key_id: {info.key_id}")
+                typer.echo(f"fingerprint: {info.fingerprint} (recorded; not verified)")
+                typer.echo(f"source: file:{path}")
+                return
+        secret = load_secret(key_id, key_dir=key_dir, passphrase=passphrase)
+    except (ValueError, SecretError) as exc:
+        _fail(str(exc))
+    typer.echo(f"key_id: {secret.key_id}")
+    typer.echo(f"fingerprint: {secret.fingerprint}")
+    typer.echo(f"source: {secret.source}")
+
+
+@app.command()
+def rewrap(
+    key_dir: KeyDir,
+    key_id: KeyId,
+    new_passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--new-passphrase-env",
+            metavar="VAR",
+            help="Environment variable holding the new passphrase.",
+        ),
+    ] = None,
+    old_passphrase_env: Annotated[
+        str,
+        typer.Option(
+            "--old-passphrase-env",
+            metavar="VAR",
+            help="Environment variable holding the current passphrase (if encrypted).",
+        ),
+    ] = PASSPHRASE_ENV,
+    no_passphrase: Annotated[
+        bool,
+        typer.Option("--no-passphrase", help="Store the secret unencrypted (still mode 0600)."),
+    ] = False,
+) -> None:
+    """Add, change or remove the passphrase of a key file; the secret itself is unchanged."""
+    if no_passphrase == (new_passphrase_env is not None):
+        _fail("give exactly one of --new-passphrase-env VAR or --no-passphrase", code=2)
+    new_passphrase = _passphrase_from_env(new_passphrase_env, required=True)
+    old_passphrase = _passphrase_from_env(old_passphrase_env, required=False)
+    try:
+        path = key_file_path(key_dir, key_id)
+        secret = rewrap_secret_file(
+            path, old_passphrase=old_passphrase, new_passphrase=new_passphrase, key_id=key_id
+        )
+    except (ValueError, SecretError) as exc:
+        _fail(str(exc))
+    typer.echo(f"key_id: {secret.key_id}")
+    typer.echo(f"fingerprint: {secret.fingerprint}")
+    typer.echo(f"path: {path}")
+    typer.echo(f"encrypted: {'yes' if new_passphrase else 'no'}")
