@@ -1,0 +1,366 @@
+"""Normalize raw participant records into comparable, validated fields.
+
+`normalize_participants` turns the canonical raw participant columns (all strings or NaN) into
+the cleaned columns listed in `docs/architecture.md`. Every field is computed once per distinct
+input value (`pandas.factorize`) and cached, so heavily repeated values cost almost nothing.
+
+Choices:
+- Phonetic codes use NYSIIS (`jellyfish.nysiis`, untruncated): designed for personal names and
+  more discriminating than Soundex; computed on `given_name` and on the whole `family_name`.
+- Nicknames resolve through the `nicknames` package plus a short curated table for the common
+  short forms the package leaves ambiguous (see `linkage._names`).
+- `dob` holds a date only when `dob_issue` is None; `ssn` only when `ssn_issue` is None.
+
+No function here logs, and no error message carries an input value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Hashable
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+
+import jellyfish
+import numpy as np
+import pandas as pd
+import phonenumbers
+
+from linkage._address import clean_city, clean_state, clean_zip5, standardize_street
+from linkage._names import canonical_given_name, clean_name, parse_suffix, split_surname
+
+__all__ = [
+    "INPUT_COLUMNS",
+    "OUTPUT_COLUMNS",
+    "normalize_participants",
+    "parse_date",
+    "ssn_issue",
+]
+
+#: Canonical raw participant columns read by `normalize_participants` (others are ignored).
+INPUT_COLUMNS = (
+    "partner_record_id", "first_name", "middle_name", "last_name", "suffix", "date_of_birth",
+    "ssn", "sex", "street_address", "city", "state", "zip", "phone", "email",
+)  # fmt: skip
+
+#: Columns of the frame `normalize_participants` returns, in order.
+OUTPUT_COLUMNS = (
+    "given_name", "given_name_canonical", "middle_name", "middle_initial", "family_name",
+    "family_name_first", "family_name_last", "suffix", "dob", "dob_issue", "ssn", "ssn_issue",
+    "sex", "phone", "email", "street", "city", "state", "zip5", "zip3", "given_name_phonetic",
+    "family_name_phonetic",
+)  # fmt: skip
+
+MAX_AGE_YEARS = 110
+
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_US_DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
+_COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
+
+_NON_DIGITS = re.compile(r"[^0-9]+")
+_SSN_PLACEHOLDERS = frozenset(
+    {str(digit) * 9 for digit in range(10)} | {"123456789", "987654321", "012345678"}
+)
+# Numbers published in advertising or by the SSA as examples (incl. 987-65-4320..4329).
+_SSN_SAMPLES = frozenset(
+    {"078051120", "219099999", "457555462"} | {f"98765432{digit}" for digit in range(10)}
+)
+_ITIN_GROUPS = frozenset([*range(50, 66), *range(70, 89), *range(90, 93), *range(94, 100)])
+
+_SEX_CODES = MappingProxyType(
+    {
+        "f": "F",
+        "female": "F",
+        "w": "F",
+        "woman": "F",
+        "m": "M",
+        "male": "M",
+        "man": "M",
+        "x": "X",
+        "nonbinary": "X",
+        "nb": "X",
+    }
+)
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+# ---------------------------------------------------------------------------------------------
+# Dates
+
+
+def _date_parts(text: str) -> tuple[int, int, int] | None:
+    """(year, month, day) when `text` has one of the accepted shapes, else None."""
+    text = text.strip()
+    if match := _ISO_DATE.fullmatch(text):
+        year, month, day = match.groups()
+    elif match := _US_DATE.fullmatch(text):
+        month, day, year = match.groups()
+    elif match := _COMPACT_DATE.fullmatch(text):
+        year, month, day = match.groups()
+    else:
+        return None
+    return int(year), int(month), int(day)
+
+
+def _to_date(parts: tuple[int, int, int]) -> dt.date | None:
+    try:
+        return dt.date(*parts)
+    except ValueError:
+        return None
+
+
+def parse_date(text: str | None) -> dt.date | None:
+    """Parse a date written exactly as `YYYY-MM-DD`, `MM/DD/YYYY` or `YYYYMMDD`.
+
+    Surrounding whitespace is ignored; any other format, or a day that does not exist
+    (`2001-02-30`, month 13), gives None.
+
+    Args:
+        text: Raw date text, or None.
+
+    Returns:
+        The date, or None.
+    """
+    if not isinstance(text, str):
+        return None
+    parts = _date_parts(text)
+    return None if parts is None else _to_date(parts)
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a non-leap target year
+        return day.replace(year=day.year - years, day=28)
+
+
+def _dob_fields(text: str | None, as_of: dt.date) -> tuple[str | None, str | None]:
+    """(ISO dob or None, dob_issue or None) for one raw date of birth."""
+    if text is None or not text.strip():
+        return None, "missing"
+    parts = _date_parts(text)
+    if parts is None:
+        return None, "unparseable"
+    dob = _to_date(parts)
+    if dob is None:
+        return None, "impossible"
+    if dob > as_of:
+        return None, "future"
+    if dob < _years_before(as_of, MAX_AGE_YEARS):
+        return None, "too_old"
+    return dob.isoformat(), None
+
+
+# ---------------------------------------------------------------------------------------------
+# Identifiers and contact fields
+
+
+@lru_cache(maxsize=131072)
+def ssn_issue(text: str | None) -> str | None:
+    """Classify a raw SSN; None means it is a plausible, issuable SSN.
+
+    Non-digits are stripped first. Codes: `missing` (blank), `malformed` (not 9 digits),
+    `placeholder` (one repeated digit, 123456789, ...), `sample` (078-05-1120, 219-09-9999,
+    457-55-5462, 987-65-432x), `invalid_area` (000, 666, or 9xx outside ITIN groups), `itin`
+    (9xx with group 50-65, 70-88, 90-92, 94-99), `invalid_group` (00), `invalid_serial` (0000).
+
+    Args:
+        text: Raw SSN text, or None.
+
+    Returns:
+        The issue code, or None.
+    """
+    if not isinstance(text, str) or not text.strip():
+        return "missing"
+    digits = _NON_DIGITS.sub("", text)
+    if len(digits) != 9:
+        return "malformed"
+    if digits in _SSN_PLACEHOLDERS:
+        return "placeholder"
+    if digits in _SSN_SAMPLES:
+        return "sample"
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in {"000", "666"}:
+        return "invalid_area"
+    if area.startswith("9"):
+        return "itin" if int(group) in _ITIN_GROUPS else "invalid_area"
+    if group == "00":
+        return "invalid_group"
+    if serial == "0000":
+        return "invalid_serial"
+    return None
+
+
+def _valid_ssn(text: str) -> str | None:
+    return _NON_DIGITS.sub("", text) if ssn_issue(text) is None else None
+
+
+def _sex_code(text: str) -> str | None:
+    return _SEX_CODES.get(re.sub(r"[^a-z]+", "", text.lower()))
+
+
+def _phone_e164(text: str) -> str | None:
+    try:
+        number = phonenumbers.parse(text, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _email(text: str) -> str | None:
+    email = text.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        return None
+    domain = email.rsplit("@", 1)[1]
+    if domain.startswith(".") or domain.endswith(".") or ".." in domain:
+        return None
+    return email
+
+
+# ---------------------------------------------------------------------------------------------
+# Frame plumbing
+
+
+def _column(raw: pd.DataFrame, name: str) -> pd.Series:
+    """The raw column as object strings with NaN/None -> None; all None when absent."""
+    if name not in raw.columns:
+        return pd.Series([None] * len(raw), index=raw.index, dtype=object)
+    column = raw[name].astype(object)
+    column = column.where(column.notna(), None)
+    return column.map(
+        lambda value: value if value is None or isinstance(value, str) else str(value)
+    )
+
+
+def _map_unique(
+    values: pd.Series, func: Callable[[Any], Any], *, na_value: Any = None
+) -> np.ndarray:
+    """Apply `func` once per distinct non-null value; nulls get `na_value`. Object array."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    for position, value in enumerate(uniques):
+        mapped[position] = func(value)
+    mapped[-1] = na_value
+    return mapped[codes]
+
+
+def _split(pairs: np.ndarray, width: int) -> list[np.ndarray]:
+    """Split an object array of `width`-tuples into `width` object arrays."""
+    columns = [np.empty(len(pairs), dtype=object) for _ in range(width)]
+    for row, values in enumerate(pairs):
+        for position in range(width):
+            columns[position][row] = values[position]
+    return columns
+
+
+def _map_unique_tuple(
+    values: pd.Series, func: Callable[[Any], tuple[Any, ...]], na_value: tuple[Any, ...]
+) -> list[np.ndarray]:
+    """Like `_map_unique` for a function returning a fixed-width tuple; one array per item."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    per_unique = np.empty(len(uniques) + 1, dtype=object)
+    for position, value in enumerate(uniques):
+        per_unique[position] = func(value)
+    per_unique[-1] = na_value
+    return [column[codes] for column in _split(per_unique, len(na_value))]
+
+
+def _map_array(values: np.ndarray, func: Callable[[Hashable], Any]) -> np.ndarray:
+    """`_map_unique` over an object array of already-cleaned values."""
+    return _map_unique(pd.Series(values, dtype=object), func)
+
+
+def _first_letter(name: str) -> str:
+    return name[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame:
+    """Normalize raw participant records (see `docs/architecture.md`, `linkage/normalize.py`).
+
+    Args:
+        raw: Raw participant rows; any of `INPUT_COLUMNS` may be absent, empty or NaN.
+        as_of: Reference date for the `future` and `too_old` date-of-birth checks.
+
+    Returns:
+        A new frame with `raw`'s index and exactly `OUTPUT_COLUMNS` (object dtype, None where
+        a value is absent or invalid).
+    """
+    out: dict[str, np.ndarray] = {}
+
+    given = _map_unique(_column(raw, "first_name"), clean_name)
+    out["given_name"] = given
+    out["given_name_canonical"] = _map_array(given, canonical_given_name)
+    middle = _map_unique(_column(raw, "middle_name"), clean_name)
+    out["middle_name"] = middle
+    out["middle_initial"] = _map_array(middle, _first_letter)
+
+    family, family_first, family_last, trailing_suffix = _map_unique_tuple(
+        _column(raw, "last_name"), split_surname, (None, None, None, None)
+    )
+    out["family_name"] = family
+    out["family_name_first"] = family_first
+    out["family_name_last"] = family_last
+    column_suffix = _map_unique(_column(raw, "suffix"), parse_suffix)
+    out["suffix"] = np.where(pd.isna(column_suffix), trailing_suffix, column_suffix)
+
+    out["dob"], out["dob_issue"] = _map_unique_tuple(
+        _column(raw, "date_of_birth"),
+        lambda text: _dob_fields(text, as_of),
+        (None, "missing"),
+    )
+
+    ssn_raw = _column(raw, "ssn")
+    out["ssn"] = _map_unique(ssn_raw, _valid_ssn)
+    out["ssn_issue"] = _map_unique(ssn_raw, ssn_issue, na_value="missing")
+
+    out["sex"] = _map_unique(_column(raw, "sex"), _sex_code)
+    out["phone"] = _map_unique(_column(raw, "phone"), _phone_e164)
+    out["email"] = _map_unique(_column(raw, "email"), _email)
+
+    city = _map_unique(_column(raw, "city"), clean_city)
+    state = _map_unique(_column(raw, "state"), clean_state)
+    zip5 = _map_unique(_column(raw, "zip"), clean_zip5)
+    out["street"] = _street(_column(raw, "street_address"), city, state, zip5)
+    out["city"] = city
+    out["state"] = state
+    out["zip5"] = zip5
+    out["zip3"] = _map_array(zip5, lambda code: code[:3])
+
+    out["given_name_phonetic"] = _map_array(given, jellyfish.nysiis)
+    out["family_name_phonetic"] = _map_array(family, jellyfish.nysiis)
+
+    normalized = pd.DataFrame(
+        {name: out[name] for name in OUTPUT_COLUMNS}, index=raw.index, dtype=object
+    )
+    return normalized.where(normalized.notna(), None)
+
+
+def _street(
+    street_raw: pd.Series, city: np.ndarray, state: np.ndarray, zip5: np.ndarray
+) -> np.ndarray:
+    """Standardized street per row, running scourgify once per distinct address."""
+    address = pd.DataFrame(
+        {"street": street_raw.to_numpy(), "city": city, "state": state, "zip5": zip5}
+    )
+    has_street = address["street"].notna().to_numpy()
+    result = np.full(len(address), None, dtype=object)
+    if not has_street.any():
+        return result
+    present = address[has_street]
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(present.fillna("")))
+    standardized = np.empty(len(uniques), dtype=object)
+    for position, (street, city_u, state_u, zip_u) in enumerate(uniques):
+        standardized[position] = standardize_street(
+            street, city_u or None, state_u or None, zip_u or None
+        )
+    result[has_street] = standardized[codes]
+    return result
