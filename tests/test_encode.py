@@ -1,0 +1,285 @@
+"""Tests for linkage.encode: keyed tokens, keyed Bloom filters, schema, no raw PII out."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pandas as pd
+import pytest
+
+from linkage import bloom
+from linkage.encode import (
+    EncodingSchema,
+    encode_participants,
+    load_encoding_schema,
+    validate_encoding_schema,
+)
+from schemas import load_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class StandInSecret:
+    """Duck-types keys.SharedSecret: ``subkey(purpose)`` and ``fingerprint``."""
+
+    def __init__(self, material: bytes) -> None:
+        self._material = material
+        self.fingerprint = hashlib.sha256(b"fp" + material).hexdigest()[:16]
+
+    def subkey(self, purpose: str) -> bytes:
+        return hmac.digest(self._material, b"pathlink/" + purpose.encode(), "sha256")
+
+
+SECRET = StandInSecret(b"\x01" * 32)
+OTHER = StandInSecret(b"\x02" * 32)
+
+
+def person(**overrides: object) -> dict[str, object]:
+    base = {
+        "given_name": "john",
+        "given_name_canonical": "john",
+        "family_name": "smith",
+        "dob": "1990-04-07",
+        "ssn": "123456789",
+        "sex": "M",
+        "street": "12 MAIN ST",
+        "phone": "+18605551234",
+        "email": "john.smith@example.org",
+        "zip5": "06103",
+        "zip3": "061",
+        "given_name_phonetic": "JAN",
+        "family_name_phonetic": "SNAT",
+    }
+    base.update(overrides)
+    return base
+
+
+def frame(*people: dict[str, object]) -> pd.DataFrame:
+    return pd.DataFrame(list(people), index=[f"r{i}" for i in range(len(people))])
+
+
+@pytest.fixture(scope="module")
+def schema() -> EncodingSchema:
+    return load_encoding_schema(1)
+
+
+def test_columns_attrs_and_index(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person(), person(given_name="maria")), SECRET, schema)
+    assert list(encoded.index) == ["r0", "r1"]
+    assert {f"tok_{t}" for t in schema.tokens} <= set(encoded.columns)
+    assert {f"bf_{f}" for f in schema.bloom} <= set(encoded.columns)
+    assert encoded["birth_year"].dtype == "Int64"
+    assert encoded["birth_year"].tolist() == [1990, 1990]
+    assert encoded.attrs == {"key_fingerprint": SECRET.fingerprint,
+                             "encoding_schema": "pathlink-encoding/1"}
+    token = encoded.loc["r0", "tok_t4_ssn"]
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+
+
+def test_token_is_documented_hmac(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person()), SECRET, schema)
+    key = SECRET.subkey("token/t3_ssn_dob/v1")
+    message = b"ssn=123456789\x1fdob=1990-04-07"
+    assert encoded.loc["r0", "tok_t3_ssn_dob"] == hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def test_numba_hmac_matches_stdlib_for_all_lengths() -> None:
+    key = b"k" * 32
+    inner, outer = bloom.hmac_pads(key)
+    messages = [bytes(range(65, 65 + (n % 50))) * (1 + n // 50) for n in range(160)]
+    lengths = np.array([len(m) for m in messages], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
+    digests = bloom.hmac_sha256_rows(
+        inner, outer, np.zeros(0, np.uint8), np.zeros(2, np.int64),
+        np.frombuffer(b"".join(messages), np.uint8), starts[None, :], lengths[None, :],
+    )
+    for row, message in zip(digests, messages, strict=True):
+        assert bytes(row) == hmac.digest(key, message, "sha256")
+
+
+def test_tokens_stable_across_runs_and_processes(schema: EncodingSchema) -> None:
+    records = frame(person(), person(given_name="maria", ssn=None))
+    first = encode_participants(records, SECRET, schema)
+    second = encode_participants(records.copy(), SECRET, schema)
+    pd.testing.assert_frame_equal(first, second)
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])\n"
+        "from test_encode import SECRET, frame, person\n"
+        "from linkage.encode import encode_participants, load_encoding_schema\n"
+        "e = encode_participants(frame(person(), person(given_name='maria', ssn=None)), SECRET,"
+        " load_encoding_schema(1))\n"
+        "print(json.dumps({c: [v if v is None or isinstance(v, str) else v.hex() for v in e[c]]"
+        " for c in e.columns if c.startswith(('tok_', 'bf_'))}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(ROOT / "tests")],
+                          capture_output=True, text=True, check=True)
+    other = json.loads(done.stdout)
+    for column, values in other.items():
+        here = [v if v is None or isinstance(v, str) else v.hex() for v in first[column]]
+        assert here == values, column
+
+
+def test_token_none_when_any_field_missing(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(ssn=None), person(sex=None), person(dob=""), person(zip3=None)), SECRET, schema
+    )
+    assert encoded["tok_t4_ssn"].iloc[0] is None
+    assert encoded["tok_t3_ssn_dob"].iloc[0] is None
+    assert encoded["tok_t1_last_finit_sex_dob"].iloc[1] is None
+    assert encoded["tok_t1_last_finit_sex_dob"].iloc[0] is not None
+    assert encoded.loc["r2"].filter(like="dob").isna().all()
+    assert pd.isna(encoded.loc["r2", "birth_year"])
+    assert encoded["tok_t2_last_first_dob_zip3"].iloc[3] is None
+    assert encoded["tok_t4_ssn"].iloc[3] is not None
+
+
+def test_missing_fields_and_columns_give_none(schema: EncodingSchema) -> None:
+    records = pd.DataFrame({"given_name": ["ann"], "family_name": ["lee"], "dob": ["2001-02-03"]})
+    encoded = encode_participants(records, SECRET, schema)
+    assert encoded.loc[0, "bf_phone"] is None
+    assert encoded.loc[0, "bf_email"] is None
+    assert encoded.loc[0, "tok_t4_ssn"] is None
+    assert encoded.loc[0, "tok_t6_swapped"] is not None
+
+
+def test_different_key_gives_different_tokens_and_fingerprint(schema: EncodingSchema) -> None:
+    a = encode_participants(frame(person()), SECRET, schema)
+    b = encode_participants(frame(person()), OTHER, schema)
+    assert a.attrs["key_fingerprint"] != b.attrs["key_fingerprint"]
+    for column in a.columns:
+        if column.startswith(("tok_", "bf_")):
+            assert a.loc["r0", column] != b.loc["r0", column], column
+
+
+def test_bloom_similarity(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(given_name="jon"), person(given_name="john"), person(given_name="maria")),
+        SECRET, schema,
+    )
+    jon, john, maria = encoded["bf_given_name"]
+    assert bloom.dice(jon, john) > 0.6
+    assert bloom.dice(jon, maria) < 0.3
+    assert bloom.dice(jon, jon) == 1.0
+
+
+def test_filter_lengths_equal_schema(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person()), SECRET, schema)
+    for name in schema.bloom:
+        assert len(encoded.loc["r0", f"bf_{name}"]) * 8 == schema.encoded_bits(name)
+
+
+@pytest.mark.parametrize(
+    "hardening",
+    [{"salt": "birth_year"}, {"balance": True}, {"xor_fold": True}, {"blip_probability": 0.1},
+     {"salt": "dob", "blip_probability": 0.05, "balance": True, "xor_fold": True}],
+)
+def test_hardenings_deterministic_and_sized(hardening: dict) -> None:
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec["hardening"].update(hardening)
+    schema = EncodingSchema.from_dict(spec)
+    records = frame(person(), person(), person(given_name="jon"))
+    encoded = encode_participants(records, SECRET, schema)
+    again = encode_participants(records, SECRET, schema)
+    assert encoded["bf_given_name"].tolist() == again["bf_given_name"].tolist()
+    assert encoded.loc["r0", "bf_given_name"] == encoded.loc["r1", "bf_given_name"]
+    assert len(encoded.loc["r0", "bf_given_name"]) * 8 == schema.encoded_bits("given_name")
+    assert bloom.dice(encoded.loc["r0", "bf_given_name"], encoded.loc["r2", "bf_given_name"]) > 0.4
+
+
+def test_salt_changes_filter_when_year_differs() -> None:
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec["hardening"]["salt"] = "birth_year"
+    schema = EncodingSchema.from_dict(spec)
+    encoded = encode_participants(frame(person(), person(dob="1991-04-07")), SECRET, schema)
+    assert bloom.dice(*encoded["bf_given_name"]) < 0.5
+
+
+def test_swapped_names_token_matches(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(given_name="lee", family_name="wong"), person(given_name="wong",
+                                                                    family_name="lee")),
+        SECRET, schema,
+    )
+    assert encoded["tok_t6_swapped"].iloc[0] == encoded["tok_t6_swapped"].iloc[1]
+    assert encoded["tok_t2_last_first_dob_zip3"].iloc[0] != encoded[
+        "tok_t2_last_first_dob_zip3"].iloc[1]
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s.pop("tokens"),
+        lambda s: s["bloom"]["given_name"].update(filter_bits=500),
+        lambda s: s["bloom"]["given_name"].update(k=0),
+        lambda s: s["tokens"].update(t9=["no_such_field"]),
+        lambda s: s["hardening"].update(salt="ssn"),
+        lambda s: s.update(secret="c2VjcmV0"),
+        lambda s: s.update(id="pathlink-encoding/2"),
+        lambda s: s["hardening"].update(applies_to=["nope"]),
+    ],
+)
+def test_schema_validation_rejects_bad_schema(mutate) -> None:
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    mutate(spec)
+    with pytest.raises((jsonschema.ValidationError, ValueError)):
+        validate_encoding_schema(spec)
+
+
+def test_schema_has_no_secret_like_fields() -> None:
+    text = (ROOT / "schemas" / "encoding" / "v1.json").read_text()
+    spec = json.loads(text)
+    validate_encoding_schema(spec)
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                assert not re.search(r"secret|password|passphrase|material|salt_?value|^key$",
+                                     key, re.I), key
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{24,}", node), node
+
+    walk(spec)
+
+
+def test_encoded_frame_holds_no_raw_pii(schema: EncodingSchema) -> None:
+    canaries = {
+        "given_name": "zyxwvutsrq",
+        "given_name_canonical": "zyxwvutsrq",
+        "family_name": "qrstuvwxyzz",
+        "phone": "+18609871234",
+        "email": "canary.zyxw@example.org",
+        "street": "987 ZYXWVUT ST",
+        "ssn": "987651234",
+        "dob": "1911-11-11",
+    }
+    records = frame(person(**canaries), person())
+    encoded = encode_participants(records, SECRET, schema)
+    parquet = io.BytesIO()
+    encoded.to_parquet(parquet)
+    csv_text = encoded.to_csv()
+    blobs = [parquet.getvalue(), csv_text.encode(), repr(encoded.to_dict()).encode()]
+    needles = ["Zyxwvutsrq", "zyxwvutsrq", "qrstuvwxyzz", "8609871234", "canary.zyxw",
+               "ZYXWVUT", "987651234", "1911-11-11"]
+    for needle in needles:
+        for blob in blobs:
+            assert needle.encode() not in blob
+            assert needle.lower().encode() not in blob
+
+
+def test_unit_separator_in_value_rejected(schema: EncodingSchema) -> None:
+    with pytest.raises(ValueError, match="unit separator"):
+        encode_participants(frame(person(family_name="a\x1fb")), SECRET, schema)
