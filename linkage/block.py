@@ -1,0 +1,446 @@
+"""Blocking: candidate record pairs from token equality and Bloom-filter LSH.
+
+Two kinds of blocking keys are unioned:
+
+* token equality on each ``tok_<name>`` column named in the spec (``None`` never blocks);
+* Hamming (bit-sampling) LSH over the concatenation of some ``bf_<field>`` Bloom filters:
+  each band samples ``bits_per_band`` bit positions chosen by a seeded RNG, the sampled bits
+  form the band key, and records sharing a key in any band become candidate pairs.
+
+A block (records sharing one key) larger than ``max_block_size`` is skipped and counted, so a
+placeholder token or a very common name cannot explode the pair count. Grouping is done with
+``numpy.argsort``; pairs are generated without Python loops and deduplicated as ``int64``
+codes. The engine only depends on the column formats, not on who made the encodings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+import pandas as pd
+from recordlinkage.base import BaseIndexAlgorithm
+
+if TYPE_CHECKING:
+    from linkage.engine import LinkSpec, LshSpec
+
+__all__ = [
+    "BlockingStats",
+    "BloomLSHIndex",
+    "bloom_matrix",
+    "candidate_pairs",
+    "candidate_pairs_with_stats",
+    "lsh_band_positions",
+    "pair_positions",
+]
+
+_DEDUPE_EVERY = 20_000_000  # accumulated pair codes before an intermediate np.unique
+
+
+@dataclass
+class BlockingStats:
+    """What blocking did.
+
+    Attributes:
+        records: Records in the encoded frame.
+        pair_count: Distinct candidate pairs returned.
+        pairs_by_rule: Distinct pairs each rule produced on its own (before the union).
+        skipped_blocks: Blocks larger than ``max_block_size`` that were skipped, per rule.
+        skipped_block_records: Records in those skipped blocks, per rule.
+        largest_block: Largest block that was kept, per rule.
+    """
+
+    records: int = 0
+    pair_count: int = 0
+    pairs_by_rule: dict[str, int] = field(default_factory=dict)
+    skipped_blocks: dict[str, int] = field(default_factory=dict)
+    skipped_block_records: dict[str, int] = field(default_factory=dict)
+    largest_block: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_skipped_blocks(self) -> int:
+        """Skipped blocks summed over all rules."""
+        return int(sum(self.skipped_blocks.values()))
+
+
+# --------------------------------------------------------------------------------------------
+# column helpers
+
+
+def bloom_matrix(values: Iterable[bytes | None],
+                 n_bytes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pack a column of Bloom filters into a byte matrix.
+
+    Args:
+        values: ``bytes`` (equal lengths) or ``None`` per record.
+        n_bytes: Filter length in bytes; inferred from the first non-null value when omitted.
+
+    Returns:
+        ``(matrix, present)``: a C-contiguous ``uint8`` array of shape ``(n, n_bytes_padded)``
+        where rows of missing filters are zero and the width is padded to a multiple of 8 (so it
+        can be viewed as ``uint64``), and a boolean mask of present filters.
+    """
+    values = list(values)
+    present = np.fromiter((isinstance(v, (bytes, bytearray, memoryview)) for v in values),
+                          dtype=bool, count=len(values))
+    if n_bytes is None:
+        first = next((v for v, p in zip(values, present, strict=True) if p), None)
+        n_bytes = len(first) if first is not None else 8
+    padded = -(-n_bytes // 8) * 8
+    zero = bytes(padded)
+    pad = bytes(padded - n_bytes)
+    chunks = []
+    for v, p in zip(values, present, strict=True):
+        if p:
+            if len(v) != n_bytes:
+                raise ValueError(f"Bloom filters must have equal lengths ({len(v)} != {n_bytes})")
+            chunks.append(bytes(v) + pad if pad else bytes(v))
+        else:
+            chunks.append(zero)
+    buf = b"".join(chunks)
+    matrix = np.frombuffer(buf, dtype=np.uint8).reshape(len(values), padded).copy()
+    return matrix, present
+
+
+def _factorize_tokens(column: pd.Series) -> np.ndarray:
+    """Integer codes for a token column; missing (None/NaN/empty) -> -1."""
+    values = column.to_numpy(dtype=object)
+    codes, _ = pd.factorize(values, use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    empty = np.fromiter((v == "" for v in values), dtype=bool, count=len(values))
+    codes[empty] = -1
+    return codes
+
+
+# --------------------------------------------------------------------------------------------
+# grouping and pair generation
+
+
+def _group_pairs(
+    keys: np.ndarray, members: np.ndarray, max_block_size: int
+) -> tuple[np.ndarray, np.ndarray, int, int, int]:
+    """All pairs of ``members`` that share a key, skipping oversize blocks.
+
+    Args:
+        keys: One integer key per member.
+        members: Record positions (same length as ``keys``).
+        max_block_size: Largest block whose pairs are generated.
+
+    Returns:
+        ``(left, right, skipped_blocks, skipped_records, largest_kept_block)`` where
+        ``left``/``right`` are record positions (unordered within a pair).
+    """
+    empty = np.empty(0, dtype=np.int64)
+    if len(keys) < 2:
+        return empty, empty, 0, 0, 0
+    order = np.argsort(keys)  # order within a block does not matter
+    sorted_keys = keys[order]
+    boundary = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+    starts = np.concatenate(([0], boundary))
+    sizes = np.diff(np.concatenate((starts, [len(keys)])))
+    oversize = sizes > max_block_size
+    skipped_blocks = int(oversize.sum())
+    skipped_records = int(sizes[oversize].sum())
+    keep = (sizes >= 2) & ~oversize
+    starts, sizes = starts[keep], sizes[keep]
+    if len(sizes) == 0:
+        return empty, empty, skipped_blocks, skipped_records, 0
+    largest = int(sizes.max())
+    # each element at offset o of a block of size s pairs with the s - 1 - o elements after it
+    n_elem = int(sizes.sum())
+    block_first = np.cumsum(sizes) - sizes
+    offsets = np.arange(n_elem, dtype=np.int64) - np.repeat(block_first, sizes)
+    elem_sorted_idx = np.repeat(starts, sizes) + offsets
+    partners = np.repeat(sizes, sizes) - 1 - offsets
+    n_pairs = int(partners.sum())
+    left_idx = np.repeat(elem_sorted_idx, partners)
+    first_partner = np.cumsum(partners) - partners
+    step = np.arange(n_pairs, dtype=np.int64) - np.repeat(first_partner, partners)
+    right_idx = left_idx + 1 + step
+    sorted_members = members[order]
+    return (sorted_members[left_idx], sorted_members[right_idx], skipped_blocks,
+            skipped_records, largest)
+
+
+def _sorted_unique(codes: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (faster than numpy 2's hash-based unique on large int64)."""
+    if len(codes) == 0:
+        return codes
+    codes = np.sort(codes)
+    keep = np.empty(len(codes), dtype=bool)
+    keep[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+    return codes[keep]
+
+
+def _encode_pairs(left: np.ndarray, right: np.ndarray, rank: np.ndarray,
+                  partner: np.ndarray | None, link_type: str) -> np.ndarray:
+    """Order each pair by record_key rank, drop self/excluded pairs, encode as int64."""
+    rl, rr = rank[left], rank[right]
+    lo, hi = np.minimum(rl, rr), np.maximum(rl, rr)
+    keep = lo != hi
+    if partner is not None and link_type != "link_and_dedupe":
+        same = partner[left] == partner[right]
+        keep &= ~same if link_type == "link_only" else same
+    n = np.int64(len(rank))
+    return lo[keep].astype(np.int64) * n + hi[keep].astype(np.int64)
+
+
+class _PairAccumulator:
+    """Collects int64 pair codes, deduplicating as it grows."""
+
+    def __init__(self) -> None:
+        self._parts: list[np.ndarray] = []
+        self._size = 0
+
+    def add(self, codes: np.ndarray) -> None:
+        self._parts.append(codes)
+        self._size += len(codes)
+        if self._size > _DEDUPE_EVERY and len(self._parts) > 1:
+            merged = self.result()
+            self._parts, self._size = [merged], len(merged)
+
+    def result(self) -> np.ndarray:
+        if not self._parts:
+            return np.empty(0, dtype=np.int64)
+        return _sorted_unique(np.concatenate(self._parts))
+
+
+# --------------------------------------------------------------------------------------------
+# LSH
+
+
+def lsh_band_positions(total_bits: int, bands: int, bits_per_band: int, seed: int) -> np.ndarray:
+    """Bit positions sampled by each band: ``int64`` array of shape ``(bands, bits_per_band)``.
+
+    Positions are drawn without replacement within a band from ``numpy.random.default_rng(seed)``
+    so the same spec always samples the same bits.
+    """
+    if bits_per_band > min(64, total_bits):
+        raise ValueError("bits_per_band must be <= 64 and <= the concatenated filter length")
+    rng = np.random.default_rng(seed)
+    return np.stack([np.sort(rng.choice(total_bits, size=bits_per_band, replace=False))
+                     for _ in range(bands)]).astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _band_keys(matrix: np.ndarray, byte_idx: np.ndarray, bit_idx: np.ndarray,
+               shifts: np.ndarray, keys: np.ndarray) -> None:  # pragma: no cover - jitted
+    n = matrix.shape[0]
+    m = byte_idx.shape[0]
+    for i in range(n):
+        k = keys[i]
+        for j in range(m):
+            bit = (np.uint64(matrix[i, byte_idx[j]]) >> np.uint64(bit_idx[j])) & np.uint64(1)
+            k |= bit << np.uint64(shifts[j])
+        keys[i] = k
+
+
+def _lsh_pairs(
+    matrices: Sequence[tuple[np.ndarray, np.ndarray, int]],
+    lsh: LshSpec,
+    max_block_size: int,
+    emit,
+) -> tuple[int, int, int]:
+    """Run all bands of one LSH rule; ``emit(left, right)`` receives each band's pairs.
+
+    ``matrices`` holds ``(uint8 matrix, present mask, filter_bits)`` per Bloom column, in the
+    order of concatenation. A record takes part in a band only when every column the band
+    samples from is present.
+    """
+    col_bits = np.array([bits for _, _, bits in matrices], dtype=np.int64)
+    col_start = np.concatenate(([0], np.cumsum(col_bits)))
+    positions = lsh_band_positions(int(col_bits.sum()), lsh.bands, lsh.bits_per_band, lsh.seed)
+    n = matrices[0][0].shape[0]
+    skipped = skipped_records = largest = 0
+    for band in positions:
+        keys = np.zeros(n, dtype=np.uint64)
+        valid = np.ones(n, dtype=bool)
+        col_of = np.searchsorted(col_start, band, side="right") - 1
+        for c, (matrix, present, _) in enumerate(matrices):
+            sel = np.flatnonzero(col_of == c)
+            if len(sel) == 0:
+                continue
+            local = band[sel] - col_start[c]
+            _band_keys(matrix, (local // 8).astype(np.int64), (local % 8).astype(np.int64),
+                       sel.astype(np.int64), keys)
+            valid &= present
+        members = np.flatnonzero(valid)
+        left, right, s, sr, lg = _group_pairs(keys[members], members, max_block_size)
+        skipped += s
+        skipped_records += sr
+        largest = max(largest, lg)
+        emit(left, right)
+    return skipped, skipped_records, largest
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def _prepare(encoded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(record_keys, rank, sorted_keys)``: rank of each row's record_key in sorted order."""
+    keys = encoded["record_key"].astype(str).to_numpy(dtype=object)
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    if len(sorted_keys) > 1 and (sorted_keys[1:] == sorted_keys[:-1]).any():
+        raise ValueError("record_key must be unique")
+    rank = np.empty(len(keys), dtype=np.int64)
+    rank[order] = np.arange(len(keys), dtype=np.int64)
+    return keys, rank, sorted_keys
+
+
+def pair_positions(pairs: pd.MultiIndex, encoded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in ``encoded`` of the left and right record of each pair."""
+    keys = pd.Index(encoded["record_key"].astype(str))
+    left_lookup = keys.get_indexer(pairs.levels[0].astype(str))
+    right_lookup = (left_lookup if pairs.levels[1].equals(pairs.levels[0])
+                    else keys.get_indexer(pairs.levels[1].astype(str)))
+    left = left_lookup[pairs.codes[0]]
+    right = right_lookup[pairs.codes[1]]
+    if (left < 0).any() or (right < 0).any():
+        raise KeyError("pairs refer to record_keys that are not in the encoded frame")
+    return left.astype(np.int64), right.astype(np.int64)
+
+
+def candidate_pairs_with_stats(encoded: pd.DataFrame,
+                               spec: LinkSpec) -> tuple[pd.MultiIndex, BlockingStats]:
+    """Candidate pairs and blocking statistics.
+
+    Args:
+        encoded: Frame with ``record_key`` (unique), ``partner_id``, ``tok_*`` and ``bf_*``.
+        spec: Linkage spec; uses ``spec.link_type`` and ``spec.blocking``.
+
+    Returns:
+        ``(pairs, stats)`` where ``pairs`` is a ``MultiIndex`` named
+        ``(record_key_l, record_key_r)`` with ``record_key_l < record_key_r``, sorted.
+    """
+    blocking = spec.blocking
+    _, rank, sorted_keys = _prepare(encoded)
+    n = len(rank)
+    stats = BlockingStats(records=n)
+    partner = None
+    if spec.link_type != "link_and_dedupe":
+        if "partner_id" not in encoded.columns:
+            raise KeyError(f"link_type={spec.link_type!r} needs a partner_id column")
+        partner = pd.factorize(encoded["partner_id"].to_numpy(dtype=object))[0]
+    total = _PairAccumulator()
+
+    for column in blocking.token_columns:
+        if column not in encoded.columns:
+            continue
+        codes = _factorize_tokens(encoded[column])
+        members = np.flatnonzero(codes >= 0)
+        left, right, s, sr, lg = _group_pairs(codes[members], members, blocking.max_block_size)
+        rule_codes = _sorted_unique(_encode_pairs(left, right, rank, partner, spec.link_type))
+        name = f"token:{column}"
+        stats.pairs_by_rule[name] = len(rule_codes)
+        stats.skipped_blocks[name] = s
+        stats.skipped_block_records[name] = sr
+        stats.largest_block[name] = lg
+        total.add(rule_codes)
+
+    for lsh in blocking.lsh:
+        columns = [c for c in lsh.columns if c in encoded.columns]
+        if not columns:
+            continue
+        matrices = []
+        for c in columns:
+            matrix, present = bloom_matrix(encoded[c])
+            bits = _filter_bits(encoded[c], matrix)
+            matrices.append((matrix, present, bits))
+        rule = _PairAccumulator()
+
+        def emit(left, right, rule=rule):
+            rule.add(_encode_pairs(left, right, rank, partner, spec.link_type))
+
+        s, sr, lg = _lsh_pairs(matrices, lsh, blocking.max_block_size, emit)
+        rule_codes = rule.result()
+        name = f"lsh:{lsh.name}"
+        stats.pairs_by_rule[name] = len(rule_codes)
+        stats.skipped_blocks[name] = s
+        stats.skipped_block_records[name] = sr
+        stats.largest_block[name] = lg
+        total.add(rule_codes)
+
+    codes = total.result()
+    stats.pair_count = len(codes)
+    level = pd.Index(sorted_keys, dtype=object)
+    pairs = pd.MultiIndex(levels=[level, level], codes=[codes // n, codes % n],
+                          names=["record_key_l", "record_key_r"], verify_integrity=False)
+    return pairs, stats
+
+
+def _filter_bits(column: pd.Series, matrix: np.ndarray) -> int:
+    first = next((v for v in column if isinstance(v, (bytes, bytearray, memoryview))), None)
+    return 8 * (len(first) if first is not None else matrix.shape[1])
+
+
+def candidate_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> pd.MultiIndex:
+    """Candidate pairs ``(record_key_l, record_key_r)`` with ``l < r`` (see module docstring)."""
+    return candidate_pairs_with_stats(encoded, spec)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# recordlinkage adapter
+
+
+class BloomLSHIndex(BaseIndexAlgorithm):
+    """Hamming LSH over Bloom-filter columns, usable in ``recordlinkage.Index().add(...)``.
+
+    Args:
+        columns: ``bf_*`` columns to concatenate (bytes or None).
+        bands: Number of bands.
+        bits_per_band: Bits sampled per band (<= 64).
+        seed: RNG seed for the sampled positions.
+        max_block_size: Blocks larger than this are skipped.
+
+    Example:
+        >>> indexer = recordlinkage.Index()
+        >>> indexer.add(BloomLSHIndex(["bf_given_name", "bf_family_name"]))
+        >>> pairs = indexer.index(df_a, df_b)
+    """
+
+    def __init__(self, columns: Sequence[str], bands: int = 20, bits_per_band: int = 24,
+                 seed: int = 1, max_block_size: int = 500, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from linkage.engine import LshSpec
+
+        self.lsh = LshSpec(name="index", columns=tuple(columns), bands=bands,
+                           bits_per_band=bits_per_band, seed=seed)
+        self.max_block_size = max_block_size
+
+    def _pairs(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        matrices = []
+        for c in self.lsh.columns:
+            matrix, present = bloom_matrix(frame[c])
+            matrices.append((matrix, present, _filter_bits(frame[c], matrix)))
+        acc = _PairAccumulator()
+        n = np.int64(len(frame))
+
+        def emit(left, right):
+            lo, hi = np.minimum(left, right), np.maximum(left, right)
+            keep = lo != hi
+            acc.add(lo[keep] * n + hi[keep])
+
+        _lsh_pairs(matrices, self.lsh, self.max_block_size, emit)
+        codes = acc.result()
+        return codes // n, codes % n
+
+    def _link_index(self, df_a: pd.DataFrame, df_b: pd.DataFrame) -> pd.MultiIndex:
+        frame = pd.concat([df_a[list(self.lsh.columns)], df_b[list(self.lsh.columns)]],
+                          ignore_index=True)
+        lo, hi = self._pairs(frame)
+        na = len(df_a)
+        cross = (lo < na) & (hi >= na)
+        return pd.MultiIndex(levels=[df_a.index, df_b.index],
+                             codes=[lo[cross], hi[cross] - na], verify_integrity=False)
+
+    def _dedup_index(self, df_a: pd.DataFrame) -> pd.MultiIndex:
+        lo, hi = self._pairs(df_a)
+        # recordlinkage keeps the lower triangle for deduplication: first code > second code
+        return pd.MultiIndex(levels=[df_a.index, df_a.index], codes=[hi, lo],
+                             verify_integrity=False)

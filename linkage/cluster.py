@@ -1,0 +1,238 @@
+"""Cluster records into persons from ``match`` pairs, guarding against chaining.
+
+Plain connected components over match pairs chain: A~B and B~C put A and C together even when
+A and C carry different SSNs. Instead, match pairs are merged greedily in descending
+``match_weight`` (Kruskal order, union-find), and a merge is refused when the merged cluster
+would hold
+
+* two different non-null SSN tokens (``clustering.ssn_token_column``), or
+* birth years more than ``clustering.max_birth_year_gap`` apart,
+
+unless the pair's weight reaches ``fellegi_sunter.overwhelming_weight``. A conflict that the
+merging pair shows by itself (its own two records carry the two SSNs, or the whole birth-year
+spread) is refused only for the guards listed in ``clustering.direct_pair_guards`` (v1:
+``["ssn"]``); otherwise it is left to the Fellegi-Sunter weight, which already counted that
+disagreement, and the guard stops only conflicts that arise through chaining (A and C joined
+via a B with no SSN or no DOB). DOB
+typos, day/month swaps and one-year slips are therefore judged by the pair weight, and a cluster
+never drifts across birth years through intermediate records. Within-partner duplicates merge
+like any other pair.
+
+``cluster_reason`` per record's cluster (first rule that applies):
+``split:ssn_conflict`` / ``split:dob_conflict`` (a merge into or out of this cluster was
+refused), ``singleton``, ``override:weight>=<w>`` (a conflict was overridden by an overwhelming
+weight), ``ssn_token`` (every merge had agreeing SSN tokens), ``fs_weight>=<threshold>``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from linkage.engine import LinkSpec
+
+__all__ = ["cluster_records", "greedy_clusters"]
+
+_REFUSED_SSN = 1
+_REFUSED_DOB = 2
+_OVERRIDE = 4
+
+
+@numba.njit(cache=True)
+def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - jitted
+    root = x
+    while parent[root] != root:
+        root = parent[root]
+    while parent[x] != root:
+        nxt = parent[x]
+        parent[x] = root
+        x = nxt
+    return root
+
+
+@numba.njit(cache=True)
+def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, overwhelming,
+            guard_direct_ssn, guard_direct_dob):  # pragma: no cover - jitted
+    parent = np.arange(n)
+    size = np.ones(n, dtype=np.int64)
+    root_ssn = ssn.copy()  # -1 none, >= 0 token code, -2 several (after an override)
+    year_lo = year.copy()
+    year_hi = year.copy()
+    root_has_year = has_year.copy()
+    flags = np.zeros(n, dtype=np.int64)
+    merges = np.zeros(n, dtype=np.int64)
+    ssn_merges = np.zeros(n, dtype=np.int64)
+    for e in range(left.shape[0]):
+        a = left[e]
+        b = right[e]
+        ra = _find(parent, a)
+        rb = _find(parent, b)
+        if ra == rb:
+            continue
+        sa = root_ssn[ra]
+        sb = root_ssn[rb]
+        ssn_conflict = ((sa == -2 and sb != -1) or (sb == -2 and sa != -1)
+                        or (sa >= 0 and sb >= 0 and sa != sb))
+        # the pair itself shows exactly this difference: the FS weight already judged it
+        if (ssn_conflict and not guard_direct_ssn and sa >= 0 and sb >= 0
+                and ((ssn[a] == sa and ssn[b] == sb) or (ssn[a] == sb and ssn[b] == sa))):
+            ssn_conflict = False
+        dob_conflict = False
+        if root_has_year[ra] and root_has_year[rb]:
+            span = max(year_hi[ra], year_hi[rb]) - min(year_lo[ra], year_lo[rb])
+            if span > max_gap:
+                direct = 0
+                if has_year[a] and has_year[b]:
+                    direct = abs(year[a] - year[b])
+                dob_conflict = guard_direct_dob or span > direct
+        conflict = ssn_conflict or dob_conflict
+        if conflict and weight[e] < overwhelming:
+            flag = _REFUSED_SSN if ssn_conflict else _REFUSED_DOB
+            flags[ra] |= flag
+            flags[rb] |= flag
+            continue
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+            sa, sb = sb, sa
+        parent[rb] = ra
+        size[ra] += size[rb]
+        flags[ra] |= flags[rb]
+        if conflict:
+            flags[ra] |= _OVERRIDE
+        merges[ra] += merges[rb] + 1
+        ssn_merges[ra] += ssn_merges[rb] + (1 if ssn_agree[e] else 0)
+        if sa == -2 or sb == -2 or (sa >= 0 and sb >= 0 and sa != sb):
+            root_ssn[ra] = -2
+        elif sa == -1:
+            root_ssn[ra] = sb
+        if root_has_year[rb]:
+            if root_has_year[ra]:
+                year_lo[ra] = min(year_lo[ra], year_lo[rb])
+                year_hi[ra] = max(year_hi[ra], year_hi[rb])
+            else:
+                year_lo[ra] = year_lo[rb]
+                year_hi[ra] = year_hi[rb]
+                root_has_year[ra] = True
+    roots = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        roots[i] = _find(parent, i)
+    return roots, size, flags, merges, ssn_merges
+
+
+def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndarray, *,
+                    ssn_codes: np.ndarray | None = None, birth_year: np.ndarray | None = None,
+                    ssn_agree: np.ndarray | None = None, max_birth_year_gap: int = 1,
+                    overwhelming_weight: float = np.inf,
+                    direct_pair_guards: tuple[str, ...] = (),
+                    match_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy guarded clustering on row positions.
+
+    Args:
+        n: Number of records.
+        left, right: Positions of the records of each match pair.
+        weight: Match weight of each pair.
+        ssn_codes: Integer SSN token code per record (-1 missing).
+        birth_year: Birth year per record (``NaN`` or <0 when missing).
+        ssn_agree: Whether each pair's SSN tokens agree.
+        max_birth_year_gap: Largest birth-year span a cluster may hold without DOB evidence.
+        overwhelming_weight: Pairs at or above this weight merge despite a conflict.
+        direct_pair_guards: Guards (``"ssn"``, ``"birth_year"``) that also refuse a conflict
+            the merging pair shows by itself.
+        match_threshold: Only used to word ``cluster_reason``.
+
+    Returns:
+        ``(labels, reasons)``: a cluster label (a representative position) and a reason per record.
+    """
+    m = len(left)
+    left = np.asarray(left, dtype=np.int64)
+    right = np.asarray(right, dtype=np.int64)
+    weight = np.asarray(weight, dtype=np.float64)
+    order = np.lexsort((right, left, -weight))
+    ssn = (np.full(n, -1, dtype=np.int64) if ssn_codes is None
+           else np.asarray(ssn_codes, dtype=np.int64))
+    if birth_year is None:
+        year = np.zeros(n, dtype=np.int64)
+        has_year = np.zeros(n, dtype=np.bool_)
+    else:
+        by = pd.to_numeric(pd.Series(birth_year), errors="coerce").to_numpy(dtype=float)
+        has_year = np.isfinite(by) & (by >= 0)
+        year = np.where(has_year, by, 0).astype(np.int64)
+    agree = (np.zeros(m, dtype=np.bool_) if ssn_agree is None
+             else np.asarray(ssn_agree, dtype=np.bool_))
+    roots, size, flags, merges, ssn_merges = _greedy(
+        n, left[order], right[order], weight[order], agree[order], ssn, year, has_year,
+        int(max_birth_year_gap), float(overwhelming_weight), "ssn" in direct_pair_guards,
+        "birth_year" in direct_pair_guards)
+    root_reason = np.full(n, f"fs_weight>={match_threshold:g}", dtype=object)
+    root_reason[(merges > 0) & (ssn_merges == merges)] = "ssn_token"
+    root_reason[(flags & _OVERRIDE) > 0] = f"override:weight>={overwhelming_weight:g}"
+    root_reason[size == 1] = "singleton"
+    root_reason[(flags & _REFUSED_DOB) > 0] = "split:dob_conflict"
+    root_reason[(flags & _REFUSED_SSN) > 0] = "split:ssn_conflict"
+    return roots, root_reason[roots]
+
+
+def cluster_records(record_keys: pd.Series | pd.Index | list, scored_pairs: pd.DataFrame,
+                    encoded: pd.DataFrame, spec: LinkSpec) -> pd.DataFrame:
+    """Cluster records from scored pairs.
+
+    Args:
+        record_keys: Every record to cluster (records in no match pair become singletons).
+        scored_pairs: ``record_key_l``, ``record_key_r``, ``match_weight``, ``match_class`` and
+            the gamma columns.
+        encoded: Encoded frame (``record_key`` plus the SSN token and birth-year columns).
+        spec: Linkage spec (``clustering`` and ``fellegi_sunter`` settings).
+
+    Returns:
+        DataFrame ``record_key``, ``cluster_id`` (int, numbered by each cluster's smallest
+        record_key), ``cluster_reason``; one row per record, in ``record_keys`` order.
+    """
+    keys = pd.Index(pd.Series(record_keys).astype(str).to_numpy(dtype=object))
+    if not keys.is_unique:
+        raise ValueError("record_keys must be unique")
+    n = len(keys)
+    settings = spec.clustering
+    fs = spec.fellegi_sunter
+    matches = scored_pairs[scored_pairs["match_class"] == "match"]
+    left = keys.get_indexer(matches["record_key_l"].astype(str))
+    right = keys.get_indexer(matches["record_key_r"].astype(str))
+    if (left < 0).any() or (right < 0).any():
+        raise KeyError("scored pairs refer to record_keys that are not being clustered")
+
+    rows = pd.Index(encoded["record_key"].astype(str)).get_indexer(keys)
+    ssn_codes = None
+    ssn_agree = None
+    col = settings.ssn_token_column
+    if col and col in encoded.columns:
+        values = encoded[col].to_numpy(dtype=object)
+        codes = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+        ssn_codes = np.where(rows >= 0, codes[np.maximum(rows, 0)], -1)
+        ssn_comp = next((c for c in spec.comparisons if c.column == col), None)
+        if ssn_comp is not None and ssn_comp.gamma_column in matches.columns:
+            ssn_agree = matches[ssn_comp.gamma_column].to_numpy() == 1
+        else:
+            ssn_agree = ((ssn_codes[left] >= 0) & (ssn_codes[left] == ssn_codes[right]))
+    birth_year = None
+    col = settings.birth_year_column
+    if col and col in encoded.columns:
+        by = pd.to_numeric(encoded[col], errors="coerce").to_numpy(dtype=float)
+        birth_year = np.where(rows >= 0, by[np.maximum(rows, 0)], np.nan)
+
+    labels, reasons = greedy_clusters(
+        n, left, right, matches["match_weight"].to_numpy(), ssn_codes=ssn_codes,
+        birth_year=birth_year, ssn_agree=ssn_agree,
+        max_birth_year_gap=settings.max_birth_year_gap,
+        overwhelming_weight=fs.overwhelming_weight,
+        direct_pair_guards=tuple(settings.direct_pair_guards),
+        match_threshold=fs.match_weight_threshold)
+    # number clusters by their smallest record_key
+    key_rank = np.empty(n, dtype=np.int64)
+    key_rank[np.argsort(keys.to_numpy(), kind="stable")] = np.arange(n)
+    first = pd.Series(key_rank).groupby(labels).transform("min").to_numpy()
+    ids = np.searchsorted(np.unique(first), first)
+    return pd.DataFrame({"record_key": keys.to_numpy(), "cluster_id": ids.astype(np.int64),
+                         "cluster_reason": reasons})

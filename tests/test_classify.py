@@ -1,0 +1,102 @@
+"""Fellegi-Sunter: EM recovers m > u on a synthetic mixture; weights, classes, review list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _linkage_fixtures import SPEC_DICT, spec
+
+from linkage.classify import FellegiSunter, clerical_review
+
+M = {"gamma_given_name": [0.05, 0.05, 0.1, 0.8], "gamma_family_name": [0.05, 0.05, 0.1, 0.8],
+     "gamma_dob": [0.05, 0.1, 0.85], "gamma_ssn": [0.05, 0.95],
+     "gamma_birth_year": [0.05, 0.1, 0.85]}
+U = {"gamma_given_name": [0.9, 0.05, 0.03, 0.02], "gamma_family_name": [0.9, 0.05, 0.03, 0.02],
+     "gamma_dob": [0.9, 0.08, 0.02], "gamma_ssn": [0.995, 0.005],
+     "gamma_birth_year": [0.9, 0.07, 0.03]}
+
+
+def _sample(n: int, table: dict, rng: np.random.Generator, missing: float = 0.1) -> pd.DataFrame:
+    data = {}
+    for f, probs in table.items():
+        g = rng.choice(len(probs), size=n, p=probs).astype(np.int8)
+        g[rng.random(n) < missing] = -1
+        data[f] = g
+    return pd.DataFrame(data)
+
+
+@pytest.fixture(scope="module")
+def mixture():
+    rng = np.random.default_rng(5)
+    matches = _sample(3000, M, rng)
+    non_matches = _sample(7000, U, rng)
+    features = pd.concat([matches, non_matches], ignore_index=True)
+    truth = np.r_[np.ones(3000, bool), np.zeros(7000, bool)]
+    random_pairs = _sample(20000, U, rng)
+    return features, truth, random_pairs
+
+
+def test_em_recovers_m_greater_than_u_and_the_prior(mixture):
+    features, _, random_pairs = mixture
+    model = FellegiSunter(spec(fellegi_sunter={"fix_u": True})).fit(
+        features, random_features=random_pairs)
+    assert model.lambda_ == pytest.approx(0.3, abs=0.03)
+    for f, m_true in M.items():
+        assert model.m_[f][-1] > model.u_[f][-1] * 5  # agreement far likelier among matches
+        assert model.m_[f][0] < model.u_[f][0]
+        np.testing.assert_allclose(model.m_[f], m_true, atol=0.05)
+
+
+def test_em_without_random_pairs_and_with_free_u(mixture):
+    features, truth, random_pairs = mixture
+    for kwargs in ({}, {"random_features": random_pairs}):
+        model = FellegiSunter(spec()).fit(features, **kwargs)
+        scored = model.predict(features)
+        predicted = (scored["match_class"] == "match").to_numpy()
+        accuracy = (predicted == truth).mean()
+        assert accuracy > 0.95
+        assert model.converged_
+
+
+def test_predict_columns_weights_and_classes(mixture):
+    features, _, random_pairs = mixture
+    s = spec(fellegi_sunter={"match_weight_threshold": 4.0, "possible_weight_threshold": -1.0})
+    model = FellegiSunter(s).fit(features, random_features=random_pairs,
+                                 comparable_pairs=len(features))
+    scored = model.predict(features)
+    assert list(scored.columns) == ["match_weight", "match_probability", "match_class"]
+    w = scored["match_weight"].to_numpy()
+    np.testing.assert_allclose(scored["match_probability"], 1 / (1 + 2.0 ** -w))
+    cls = scored["match_class"].astype(str).to_numpy()
+    assert set(cls) == {"match", "possible", "non_match"}
+    assert (w[cls == "match"] >= 4).all() and (w[cls == "non_match"] < -1).all()
+    # all-missing gammas give the prior only
+    empty = pd.DataFrame({f: np.array([-1], dtype=np.int8) for f in M})
+    assert model.match_weight(empty)[0] == pytest.approx(np.log2(model.prior_ / (1 - model.prior_)))
+    params = model.parameters()
+    assert {"feature", "gamma", "m", "u", "bayes_factor_log2"} <= set(params.columns)
+
+
+def test_fixed_m_probabilities_are_kept(mixture):
+    features, _, random_pairs = mixture
+    comparisons = [dict(c) for c in SPEC_DICT["comparisons"]]
+    for c in comparisons:
+        if c["name"] == "ssn":
+            c["m_probabilities"] = [0.02, 0.98]
+    model = FellegiSunter(spec(comparisons=comparisons)).fit(features,
+                                                             random_features=random_pairs)
+    np.testing.assert_allclose(model.m_["gamma_ssn"], [0.02, 0.98])
+
+
+def test_clerical_review_has_no_tokens_or_filters():
+    scored = pd.DataFrame({
+        "record_key_l": ["a:1", "a:2"], "record_key_r": ["b:1", "b:2"],
+        "gamma_given_name": [2, 3], "match_weight": [1.0, 9.0],
+        "match_probability": [0.6, 0.99], "match_class": ["possible", "match"],
+        "tok_ssn_l": ["deadbeef", "cafe"],
+    })
+    review = clerical_review(scored)
+    assert len(review) == 1
+    assert list(review.columns) == ["record_key_l", "record_key_r", "gamma_given_name",
+                                    "match_weight", "match_probability"]
