@@ -1,0 +1,147 @@
+"""`pathlink demo`: a workspace, two synthetic months, both runs, and a quality table."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.workspace import CONFIG_NAME, WorkspaceError, init_workspace
+
+DEMO_MARKER = ".pathlink-demo"
+
+
+def previous_periods(today: date, count: int = 2) -> list[str]:
+    """The `count` whole months before `today`, oldest first (e.g. 2026-09, 2026-10)."""
+    periods = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        month -= 1
+        if month == 0:
+            year, month = year - 1, 12
+        periods.append(f"{year:04d}-{month:02d}")
+    return sorted(periods)
+
+
+def _prepare(directory: Path) -> Path:
+    directory = directory.resolve()
+    if directory.exists():
+        if not (directory / DEMO_MARKER).exists() and any(directory.iterdir()):
+            raise WorkspaceError(
+                f"{directory} exists and is not a previous demo workspace; choose another --dir"
+            )
+        shutil.rmtree(directory)
+    return directory
+
+
+def truth_by_record(truth_csv: Path) -> pd.DataFrame:
+    """Ground truth keyed like the crosswalk: record_key -> true person id."""
+    truth = pd.read_csv(truth_csv, dtype=str)
+    truth["record_key"] = truth["partner_id"] + ":" + truth["partner_record_id"]
+    return truth.drop_duplicates("record_key", keep="last")[["record_key", "true_person_id"]]
+
+
+def evaluate_workspace(workspace: Path, truth_csv: Path) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of the latest crosswalk against synthetic truth."""
+    from linkage.evaluate import pairwise_scores
+    from pipelines.state import StateStore
+    from pipelines.workspace import load_workspace
+
+    ws = load_workspace(workspace)
+    with StateStore(ws.state_db) as state:
+        crosswalk = state.crosswalk()
+        snapshots = state.con.execute(
+            "SELECT period, record_key, person_id FROM crosswalk_snapshots"
+        ).df()
+    truth = truth_by_record(truth_csv)
+    clusters = crosswalk.rename(columns={"person_id": "cluster_id"})[["record_key", "cluster_id"]]
+    scores = pairwise_scores(clusters, truth.rename(columns={"true_person_id": "true_id"}))
+    periods = sorted(snapshots["period"].unique())
+    if len(periods) >= 2:
+        first = snapshots[snapshots["period"] == periods[0]]
+        last = snapshots[snapshots["period"] == periods[-1]]
+        kept = first.merge(last, on="record_key", suffixes=("_first", "_last"))
+        scores["id_stability"] = float(
+            (kept["person_id_first"] == kept["person_id_last"]).mean()) if len(kept) else 1.0
+    return scores
+
+
+def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> dict:
+    """Build the demo workspace, run both months, print the summary table."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    started = time.perf_counter()
+    directory = _prepare(directory)
+    periods = previous_periods(date.today())
+    from pipelines.flows import run_workspace
+    from pipelines.synth import PARTNERS, generate
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        step = progress.add_task("creating workspace", total=None)
+        profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
+                    for pid, p in PARTNERS.items()}
+        ws = init_workspace(directory, list(PARTNERS), key_id="demo",
+                            partner_profiles=profiles)
+        (directory / DEMO_MARKER).write_text("created by `pathlink demo`\n")
+        progress.update(step, description=f"synthesizing {persons} persons, {periods}")
+        synthetic = directory / "synthetic"
+        generate(synthetic, seed=seed, persons=persons, periods=periods)
+        shutil.copytree(synthetic / "landing", ws.landing, dirs_exist_ok=True)
+        progress.update(step, description="running the monthly flow (Prefect, ephemeral)")
+        summary = run_workspace(directory, seed=seed)
+        progress.update(step, description="evaluating against the synthetic truth")
+        scores = evaluate_workspace(directory, synthetic / "truth" / "participants_truth.csv")
+        progress.update(step, description="done", completed=1, total=1)
+
+    table = Table(title="Pathlink demo: drops processed")
+    for col in ("partner", "rows read", "accepted", "quarantined"):
+        table.add_column(col, justify="left" if col == "partner" else "right")
+    per_partner: dict[str, list[int]] = {}
+    for period in summary["periods"]:
+        for drop in period["drops"]:
+            acc = per_partner.setdefault(drop["partner_id"], [0, 0, 0])
+            acc[0] += int(drop.get("rows_read", 0))
+            acc[1] += int(drop.get("rows_accepted", 0))
+            acc[2] += int(drop.get("rows_quarantined", 0))
+    for partner_id, (read, accepted, quarantined) in sorted(per_partner.items()):
+        table.add_row(partner_id, str(read), str(accepted), str(quarantined))
+    totals = [sum(v[i] for v in per_partner.values()) for i in range(3)]
+    table.add_row("[b]all partners[/b]", *(f"[b]{v}[/b]" for v in totals))
+    console.print(table)
+
+    con = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        n_persons = con.execute("SELECT count(*) FROM person").fetchall()[0][0]
+        multi = con.execute(
+            "SELECT count(*) FROM (SELECT person_id FROM participation GROUP BY person_id "
+            "HAVING count(DISTINCT partner_id) >= 2)"
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    elapsed = time.perf_counter() - started
+    results = Table(title="Pathlink demo: linkage")
+    results.add_column("measure")
+    results.add_column("value", justify="right")
+    results.add_row("persons", str(n_persons))
+    results.add_row("persons served by 2+ partners", str(multi))
+    results.add_row("pairwise precision", f"{scores['precision']:.4f}")
+    results.add_row("pairwise recall", f"{scores['recall']:.4f}")
+    results.add_row("pairwise F1", f"{scores['f1']:.4f}")
+    if "id_stability" in scores:
+        results.add_row(f"{periods[0]} records keeping their person ID",
+                        f"{scores['id_stability']:.2%}")
+    results.add_row("wall time", f"{elapsed:.1f} s")
+    console.print(results)
+    console.print(f"published (de-identified): {ws.published_db}\n"
+                  f"restricted state: {ws.state_dir}   config: {directory / CONFIG_NAME}",
+                  highlight=False)
+    return {"summary": summary, "scores": scores, "persons": n_persons, "multi": multi,
+            "seconds": elapsed}

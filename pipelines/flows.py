@@ -1,0 +1,190 @@
+"""Prefect flows: the monthly run, one subflow per period and one per partner drop.
+
+Flow parameters are paths, ids and periods only: never a secret and never personal data.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from pipelines import intake
+from pipelines import tasks as t
+from pipelines.state import StateStore, writer_lock
+from pipelines.workspace import Workspace, WorkspaceError, load_workspace
+
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PROCESSED_DATASETS = ("participants",)
+
+
+def code_version() -> str:
+    """The installed Pathlink version, recorded with every run and file."""
+    return f"pathlink {version('pathlink')}"
+
+
+@dataclass
+class Drop:
+    """A file found in landing/ that is ready to process."""
+
+    partner_id: str
+    period: str
+    dataset: str
+    rel_path: str
+    sha256: str
+
+
+@dataclass
+class Discovery:
+    """What landing/ holds: drops to process and drops refused before reading."""
+
+    pending: list[Drop] = field(default_factory=list)
+    unchanged: int = 0
+    refused: list[dict[str, str]] = field(default_factory=list)
+
+
+def discover(ws: Workspace, as_of: date) -> Discovery:
+    """Find every drop in landing/ not yet processed; refuse what cannot be a valid drop."""
+    found = Discovery()
+    if not ws.landing.is_dir():
+        return found
+    with StateStore(ws.state_db) as state:
+        for path in sorted(p for p in ws.landing.rglob("*") if p.is_file()):
+            rel = path.relative_to(ws.landing).as_posix()
+            if path.name.startswith("."):
+                continue
+            try:
+                ref = intake.parse_drop_path(ws.landing, path, as_of=as_of)
+                ws.partner(ref.partner_id)
+            except (intake.FileRejected, WorkspaceError) as exc:
+                found.refused.append({"file": rel, "reason": str(exc)})
+                continue
+            if ref.dataset not in PROCESSED_DATASETS:
+                found.refused.append({
+                    "file": rel,
+                    "reason": f"{rel}: dataset '{ref.dataset}' is validated by `pathlink check` "
+                              "but not yet linked or published",
+                })
+                continue
+            sha = t.sha256_file(path)
+            if state.known_file(sha, ref.partner_id, ref.period, ref.dataset):
+                found.unchanged += 1
+                continue
+            found.pending.append(Drop(ref.partner_id, ref.period, ref.dataset, rel, sha))
+    return found
+
+
+@flow(name="ingest-partner-drop", flow_run_name="ingest-{rel_path}")
+def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
+                     as_of: date) -> dict[str, Any]:
+    """Read, validate, normalize, encode and store one partner's file."""
+    ws = load_workspace(workspace)
+    ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path, as_of=as_of)
+    outcome = t.DropOutcome(ref.partner_id, ref.period, ref.dataset, rel_path, sha256,
+                            status="accepted")
+    validation = None
+    encoded = None
+    try:
+        read = t.read_drop(workspace, rel_path=rel_path)
+        validation = t.validate_drop(workspace, rel_path=rel_path, frame=read.frame,
+                                     as_of=as_of)
+        outcome.rows_read = validation.counts["read"]
+        outcome.rows_accepted = validation.counts["accepted"]
+        outcome.rows_quarantined = validation.counts["quarantined"]
+        if validation.file_verdict != "accepted":
+            outcome.status = "rejected"
+            outcome.reason = validation.reject_reason
+        else:
+            normalized = t.normalize(validation.accepted, as_of, rel_path=rel_path)
+            encoded = t.encode(workspace, normalized, validation.accepted,
+                               partner_id=ref.partner_id, period=ref.period, sha256=sha256,
+                               rel_path=rel_path)
+    except intake.FileRejected as exc:
+        outcome.status = "rejected"
+        outcome.reason = str(exc)
+    t.store_drop(workspace, outcome, encoded, validation, run_id, code_version(),
+                 rel_path=rel_path)
+    if outcome.status == "rejected":
+        get_run_logger().warning("rejected %s", outcome.reason)
+    return outcome.as_dict()
+
+
+@flow(name="process-period", flow_run_name="period-{period}")
+def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id: str,
+                as_of: date, seed: int | None = None) -> dict[str, Any]:
+    """Ingest every partner's drop for one period, then link and publish."""
+    logger = get_run_logger()
+    outcomes = []
+    for drop in drops:
+        state = ingest_drop_flow(workspace, drop["rel_path"], drop["sha256"], run_id, as_of,
+                                 return_state=True)
+        if state.is_completed():
+            outcomes.append(state.result())
+        else:
+            # One partner's failure must not stop the others; it is retried next run.
+            logger.error("drop %s failed: %s", drop["rel_path"], state.message)
+            outcomes.append({**drop, "status": "failed", "reason": state.message})
+    linked = t.link(workspace, run_id, period, seed)
+    ws = load_workspace(workspace)
+    with StateStore(ws.state_db) as state_store:
+        state_store.mark_period(period, run_id)
+    published = t.publish_release(workspace, run_id, code_version())
+    return {"period": period, "drops": outcomes, "link": linked, "published": published}
+
+
+@flow(name="pathlink-monthly", log_prints=False)
+def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = None,
+                 wait_seconds: float = 0.0) -> dict[str, Any]:
+    """Process every period in landing/ that is not yet processed, oldest first.
+
+    Args:
+        workspace: path of the workspace folder.
+        as_of: ISO date used for "future" checks and ages (default: today).
+        seed: seed for new person IDs (tests only; IDs are random otherwise).
+        wait_seconds: how long to wait for another run's writer lock.
+    """
+    ws = load_workspace(workspace)
+    as_of_date = date.fromisoformat(as_of) if as_of else date.today()
+    run_id = f"run-{as_of_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
+    logger = get_run_logger()
+    with writer_lock(ws.state_dir, wait_seconds=wait_seconds):
+        found = discover(ws, as_of_date)
+        for refusal in found.refused:
+            logger.warning("refused %s", refusal["reason"])
+        by_period: dict[str, list[dict[str, str]]] = {}
+        for drop in found.pending:
+            by_period.setdefault(drop.period, []).append(drop.__dict__)
+        with StateStore(ws.state_db) as state:
+            state.start_run(run_id, code_version(), _fingerprint_or_none(ws))
+        results = []
+        status = "failed"
+        try:
+            for period in sorted(by_period):
+                results.append(period_flow(str(ws.root), period, by_period[period], run_id,
+                                           as_of_date, seed))
+            status = "completed"
+        finally:
+            with StateStore(ws.state_db) as state:
+                state.finish_run(run_id, status, sorted(by_period))
+    return {"run_id": run_id, "periods": results, "refused": found.refused,
+            "unchanged": found.unchanged}
+
+
+def _fingerprint_or_none(ws: Workspace) -> str | None:
+    try:
+        return ws.load_secret().fingerprint
+    except Exception:
+        return None
+
+
+def run_workspace(workspace: str | Path, *, as_of: str | None = None, seed: int | None = None,
+                  wait_seconds: float = 0.0) -> dict[str, Any]:
+    """Run the monthly flow (used by the CLI and tests)."""
+    return monthly_flow(str(Path(workspace).resolve()), as_of=as_of, seed=seed,
+                        wait_seconds=wait_seconds)

@@ -1,0 +1,119 @@
+"""Build the evaluators' de-identified DuckDB file and swap it in atomically."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+import schemas
+from pipelines.state import now_utc
+
+WAREHOUSE_DDL = Path(schemas.__file__).parent / "warehouse.sql"
+WAREHOUSE_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PublishInputs:
+    """Everything the release is built from (all de-identified or restricted-only keys)."""
+
+    crosswalk: pd.DataFrame  # record_key, partner_id, person_id
+    records: pd.DataFrame  # record_key, birth_year, sex, zip3, period
+    record_periods: pd.DataFrame  # record_key, partner_id, first_period, last_period
+    partners: dict[str, str]  # partner_id -> display name
+    id_history: pd.DataFrame  # run_id, person_id, event, related_person_id, recorded_at
+    run_id: str
+    periods: list[str]
+    code_version: str
+
+
+def _mode(values: pd.Series) -> object:
+    values = values.dropna()
+    if values.empty:
+        return None
+    counts = values.value_counts()
+    return counts.index[0]
+
+
+def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """One row per person: birth year and sex by majority, ZIP3 from the latest record."""
+    joined = crosswalk[["record_key", "person_id"]].merge(
+        records[["record_key", "birth_year", "sex", "zip3", "period"]], on="record_key"
+    )
+    joined = joined.sort_values(["person_id", "period", "record_key"])
+    grouped = joined.groupby("person_id", sort=True)
+    persons = pd.DataFrame(
+        {
+            "birth_year": grouped["birth_year"].agg(_mode),
+            "sex": grouped["sex"].agg(_mode),
+            "zip3": grouped["zip3"].agg(lambda s: s.dropna().iloc[-1] if s.notna().any()
+                                        else None),
+        }
+    ).reset_index()
+    persons["birth_year"] = pd.to_numeric(persons["birth_year"]).astype("Int64")
+    return persons
+
+
+def participation_table(crosswalk: pd.DataFrame, record_periods: pd.DataFrame) -> pd.DataFrame:
+    """One row per person and partner: first and last period seen, and record count."""
+    joined = crosswalk[["record_key", "person_id"]].merge(record_periods, on="record_key")
+    return (
+        joined.groupby(["person_id", "partner_id"], sort=True)
+        .agg(first_period=("first_period", "min"), last_period=("last_period", "max"),
+             records=("record_key", "count"))
+        .reset_index()
+    )
+
+
+def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
+    """Write a complete new release next to `target`, then atomically replace it.
+
+    Evaluators see either the previous release or this one, never a mix.
+
+    Returns:
+        Row counts per published table.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{inputs.run_id}.tmp")
+    tmp.unlink(missing_ok=True)
+    persons = person_table(inputs.crosswalk, inputs.records)
+    participation = participation_table(inputs.crosswalk, inputs.record_periods)
+    partners = pd.DataFrame(
+        sorted(inputs.partners.items()), columns=["partner_id", "partner_name"]
+    )
+    history = inputs.id_history.reindex(
+        columns=["run_id", "person_id", "event", "related_person_id", "recorded_at"]
+    )
+    release = pd.DataFrame(
+        [[inputs.run_id, now_utc(), ",".join(inputs.periods), inputs.code_version,
+          WAREHOUSE_SCHEMA_VERSION]],
+        columns=["run_id", "published_at", "periods", "code_version", "schema_version"],
+    )
+    con = duckdb.connect(str(tmp))
+    try:
+        con.execute(WAREHOUSE_DDL.read_text())
+        for name, frame in (("partner", partners), ("person", persons),
+                            ("participation", participation),
+                            ("person_id_history", history), ("release", release)):
+            con.register("frame_in", frame)
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame_in")  # noqa: S608
+            con.unregister("frame_in")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return {"person": len(persons), "participation": len(participation),
+            "partner": len(partners)}

@@ -1,0 +1,300 @@
+"""Prefect tasks: thin wrappers over library calls.
+
+Every task that sees raw PII runs with `persist_result=False` and no cache policy, so nothing it
+returns is written to Prefect's result storage; its exceptions are sanitised by `pii_safe` so a
+library error message quoting a value never reaches Prefect's state messages or logs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import numpy as np
+import pandas as pd
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from linkage.encode import encode_participants, load_encoding_schema
+from linkage.engine import LinkSpec, link_records
+from linkage.normalize import normalize_participants
+from linkage.persons import assign_person_ids
+from pipelines import intake
+from pipelines.publish import PublishInputs, publish
+from pipelines.state import StateStore
+from pipelines.workspace import Workspace, load_workspace
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PII_TASK = {"persist_result": False, "cache_policy": NO_CACHE}
+
+
+class StageError(Exception):
+    """A pipeline stage failed; the message names the stage and file, never a value."""
+
+
+def pii_safe(stage: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Re-raise any unexpected exception as a `StageError` without its (possibly PII) message."""
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except (StageError, intake.FileRejected):
+                raise
+            except Exception as exc:
+                where = kwargs.get("rel_path") or ""
+                raise StageError(
+                    f"{stage} failed{' on ' + str(where) if where else ''}: "
+                    f"{type(exc).__name__} (details withheld: may contain personal data)"
+                ) from None
+
+        return inner
+
+    return wrap
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class DropOutcome:
+    """What happened to one dropped file (no PII)."""
+
+    partner_id: str
+    period: str
+    dataset: str
+    rel_path: str
+    sha256: str
+    status: str  # accepted | rejected | unchanged
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+    replaced: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# -- ingest a drop -------------------------------------------------------------------------------
+@task(name="read-drop", retries=2, retry_delay_seconds=[1, 5], **PII_TASK)
+@pii_safe("read")
+def read_drop(workspace: str, rel_path: str) -> intake.ReadResult:
+    """Read one dropped file into strings, applying the partner's column and value maps."""
+    ws = load_workspace(workspace)
+    ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path)
+    partner = ws.partner(ref.partner_id)
+    return intake.read_table(ref.path, column_map=partner.columns, value_map=partner.values)
+
+
+@task(name="validate-drop", **PII_TASK)
+@pii_safe("validate")
+def validate_drop(workspace: str, rel_path: str, frame: pd.DataFrame,
+                  as_of: date) -> intake.ValidationOutcome:
+    """Validate against the dataset's contract: accept or quarantine every row."""
+    ws = load_workspace(workspace)
+    ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path)
+    partner = ws.partner(ref.partner_id)
+    return intake.validate_table(
+        frame, ref.dataset, partner_id=ref.partner_id, period=ref.period, as_of=as_of,
+        age_range=partner.age_range, max_quarantine_share=ws.max_quarantine_share,
+        source_name=rel_path,
+    )
+
+
+@task(name="normalize", **PII_TASK)
+@pii_safe("normalize")
+def normalize(accepted: pd.DataFrame, as_of: date, rel_path: str = "") -> pd.DataFrame:
+    """Normalize identifiers (names, dates, SSN, phone, email, address)."""
+    return normalize_participants(accepted, as_of=as_of)
+
+
+@task(name="encode", **PII_TASK)
+@pii_safe("encode")
+def encode(workspace: str, normalized: pd.DataFrame, accepted: pd.DataFrame, *,
+           partner_id: str, period: str, sha256: str, rel_path: str = "") -> pd.DataFrame:
+    """Keyed tokens and Bloom filters; returns the encoded frame with lineage, no raw PII."""
+    ws = load_workspace(workspace)
+    secret = ws.load_secret()
+    schema = load_encoding_schema()
+    encoded = encode_participants(normalized, secret, schema)
+    encoded.insert(0, "record_key", partner_id + ":" + accepted["partner_record_id"].astype(str))
+    encoded.insert(1, "partner_id", partner_id)
+    encoded.insert(2, "partner_record_id", accepted["partner_record_id"].astype(str).values)
+    encoded.insert(3, "period", period)
+    encoded.insert(4, "file_sha256", sha256)
+    encoded.insert(5, "source_row", accepted["__row"].astype("int64").values)
+    encoded["key_fingerprint"] = encoded.attrs.get("key_fingerprint", secret.fingerprint)
+    encoded["encoding_schema"] = encoded.attrs.get("encoding_schema", schema.id)
+    return encoded.reset_index(drop=True)
+
+
+def _quarantine_path(ws: Workspace, partner_id: str, period: str, sha: str) -> Path:
+    return ws.quarantine_dir / partner_id / period / f"{sha}.bin"
+
+
+def encrypt_quarantine(ws: Workspace, quarantined: pd.DataFrame, *, partner_id: str,
+                       period: str, sha: str) -> Path | None:
+    """Write quarantined rows encrypted (AES-256-GCM, key derived from the shared secret)."""
+    if quarantined is None or len(quarantined) == 0:
+        return None
+    key = ws.load_secret().subkey("quarantine/v1")
+    nonce = os.urandom(12)
+    payload = quarantined.astype(str).to_json(orient="records").encode()
+    blob = nonce + AESGCM(key).encrypt(nonce, payload, sha.encode())
+    path = _quarantine_path(ws, partner_id, period, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(blob)
+    os.replace(tmp, path)
+    return path
+
+
+def decrypt_quarantine(ws: Workspace, path: Path, sha: str) -> pd.DataFrame:
+    """Read back an encrypted quarantine file (for the analyst's corrections)."""
+    blob = path.read_bytes()
+    key = ws.load_secret().subkey("quarantine/v1")
+    payload = AESGCM(key).decrypt(blob[:12], blob[12:], sha.encode())
+    return pd.DataFrame(json.loads(payload))
+
+
+@task(name="store-drop", retries=2, retry_delay_seconds=[1, 5], **PII_TASK)
+@pii_safe("store")
+def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | None,
+               validation: intake.ValidationOutcome | None, run_id: str, code_version: str,
+               rel_path: str = "") -> DropOutcome:
+    """Record the file in the ledger, its row issues, encrypted quarantine and encoded rows."""
+    ws = load_workspace(workspace)
+    with StateStore(ws.state_db) as state:
+        previous = state.current_file(outcome.partner_id, outcome.period, outcome.dataset)
+        if validation is not None and len(validation.quarantined):
+            encrypt_quarantine(ws, validation.quarantined, partner_id=outcome.partner_id,
+                               period=outcome.period, sha=outcome.sha256)
+        if outcome.status == "accepted":
+            if previous and previous != outcome.sha256:
+                state.supersede(previous, outcome.sha256, outcome.partner_id, outcome.period,
+                                outcome.dataset)
+                outcome.replaced = previous
+            if encoded is not None:
+                state.store_records(encoded)
+        if validation is not None:
+            state.record_issues(outcome.sha256, intake.issues_frame(validation))
+        fingerprint = None
+        schema_id = None
+        if encoded is not None and len(encoded):
+            fingerprint = str(encoded["key_fingerprint"].iloc[0])
+            schema_id = str(encoded["encoding_schema"].iloc[0])
+        state.record_file({
+            "sha256": outcome.sha256, "partner_id": outcome.partner_id,
+            "period": outcome.period, "dataset": outcome.dataset,
+            "rel_path": outcome.rel_path, "size_bytes": (ws.landing / outcome.rel_path)
+            .stat().st_size, "status": outcome.status, "reason": outcome.reason,
+            "rows_read": outcome.rows_read, "rows_accepted": outcome.rows_accepted,
+            "rows_quarantined": outcome.rows_quarantined,
+            "contract": intake.contract_version(outcome.dataset),
+            "encoding_schema": schema_id, "key_fingerprint": fingerprint,
+            "code_version": code_version, "run_id": run_id,
+            "processed_at": pd.Timestamp.now("UTC").tz_localize(None),
+        })
+    get_run_logger().info(
+        "%s %s/%s/%s: read %d, accepted %d, quarantined %d", outcome.status,
+        outcome.partner_id, outcome.period, outcome.dataset, outcome.rows_read,
+        outcome.rows_accepted, outcome.rows_quarantined,
+    )
+    return outcome
+
+
+# -- link and publish ----------------------------------------------------------------------------
+@task(name="link", persist_result=False, cache_policy=NO_CACHE)
+def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> dict[str, Any]:
+    """Link all current records, cluster them into persons and keep person IDs stable."""
+    ws = load_workspace(workspace)
+    spec = LinkSpec.load()
+    with StateStore(ws.state_db) as state:
+        records = state.latest_records()
+        if records.empty:
+            return {"records": 0, "persons": 0, "pairs": 0}
+        result = link_records(records, spec)
+        previous = state.crosswalk()[["record_key", "person_id"]]
+        rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
+        crosswalk, history = assign_person_ids(result.clusters, previous, rng)
+        crosswalk = crosswalk.merge(
+            records[["record_key", "partner_id", "partner_record_id"]], on="record_key"
+        ).merge(result.clusters[["record_key", "cluster_reason"]], on="record_key", how="left")
+        review = _review_list(result.pairs)
+        state.replace_crosswalk(crosswalk, history, review, run_id)
+        state.con.execute(
+            "DELETE FROM crosswalk_snapshots WHERE period = ?", [period]
+        )
+        state.con.execute(
+            "INSERT INTO crosswalk_snapshots SELECT ?, ?, record_key, person_id FROM crosswalk",
+            [period, run_id],
+        )
+    summary = {
+        "records": len(records),
+        "persons": int(crosswalk["person_id"].nunique()),
+        "pairs": len(result.pairs),
+        "matches": int((result.pairs["match_class"] == "match").sum()) if len(result.pairs)
+        else 0,
+        "possible": len(review),
+        "id_events": len(history),
+    }
+    get_run_logger().info("linked %s", summary)
+    return summary
+
+
+def _review_list(pairs: pd.DataFrame) -> pd.DataFrame:
+    if pairs is None or pairs.empty:
+        return pd.DataFrame(columns=["record_key_l", "record_key_r", "match_weight",
+                                     "match_probability", "profile"])
+    possible = pairs[pairs["match_class"] == "possible"]
+    gammas = [c for c in possible.columns if c.startswith("gamma_")]
+    profile = possible[gammas].astype(int).astype(str).radd(
+        [g + "=" for g in gammas]
+    ).agg(";".join, axis=1) if gammas and len(possible) else pd.Series("", index=possible.index)
+    return pd.DataFrame({
+        "record_key_l": possible["record_key_l"].values,
+        "record_key_r": possible["record_key_r"].values,
+        "match_weight": possible["match_weight"].values,
+        "match_probability": possible["match_probability"].values,
+        "profile": profile.values,
+    })
+
+
+@task(name="publish", retries=2, retry_delay_seconds=[1, 5], persist_result=False,
+      cache_policy=NO_CACHE)
+def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str, int]:
+    """Write the de-identified release and swap it in atomically."""
+    ws = load_workspace(workspace)
+    with StateStore(ws.state_db) as state:
+        inputs = PublishInputs(
+            crosswalk=state.crosswalk(),
+            records=state.latest_records(),
+            record_periods=state.record_periods(),
+            partners={p.partner_id: p.name or p.partner_id for p in ws.partners.values()},
+            id_history=state.id_history(),
+            run_id=run_id,
+            periods=sorted(state.processed_periods()),
+            code_version=code_version,
+        )
+    counts = publish(inputs, ws.published_db)
+    get_run_logger().info("published %s", counts)
+    return counts

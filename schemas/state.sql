@@ -1,0 +1,93 @@
+-- Restricted linkage state (state/state.duckdb). Holds tokens, encodings and the crosswalk:
+-- never handed to evaluators. No raw PII: names, dates of birth, SSNs etc. exist only as
+-- keyed tokens and Bloom-filter encodings.
+-- Version 1.
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id        VARCHAR PRIMARY KEY,
+    started_at    TIMESTAMP NOT NULL,
+    finished_at   TIMESTAMP,
+    status        VARCHAR NOT NULL,          -- running | completed | failed
+    periods       VARCHAR,                   -- comma-separated periods processed
+    code_version  VARCHAR NOT NULL,
+    key_fingerprint VARCHAR
+);
+
+-- One row per file seen in landing/. A corrected file for the same partner, period and dataset
+-- supersedes the earlier one (status = 'superseded', superseded_by = new sha256).
+CREATE TABLE IF NOT EXISTS files (
+    sha256          VARCHAR NOT NULL,
+    partner_id      VARCHAR NOT NULL,
+    period          VARCHAR NOT NULL,
+    dataset         VARCHAR NOT NULL,
+    rel_path        VARCHAR NOT NULL,
+    size_bytes      BIGINT NOT NULL,
+    status          VARCHAR NOT NULL,        -- accepted | rejected | superseded
+    reason          VARCHAR,                 -- file-level rejection reason (no PII)
+    rows_read       BIGINT,
+    rows_accepted   BIGINT,
+    rows_quarantined BIGINT,
+    contract        VARCHAR,
+    encoding_schema VARCHAR,
+    key_fingerprint VARCHAR,
+    code_version    VARCHAR,
+    run_id          VARCHAR NOT NULL,
+    processed_at    TIMESTAMP NOT NULL,
+    superseded_by   VARCHAR,
+    PRIMARY KEY (sha256, partner_id, period, dataset)
+);
+
+-- Row-level validation issues: row number, field and rule only; never a value.
+CREATE TABLE IF NOT EXISTS row_issues (
+    sha256      VARCHAR NOT NULL,
+    source_row  BIGINT NOT NULL,
+    field       VARCHAR NOT NULL,
+    rule        VARCHAR NOT NULL,
+    severity    VARCHAR NOT NULL,
+    action      VARCHAR NOT NULL             -- quarantined | field_dropped | warned
+);
+
+-- Periods whose drops have been processed and published.
+CREATE TABLE IF NOT EXISTS periods (
+    period        VARCHAR PRIMARY KEY,
+    run_id        VARCHAR NOT NULL,
+    processed_at  TIMESTAMP NOT NULL
+);
+
+-- Latest crosswalk: partner record -> pseudonymous person.
+CREATE TABLE IF NOT EXISTS crosswalk (
+    record_key        VARCHAR PRIMARY KEY,
+    partner_id        VARCHAR NOT NULL,
+    partner_record_id VARCHAR NOT NULL,
+    person_id         VARCHAR NOT NULL,
+    cluster_reason    VARCHAR,
+    run_id            VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS id_history (
+    run_id            VARCHAR NOT NULL,
+    person_id         VARCHAR NOT NULL,
+    event             VARCHAR NOT NULL,      -- created | merged_into | split_from
+    related_person_id VARCHAR,
+    record_count      BIGINT,
+    reason            VARCHAR,
+    recorded_at       TIMESTAMP NOT NULL
+);
+
+-- Possible matches for clerical review: similarity profiles only.
+CREATE TABLE IF NOT EXISTS clerical_review (
+    run_id        VARCHAR NOT NULL,
+    record_key_l  VARCHAR NOT NULL,
+    record_key_r  VARCHAR NOT NULL,
+    match_weight  DOUBLE,
+    match_probability DOUBLE,
+    profile       VARCHAR                    -- gamma_<feature>=level;...
+);
+
+-- The crosswalk as it stood after each processed period, for month-over-month audits.
+CREATE TABLE IF NOT EXISTS crosswalk_snapshots (
+    period      VARCHAR NOT NULL,
+    run_id      VARCHAR NOT NULL,
+    record_key  VARCHAR NOT NULL,
+    person_id   VARCHAR NOT NULL
+);

@@ -1,0 +1,144 @@
+"""End to end: init, drops, the real Prefect flow, crosswalk, idempotent re-runs."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.demo import evaluate_workspace
+from pipelines.flows import run_workspace
+from pipelines.synth import PARTNERS
+from pipelines.workspace import init_workspace, load_workspace
+
+AS_OF = "2026-11-22"
+runner = CliRunner()
+
+
+def published_content(path: Path) -> dict[str, list[tuple]]:
+    """Every published table's rows, sorted (release metadata excluded)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in tables if t != "release"}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def synthetic_workspace(tmp_path_factory, prefect_harness, synthetic_drops) -> dict:
+    root = tmp_path_factory.mktemp("ws") / "hartford"
+    profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
+                for pid, p in PARTNERS.items()}
+    init_workspace(root, list(PARTNERS), key_id="test-key", partner_profiles=profiles)
+    shutil.copytree(synthetic_drops / "landing", root / "landing", dirs_exist_ok=True)
+    summary = run_workspace(root, as_of=AS_OF, seed=1)
+    return {"root": root, "summary": summary,
+            "truth": synthetic_drops / "truth" / "participants_truth.csv"}
+
+
+def test_init_writes_a_private_secret_outside_landing_and_published(tmp_path: Path) -> None:
+    ws = init_workspace(tmp_path / "w", ["workforce_board", "youth_dept"], key_id="k1")
+    key_file = ws.key_dir / "k1.key"
+    assert key_file.is_file()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert ws.landing not in key_file.parents and ws.published_db.parent not in key_file.parents
+    assert set(ws.partners) == {"workforce_board", "youth_dept"}
+    assert (ws.landing / "youth_dept").is_dir()
+
+
+def test_partners_add_registers_a_partner(tmp_path: Path) -> None:
+    init_workspace(tmp_path / "w", ["workforce_board"], key_id="k1")
+    result = runner.invoke(app, ["partners", "add", "--workspace", str(tmp_path / "w"),
+                                 "community_college"])
+    assert result.exit_code == 0, result.output
+    assert "community_college" in load_workspace(tmp_path / "w").partners
+
+
+def test_every_period_processed_oldest_first(synthetic_workspace: dict) -> None:
+    periods = [p["period"] for p in synthetic_workspace["summary"]["periods"]]
+    assert periods == ["2026-09", "2026-10"]
+
+
+def test_every_row_is_accepted_or_quarantined(synthetic_workspace: dict) -> None:
+    drops = [d for p in synthetic_workspace["summary"]["periods"] for d in p["drops"]]
+    assert len(drops) == 2 * len(PARTNERS)
+    for drop in drops:
+        assert drop["status"] == "accepted", drop
+        assert drop["rows_read"] == drop["rows_accepted"] + drop["rows_quarantined"]
+        source = pd.read_csv(synthetic_workspace["root"] / "landing" / drop["rel_path"],
+                             dtype=str, keep_default_na=False)
+        assert drop["rows_read"] == len(source)
+
+
+def test_published_file_holds_persons_and_participation(synthetic_workspace: dict) -> None:
+    ws = load_workspace(synthetic_workspace["root"])
+    con = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        person_cols = [r[0] for r in con.execute("DESCRIBE person").fetchall()]
+        assert person_cols == ["person_id", "birth_year", "sex", "zip3"]
+        n_persons = con.execute("SELECT count(*) FROM person").fetchall()[0][0]
+        multi = con.execute(
+            "SELECT count(*) FROM (SELECT person_id FROM participation GROUP BY 1 "
+            "HAVING count(DISTINCT partner_id) >= 2)").fetchall()[0][0]
+        periods = con.execute(
+            "SELECT min(first_period), max(last_period) FROM participation").fetchall()[0]
+        zip_lengths = con.execute(
+            "SELECT DISTINCT length(zip3) FROM person WHERE zip3 IS NOT NULL").fetchall()
+    finally:
+        con.close()
+    truth = pd.read_csv(synthetic_workspace["truth"], dtype=str)
+    assert 0.9 * truth["true_person_id"].nunique() <= n_persons
+    assert n_persons <= 1.1 * truth["true_person_id"].nunique()
+    assert multi > 0
+    assert periods == ("2026-09", "2026-10")
+    assert zip_lengths == [(3,)]
+
+
+def test_linkage_quality_on_synthetic_truth(synthetic_workspace: dict) -> None:
+    scores = evaluate_workspace(synthetic_workspace["root"], synthetic_workspace["truth"])
+    assert scores["precision"] >= 0.95, scores
+    assert scores["recall"] >= 0.9, scores
+    assert scores["id_stability"] >= 0.995, scores
+
+
+def test_crosswalk_cli_prints_one_row_per_record(synthetic_workspace: dict) -> None:
+    result = runner.invoke(app, ["crosswalk", "--workspace", str(synthetic_workspace["root"])])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "partner_id,partner_record_id,person_id"
+    truth = pd.read_csv(synthetic_workspace["truth"], dtype=str)
+    records = truth.drop_duplicates(["partner_id", "partner_record_id"])
+    drops = [d for p in synthetic_workspace["summary"]["periods"] for d in p["drops"]]
+    quarantined = sum(d["rows_quarantined"] for d in drops)
+    assert len(records) - quarantined <= len(lines) - 1 <= len(records)
+
+
+def test_rerun_with_same_drops_changes_nothing(synthetic_workspace: dict) -> None:
+    ws = load_workspace(synthetic_workspace["root"])
+    before = published_content(ws.published_db)
+    summary = run_workspace(ws.root, as_of=AS_OF, seed=2)
+    assert summary["periods"] == []
+    assert summary["unchanged"] == 2 * len(PARTNERS)
+    assert published_content(ws.published_db) == before
+
+
+def test_unregistered_partner_is_refused_with_how_to_register(
+        tmp_path: Path, prefect_harness) -> None:
+    root = tmp_path / "w"
+    init_workspace(root, ["workforce_board"], key_id="k1")
+    drop = root / "landing" / "mystery_org" / "2026-09" / "participants.csv"
+    drop.parent.mkdir(parents=True)
+    drop.write_text("partner_record_id,first_name,last_name,date_of_birth\n1,Ann,Lee,1990-01-02\n")
+    result = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
+    assert result.exit_code == 1
+    assert "mystery_org" in result.output
+    assert "pathlink partners add" in result.output
