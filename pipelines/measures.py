@@ -1,0 +1,389 @@
+"""WIOA-style outcome measures over the evaluator warehouse (DuckDB SQL, tidy DataFrames).
+
+The warehouse is ``schemas/warehouse.sql`` + ``schemas/warehouse_facts.sql`` (fact and
+dimension tables) + ``schemas/warehouse_views.sql`` (person-level outcome views). This module
+aggregates the views into one tidy frame per call; nothing here is suppressed: pass the result
+to :mod:`pipelines.disclosure` before anything leaves the analyst's machine.
+
+Tidy columns: ``measure, dimension, group, period, numerator, denominator, value`` and, for
+medians only, ``fuzzy_value`` (mean of the 45th and 55th percentiles). ``period`` is ``"all"``
+or an exit quarter ``YYYYQn`` (by-exit-quarter rows exist for :data:`BY_PERIOD_DIMENSIONS`).
+Definitions: ``docs/warehouse.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+import schemas
+
+SCHEMA_DIR = Path(schemas.__file__).parent
+FACTS_DDL = SCHEMA_DIR / "warehouse_facts.sql"
+VIEWS_DDL = SCHEMA_DIR / "warehouse_views.sql"
+WAREHOUSE_FACTS_VERSION = 1
+
+TIDY_COLUMNS = ["measure", "dimension", "group", "period", "numerator", "denominator", "value",
+                "fuzzy_value"]
+ALL = "all"
+UNKNOWN = "unknown"
+
+EPISODE_DIMENSIONS = ("overall", "partner", "program", "sector", "funding_stream")
+PERSON_DIMENSIONS = ("race_ethnicity", "sex", "age_band", "barrier")
+DIMENSIONS = EPISODE_DIMENSIONS + PERSON_DIMENSIONS
+BY_PERIOD_DIMENSIONS = ("overall",)
+
+FUNDING_STREAMS = ("wioa_adult", "wioa_dislocated_worker", "wioa_youth", "careerconnect",
+                   "summer_youth_employment", "foundation_career_pathways")
+SECTORS = ("healthcare", "it", "manufacturing", "construction", "clean_energy",
+           "business_financial_services", "transportation")
+RACE_CODES = ("american_indian_alaska_native", "asian", "black_african_american",
+              "native_hawaiian_pacific_islander", "white")
+AGE_BANDS = ((14, 17, "14-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"),
+             (45, 54, "45-54"), (55, 200, "55+"))
+BARRIER_FLAGS = ("returning_citizen", "homeless", "low_income", "english_learner",
+                 "basic_skills_deficient", "single_parent", "foster_care")
+FACT_TABLES = ("person_profile", "program", "enrollment", "service", "credential", "employment",
+               "wage", "assessment", "skill_gain")
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """How one measure is computed and how its cells relate for disclosure avoidance.
+
+    Attributes:
+        name: Measure name in the tidy frame.
+        kind: ``rate`` (numerator / denominator), ``median`` (value over ``denominator`` units).
+        source: Person-level view the units come from.
+        flag: SQL boolean expression for the numerator (rates).
+        value: SQL numeric expression (medians).
+        where: SQL filter defining the denominator population.
+        unit: ``episode`` (enrollment / exit rows) or ``person`` (distinct persons).
+        family: Measures whose cells are suppressed together (shared populations).
+        by_period: Whether by-exit-quarter rows are produced.
+        additive_dimensions: Dimensions whose groups partition the units, so group cells add up
+            to the overall cell (used for complementary suppression and the attack audit).
+        title: Human title for reports.
+        description: Definition, one sentence.
+    """
+
+    name: str
+    kind: str
+    source: str
+    flag: str = "NULL"
+    value: str = "NULL"
+    where: str = "true"
+    unit: str = "episode"
+    family: str = ""
+    by_period: bool = False
+    additive_dimensions: tuple[str, ...] = ()
+    dimensions: tuple[str, ...] = DIMENSIONS
+    title: str = ""
+    description: str = ""
+
+
+_EPISODE_ADDITIVE = ("overall", "partner", "program", "sector", "funding_stream",
+                     "race_ethnicity", "sex", "age_band")
+_PERSON_ADDITIVE = ("overall", "race_ethnicity", "sex", "age_band")
+
+MEASURES: dict[str, MeasureSpec] = {
+    spec.name: spec
+    for spec in (
+        MeasureSpec(
+            "employment_q2", "rate", "outcome_exit", flag="employed_q2", family="exit",
+            by_period=True, additive_dimensions=_EPISODE_ADDITIVE,
+            title="Employment rate, 2nd quarter after exit",
+            description="Cohort exits with any UI wage record > 0 in the 2nd quarter after the "
+                        "exit quarter / cohort exits."),
+        MeasureSpec(
+            "employment_q4", "rate", "outcome_exit", flag="employed_q4", family="exit",
+            by_period=True, additive_dimensions=_EPISODE_ADDITIVE,
+            title="Employment rate, 4th quarter after exit",
+            description="Cohort exits with any UI wage record > 0 in the 4th quarter after the "
+                        "exit quarter / cohort exits."),
+        MeasureSpec(
+            "median_earnings_q2", "median", "outcome_exit", value="earnings_q2",
+            where="employed_q2", family="exit", by_period=True,
+            additive_dimensions=_EPISODE_ADDITIVE,
+            title="Median earnings, 2nd quarter after exit",
+            description="Median of total UI wages in the 2nd quarter after exit among cohort "
+                        "exits employed in that quarter (released as a fuzzy median)."),
+        MeasureSpec(
+            "retention_q2_q4", "rate", "outcome_exit", flag="retained_same_employer",
+            where="employed_q2", family="exit", by_period=True,
+            additive_dimensions=_EPISODE_ADDITIVE,
+            title="Retention with the same employer, 2nd to 4th quarter",
+            description="Cohort exits employed in Q2 with an employer_key having wages > 0 in "
+                        "both Q2 and Q4 / cohort exits employed in Q2."),
+        MeasureSpec(
+            "credential_attainment", "rate", "outcome_exit", flag="credential_within_year",
+            where="in_education_or_training", family="credential", by_period=True,
+            additive_dimensions=_EPISODE_ADDITIVE,
+            title="Credential attainment within one year after exit",
+            description="Cohort exits in education or training with a credential attained "
+                        "between entry and 12 months after exit / cohort exits in education "
+                        "or training."),
+        MeasureSpec(
+            "measurable_skill_gains", "rate", "outcome_skill_gain", flag="skill_gain",
+            family="msg", additive_dimensions=_EPISODE_ADDITIVE,
+            title="Measurable skill gains",
+            description="Enrollments in education or training with a skill gain at the same "
+                        "partner during the enrollment / enrollments in education or "
+                        "training."),
+        MeasureSpec(
+            "supportive_services", "rate", "outcome_service", flag="supportive_service",
+            family="services", additive_dimensions=_EPISODE_ADDITIVE,
+            title="Enrollments receiving supportive services",
+            description="Enrollments with at least one supportive service (type "
+                        "supportive_service or a detailed supportive type) from the enrolling "
+                        "partner during the enrollment / enrollments."),
+        MeasureSpec(
+            "services_by_type", "rate", "outcome_service", family="services",
+            dimensions=("service_type",), additive_dimensions=(),
+            title="Services received by type",
+            description="Enrollments with at least one service of the type from the enrolling "
+                        "partner during the enrollment / enrollments (types overlap)."),
+        MeasureSpec(
+            "co_enrollment", "rate", "outcome_coenrollment", flag="co_enrolled",
+            unit="person", family="coenrollment", additive_dimensions=_PERSON_ADDITIVE,
+            title="Persons enrolled at two or more partners",
+            description="Persons with enrollments at 2+ partners / persons with any "
+                        "enrollment (partner, program, sector, funding stream groups: persons "
+                        "with an enrollment there; groups overlap)."),
+    )
+}
+
+
+# ---- schema -------------------------------------------------------------------------------
+
+def create_warehouse_facts(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the fact and dimension tables (after ``schemas/warehouse.sql``)."""
+    con.execute(FACTS_DDL.read_text())
+
+
+def create_warehouse_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Create (or replace) the outcome views and period macros."""
+    con.execute(VIEWS_DDL.read_text())
+
+
+def load_facts(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> dict:
+    """Insert de-identified fact frames by column name (tables from :data:`FACT_TABLES`).
+
+    Returns:
+        Rows inserted per table.
+    """
+    counts = {}
+    for table, frame in frames.items():
+        if table not in FACT_TABLES:
+            raise ValueError(f"unknown warehouse fact table {table!r}")
+        con.register("_facts_in", frame)
+        try:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _facts_in")  # noqa: S608
+        finally:
+            con.unregister("_facts_in")
+        counts[table] = len(frame)
+    return counts
+
+
+# ---- small helpers for building facts ----------------------------------------------------
+
+def month_of(value: str | dt.date | None) -> str | None:
+    """``'YYYY-MM'`` from an ISO date/month string or a date (None stays None)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value == "":
+        return None
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}"
+    text = str(value)
+    return text[:7]
+
+
+def quarter_of(month: str | None) -> str | None:
+    """``'YYYYQn'`` of a ``'YYYY-MM'`` month."""
+    if not month:
+        return None
+    return f"{month[:4]}Q{(int(month[5:7]) - 1) // 3 + 1}"
+
+
+def race_category(codes: str | Iterable[str] | None) -> str | None:
+    """WIOA race category from ';'-separated contract codes (two or more -> two_or_more_races)."""
+    if codes is None or (isinstance(codes, float) and pd.isna(codes)):
+        return None
+    items = codes.split(";") if isinstance(codes, str) else list(codes)
+    found = sorted({c.strip() for c in items if c and c.strip() in RACE_CODES})
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else "two_or_more_races"
+
+
+def age_band(age: int | None) -> str | None:
+    """Reporting age band for an age at first entry (None below 14 or unknown)."""
+    if age is None or pd.isna(age):
+        return None
+    for low, high, label in AGE_BANDS:
+        if low <= int(age) <= high:
+            return label
+    return None
+
+
+# ---- measures -----------------------------------------------------------------------------
+
+def _unit_sql(spec: MeasureSpec) -> str:
+    period = "exit_quarter" if spec.by_period else "NULL"
+    return (
+        f"SELECT person_id, partner_id, program_id, sector, funding_stream, "  # noqa: S608
+        f"{period} AS period, ({spec.flag}) AS num, ({spec.value}) AS val "
+        f"FROM {spec.source} WHERE {spec.where}"
+    )
+
+
+def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
+    parts = []
+    for dim in dimensions:
+        if dim == "overall":
+            parts.append(f"SELECT 'overall' AS dimension, '{ALL}' AS grp, u.* FROM u")  # noqa: S608
+        elif dim in EPISODE_DIMENSIONS:
+            column = "program_id" if dim == "program" else (
+                "partner_id" if dim == "partner" else dim)
+            parts.append(f"SELECT '{dim}', coalesce(u.{column}, '{UNKNOWN}'), u.* FROM u")  # noqa: S608
+        elif dim in PERSON_DIMENSIONS:
+            parts.append(
+                f"SELECT '{dim}', coalesce(pg.grp, '{UNKNOWN}'), u.* FROM u "  # noqa: S608
+                f"LEFT JOIN person_group AS pg ON pg.person_id = u.person_id "
+                f"AND pg.dimension = '{dim}'"
+            )
+    if spec.unit == "person":
+        num = "count(DISTINCT person_id) FILTER (WHERE num)"
+        den = "count(DISTINCT person_id)"
+    else:
+        num = "count(*) FILTER (WHERE num)"
+        den = "count(*)"
+    if spec.kind == "median":
+        aggs = ("NULL::BIGINT AS numerator, count(val) AS denominator, "
+                "median(val)::DOUBLE AS value, "
+                "((quantile_cont(val, 0.45) + quantile_cont(val, 0.55)) / 2)::DOUBLE "
+                "AS fuzzy_value")
+    else:
+        aggs = (f"{num} AS numerator, {den} AS denominator, "
+                f"{num} / nullif({den}, 0) AS value, NULL::DOUBLE AS fuzzy_value")
+    by_period = [d for d in dimensions if d in BY_PERIOD_DIMENSIONS] if spec.by_period else []
+    period_filter = (
+        "GROUPING(period) = 1 OR (period IS NOT NULL AND dimension IN ("
+        + ", ".join(f"'{d}'" for d in by_period) + "))"
+        if by_period else "GROUPING(period) = 1"
+    )
+    return (
+        f"WITH u AS ({_unit_sql(spec)}), g AS ({' UNION ALL '.join(parts)}) "  # noqa: S608
+        f"SELECT '{spec.name}' AS measure, dimension, grp AS \"group\", "
+        f"CASE WHEN GROUPING(period) = 1 THEN '{ALL}' ELSE period END AS period, {aggs} "
+        f"FROM g GROUP BY GROUPING SETS ((dimension, grp), (dimension, grp, period)) "
+        f"HAVING {period_filter}"
+    )
+
+
+def _service_type_sql(spec: MeasureSpec) -> str:
+    return (
+        f"WITH total AS (SELECT count(*) AS n FROM outcome_service), "  # noqa: S608
+        f"types AS (SELECT service_type, count(DISTINCT enrollment_key) AS k "
+        f"FROM enrollment_service GROUP BY service_type) "
+        f"SELECT '{spec.name}' AS measure, 'service_type' AS dimension, "
+        f"service_type AS \"group\", '{ALL}' AS period, k AS numerator, n AS denominator, "
+        f"k / nullif(n, 0) AS value, NULL::DOUBLE AS fuzzy_value FROM types, total"
+    )
+
+
+def _complete_groups(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add zero cells for groups seen elsewhere in the same dimension (no silent zeros)."""
+    if frame.empty:
+        return frame
+    domains = frame.groupby("dimension")["group"].unique()
+    rows = []
+    for (measure, dimension, period), cells in frame.groupby(
+            ["measure", "dimension", "period"], sort=False):
+        if dimension == "service_type" and measure != "services_by_type":
+            continue
+        missing = set(domains[dimension]) - set(cells["group"])
+        spec = MEASURES.get(measure)
+        for group in sorted(missing):
+            rows.append({"measure": measure, "dimension": dimension, "group": group,
+                         "period": period,
+                         "numerator": pd.NA if spec and spec.kind == "median" else 0,
+                         "denominator": 0, "value": None, "fuzzy_value": None})
+    if rows:
+        extra = pd.DataFrame(rows).astype({"value": "float64", "fuzzy_value": "float64"})
+        frame = pd.concat([frame.astype({"value": "float64", "fuzzy_value": "float64"}),
+                           extra], ignore_index=True)
+    return frame
+
+
+def compute_measures(
+    con: duckdb.DuckDBPyConnection,
+    measures: Iterable[str] | None = None,
+    dimensions: Iterable[str] = DIMENSIONS,
+) -> pd.DataFrame:
+    """Every measure by every dimension (and overall by exit quarter), unsuppressed.
+
+    Args:
+        con: Connection to a warehouse with facts loaded and views created.
+        measures: Measure names (default: all of :data:`MEASURES`).
+        dimensions: Dimensions to group by (``overall`` is always included).
+
+    Returns:
+        Tidy frame with :data:`TIDY_COLUMNS`, sorted.
+    """
+    wanted_dims = tuple(dict.fromkeys(("overall", *dimensions)))
+    frames = []
+    for name in measures or MEASURES:
+        spec = MEASURES[name]
+        if spec.dimensions == ("service_type",):
+            sql = _service_type_sql(spec)
+        else:
+            dims = tuple(d for d in wanted_dims if d in spec.dimensions)
+            sql = _grouped_sql(spec, dims)
+        frames.append(con.execute(sql).df())
+    tidy = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=TIDY_COLUMNS)
+    tidy = _complete_groups(tidy)
+    tidy["numerator"] = pd.array(tidy["numerator"], dtype="Int64")
+    tidy["denominator"] = pd.array(tidy["denominator"], dtype="Int64")
+    tidy["value"] = pd.to_numeric(tidy["value"]).astype("float64")
+    tidy["fuzzy_value"] = pd.to_numeric(tidy["fuzzy_value"]).astype("float64")
+    order = {name: i for i, name in enumerate(MEASURES)}
+    dim_order = {name: i for i, name in enumerate((*DIMENSIONS, "service_type"))}
+    tidy = tidy.assign(
+        _m=tidy["measure"].map(order), _d=tidy["dimension"].map(dim_order),
+        _p=tidy["period"].ne(ALL),
+    ).sort_values(["_m", "_d", "_p", "period", "group"], kind="stable")
+    return tidy.drop(columns=["_m", "_d", "_p"])[TIDY_COLUMNS].reset_index(drop=True)
+
+
+def measure_table(con: duckdb.DuckDBPyConnection, measure: str,
+                  dimension: str = "overall") -> pd.DataFrame:
+    """One measure by one dimension (all periods): measure, dimension, group, ... value."""
+    tidy = compute_measures(con, [measure], [dimension])
+    out = tidy[(tidy["dimension"] == dimension) & (tidy["period"] == ALL)]
+    return out.reset_index(drop=True)
+
+
+def coenrollment_pairs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Persons enrolled at both partners, for every partner pair (a <= b; a == b: caseload).
+
+    Returns:
+        Columns ``partner_a, partner_b, persons`` on the full upper-triangular grid of partners
+        seen in ``enrollment`` (zero where nobody is shared).
+    """
+    return con.execute(
+        """
+        WITH partners AS (SELECT DISTINCT partner_id FROM enrollment)
+        SELECT a.partner_id AS partner_a, b.partner_id AS partner_b,
+               coalesce(cp.persons, 0)::BIGINT AS persons
+        FROM partners AS a JOIN partners AS b ON a.partner_id <= b.partner_id
+        LEFT JOIN coenrollment_pair AS cp
+          ON cp.partner_a = a.partner_id AND cp.partner_b = b.partner_id
+        ORDER BY 1, 2
+        """
+    ).df()
