@@ -529,6 +529,14 @@ def _date_issue(text: Any, *, as_of: date, not_future: bool, earliest: date | No
     return None
 
 
+def _period_start(period: str | None, as_of: date) -> date:
+    """Ages are judged at the start of the drop's period (the extract's month), else as_of."""
+    if period and re.fullmatch(r"\d{4}-\d{2}", period):
+        start = date(int(period[:4]), int(period[5:]), 1)
+        return min(start, as_of)
+    return as_of
+
+
 def _age(text: Any, as_of: date) -> float:
     parsed = _parse_date(text) if isinstance(text, str) else None
     if parsed is None or parsed > as_of:
@@ -563,7 +571,9 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.
     return out
 
 
-def _add_derived(frame: pd.DataFrame, contract: Contract, as_of: date) -> None:
+def _add_derived(frame: pd.DataFrame, contract: Contract, as_of: date,
+                 age_reference: date | None = None) -> None:
+    age_at = age_reference or as_of
     for derivation in derivations(contract):
         rule, column = derivation.rule, derivation.column
         if derivation.kind == "read_issue":
@@ -578,7 +588,7 @@ def _add_derived(frame: pd.DataFrame, contract: Contract, as_of: date) -> None:
                 v, as_of=as_of, not_future=bool(r.params.get("notFuture", False)), earliest=e,
                 early_code=str(r.params.get("tooEarlyCode", "too_early")))).astype(object)
         elif derivation.kind == "age":
-            ages = source.map(lambda v: _age(v, as_of)).astype(float)
+            ages = source.map(lambda v: _age(v, age_at)).astype(float)
             date_issue = f"__date_issue__{rule.column}"
             if date_issue in frame.columns:  # no age for a date already flagged
                 ages = ages.where(frame[date_issue].isna())
@@ -727,7 +737,8 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
             index + 2 when absent).
         dataset: Contract name.
         partner_id, period: Recorded on the outcome.
-        as_of: Reporting date: future dates and ages are judged against it.
+        as_of: Reporting date: future dates are judged against it (ages at the start of
+            `period` when given).
         age_range: The program's (min, max) age, overriding the contract's default.
         max_quarantine_share: Reject the whole file when more than this share of rows is
             quarantined.
@@ -780,7 +791,7 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
     if READ_ISSUE_COLUMN not in work.columns:
         work[READ_ISSUE_COLUMN] = None
     work[READ_ISSUE_COLUMN] = work[READ_ISSUE_COLUMN].astype(object)
-    _add_derived(work, contract, as_of)
+    _add_derived(work, contract, as_of, _period_start(period, as_of))
     prepared = work.astype({c: object for c in columns})
 
     gx_result = run_gx(prepared, contract, age_range)
