@@ -18,7 +18,10 @@ contributes nothing.
 
 ``match_class`` is ``match`` when the weight reaches ``match_weight_threshold``, ``possible``
 when it reaches ``possible_weight_threshold`` (the clerical-review list), else ``non_match``.
-A comparison with ``m_probabilities`` in the spec keeps those m values.
+A comparison with ``m_probabilities`` in the spec keeps those m values. ``weight_caps`` bound
+the summed weight of correlated comparisons (e.g. street, zip3, phone and email, which
+household members share): the group adds at most ``max_weight``, so shared contact details
+alone cannot outweigh missing or disagreeing identity evidence.
 """
 
 from __future__ import annotations
@@ -184,11 +187,23 @@ class FellegiSunter:
         if not self.m_:
             raise RuntimeError("fit the model first")
         weight = np.full(len(features), np.log2(self.prior_ / (1.0 - self.prior_)))
+        capped = {f"gamma_{name}" for names, _ in self.settings.weight_caps for name in names}
         for f, table in self.bayes_factors().items():
-            g = features[f].to_numpy(dtype=np.int64)
-            lookup = np.concatenate(([0.0], table))  # gamma -1 -> 0
-            weight += lookup[g + 1]
+            if f not in capped:
+                weight += self._feature_weight(features, f, table)
+        for names, max_weight in self.settings.weight_caps:
+            group = np.zeros(len(features))
+            for name in names:
+                f = f"gamma_{name}"
+                if f in self.m_:
+                    group += self._feature_weight(features, f, self.bayes_factors()[f])
+            weight += np.minimum(group, max_weight)
         return weight
+
+    @staticmethod
+    def _feature_weight(features: pd.DataFrame, f: str, table: np.ndarray) -> np.ndarray:
+        lookup = np.concatenate(([0.0], table))  # gamma -1 -> 0
+        return lookup[features[f].to_numpy(dtype=np.int64) + 1]
 
     def prob(self, features: pd.DataFrame) -> pd.Series:
         """Match probability per pair (recordlinkage-style)."""

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ComparisonColumns",
     "DiceFeature",
+    "DiceTable",
     "bloom_words",
     "compare_pairs",
     "dice_levels",
@@ -63,50 +64,51 @@ def _row_popcounts(words: np.ndarray) -> np.ndarray:  # pragma: no cover - jitte
     return out
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dice_kernel(words: np.ndarray, counts: np.ndarray, left: np.ndarray,
-                 right: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
-    n = left.shape[0]
-    w = words.shape[1]
-    out = np.empty(n, dtype=np.float32)
-    for i in range(n):
-        a = left[i]
-        b = right[i]
-        c = np.uint64(0)
-        for k in range(w):
-            c += _popcount64(words[a, k] & words[b, k])
-        denom = counts[a] + counts[b]
-        out[i] = np.float32(2.0 * c / denom) if denom > 0 else np.float32(0.0)
-    return out
+_FAST = {"cache": True, "nogil": True, "boundscheck": False, "error_model": "numpy"}
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _dice_level_kernel(words: np.ndarray, counts: np.ndarray, present: np.ndarray,
-                       left: np.ndarray, right: np.ndarray,
-                       thresholds: np.ndarray) -> np.ndarray:  # pragma: no cover - jitted
-    n = left.shape[0]
+@numba.njit(**_FAST)
+def _dice_kernel(words: np.ndarray, counts: np.ndarray, left: np.ndarray, right: np.ndarray,
+                 out: np.ndarray) -> None:  # pragma: no cover - jitted
+    # per pair only the AND-popcount: the row popcounts are precomputed once per record
     w = words.shape[1]
-    t = thresholds.shape[0]
-    out = np.empty(n, dtype=np.int8)
-    for i in range(n):
+    for i in range(left.shape[0]):
         a = left[i]
         b = right[i]
-        if not (present[a] and present[b]):
-            out[i] = -1
-            continue
-        c = np.uint64(0)
+        c = 0
         for k in range(w):
-            c += _popcount64(words[a, k] & words[b, k])
+            c += np.int64(_popcount64(words[a, k] & words[b, k]))
         denom = counts[a] + counts[b]
-        level = 0
-        if denom > 0:
-            twice = 2.0 * c
+        out[i] = np.float32(2 * c) / np.float32(denom) if denom > 0 else np.float32(0.0)
+
+
+@numba.njit(**_FAST)
+def _dice_levels_kernel(words: np.ndarray, offsets: np.ndarray, counts: np.ndarray,
+                        present: np.ndarray, thresholds: np.ndarray, n_thresholds: np.ndarray,
+                        left: np.ndarray, right: np.ndarray,
+                        out: np.ndarray) -> None:  # pragma: no cover - jitted
+    # every Dice field of a pair in one pass: words holds the fields side by side,
+    # field f in words[:, offsets[f]:offsets[f + 1]]
+    n_fields = offsets.shape[0] - 1
+    for i in range(left.shape[0]):
+        a = left[i]
+        b = right[i]
+        for f in range(n_fields):
+            if not (present[a, f] and present[b, f]):
+                out[i, f] = -1
+                continue
+            c = 0
+            for k in range(offsets[f], offsets[f + 1]):
+                c += np.int64(_popcount64(words[a, k] & words[b, k]))
+            denom = np.float64(counts[a, f] + counts[b, f])
+            twice = np.float64(2 * c)
+            t = n_thresholds[f]
+            level = 0
             for j in range(t):
-                if twice >= thresholds[j] * denom:
+                if twice >= thresholds[f, j] * denom:
                     level = t - j
                     break
-        out[i] = level
-    return out
+            out[i, f] = level
 
 
 def bloom_words(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,19 +118,83 @@ def bloom_words(values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return words, _row_popcounts(words), present
 
 
+def _positions(index) -> np.ndarray:
+    index = np.asarray(index)
+    return index if index.dtype in (np.int32, np.int64) else index.astype(np.int64)
+
+
 def dice_similarity(words: np.ndarray, counts: np.ndarray, left: np.ndarray,
-                    right: np.ndarray) -> np.ndarray:
-    """Dice similarity (float32) of rows ``left[i]`` and ``right[i]`` of ``words``."""
-    return _dice_kernel(words, counts, np.asarray(left, dtype=np.int64),
-                        np.asarray(right, dtype=np.int64))
+                    right: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Dice similarity (float32) of rows ``left[i]`` and ``right[i]`` of ``words``.
+
+    ``left``/``right`` may be int32 or int64; ``out`` (float32, ``len(left)``) is reused when
+    given. Pairs sorted by ``left`` (blocking order) keep the left filter in cache.
+    """
+    left, right = _positions(left), _positions(right)
+    if out is None:
+        out = np.empty(len(left), dtype=np.float32)
+    _dice_kernel(words, counts, left, right, out)
+    return out
 
 
 def dice_levels(words: np.ndarray, counts: np.ndarray, present: np.ndarray, left: np.ndarray,
                 right: np.ndarray, thresholds) -> np.ndarray:
     """Gamma levels (int8, -1 when either filter is missing) for descending ``thresholds``."""
-    return _dice_level_kernel(words, counts, present, np.asarray(left, dtype=np.int64),
-                              np.asarray(right, dtype=np.int64),
-                              np.asarray(thresholds, dtype=np.float64))
+    table = DiceTable(words, np.array([0, words.shape[1]], dtype=np.int64),
+                      counts.reshape(-1, 1).astype(np.int32), present.reshape(-1, 1),
+                      [tuple(thresholds)])
+    return table.levels(left, right)[:, 0]
+
+
+class DiceTable:
+    """Several Bloom-filter columns side by side, compared in one kernel pass per pair.
+
+    Args:
+        words: ``uint64[n, total_words]``, field ``f`` in columns ``offsets[f]:offsets[f+1]``.
+        offsets: ``int64[n_fields + 1]`` word offsets.
+        counts: ``int32[n, n_fields]`` popcount of each record's filter (computed once).
+        present: ``bool[n, n_fields]``.
+        thresholds: Descending thresholds per field.
+    """
+
+    def __init__(self, words, offsets, counts, present, thresholds) -> None:
+        self.words = words
+        self.offsets = np.asarray(offsets, dtype=np.int64)
+        self.counts = np.ascontiguousarray(counts, dtype=np.int32)
+        self.present = np.ascontiguousarray(present, dtype=np.bool_)
+        width = max([len(t) for t in thresholds] + [1])
+        self.thresholds = np.zeros((len(thresholds), width), dtype=np.float64)
+        for f, t in enumerate(thresholds):
+            self.thresholds[f, :len(t)] = t
+        self.n_thresholds = np.array([len(t) for t in thresholds], dtype=np.int64)
+
+    @classmethod
+    def from_columns(cls, columns: list[pd.Series], thresholds) -> DiceTable:
+        """Pack ``bf_*`` columns (bytes or None) into one word matrix."""
+        n = len(columns[0]) if columns else 0
+        parts = [bloom_matrix(c) for c in columns]
+        widths = [m.shape[1] // 8 for m, _ in parts]
+        offsets = np.concatenate(([0], np.cumsum(widths))).astype(np.int64)
+        words = np.empty((n, int(offsets[-1])), dtype=np.uint64)
+        counts = np.empty((n, len(parts)), dtype=np.int32)
+        present = np.empty((n, len(parts)), dtype=np.bool_)
+        for f in range(len(parts)):
+            matrix, mask = parts[f]
+            parts[f] = None  # free each byte matrix once copied
+            block = np.ascontiguousarray(matrix).view(np.uint64)
+            words[:, offsets[f]:offsets[f + 1]] = block
+            counts[:, f] = _row_popcounts(block)
+            present[:, f] = mask
+        return cls(words, offsets, counts, present, thresholds)
+
+    def levels(self, left, right) -> np.ndarray:
+        """``int8[len(left), n_fields]`` gamma levels (-1 when either filter is missing)."""
+        left, right = _positions(left), _positions(right)
+        out = np.empty((len(left), len(self.n_thresholds)), dtype=np.int8)
+        if len(left) and len(self.n_thresholds):
+            _dice_levels_kernel(self.words, self.offsets, self.counts, self.present,
+                                self.thresholds, self.n_thresholds, left, right, out)
+        return out
 
 
 def _exact_levels(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -155,54 +221,89 @@ def _exact_codes(column: pd.Series) -> np.ndarray:
     return codes
 
 
+def _salt_codes(column: pd.Series) -> np.ndarray:
+    """Equality codes of a salt column; every missing value shares one code (empty salt)."""
+    values = column.to_numpy(dtype=object)
+    codes = pd.factorize(values, use_na_sentinel=True)[0].astype(np.int64)
+    return codes
+
+
 @dataclass
 class ComparisonColumns:
-    """Per-record arrays prepared once, so many pair batches can be compared cheaply."""
+    """Per-record arrays prepared once, so many pair batches can be compared cheaply.
+
+    All ``dice`` comparisons share one :class:`DiceTable`, so a pair's filters are all compared
+    in one kernel pass. A comparison whose column is absent gives gamma -1 and is listed in
+    ``missing_columns``.
+    """
 
     comparisons: tuple[ComparisonSpec, ...]
     arrays: dict[str, tuple] = field(default_factory=dict)
     missing_columns: list[str] = field(default_factory=list)
     n_records: int = 0
+    dice: DiceTable | None = None
+    dice_field: dict[str, int] = field(default_factory=dict)
+    salts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def build(cls, encoded: pd.DataFrame, spec: LinkSpec) -> ComparisonColumns:
         """Prepare the columns the spec's comparisons need (absent columns give gamma -1)."""
         out = cls(comparisons=tuple(spec.comparisons), n_records=len(encoded))
         cache: dict[tuple[str, str], tuple] = {}
+        dice_columns: list[str] = []
+        dice_thresholds: list[tuple[float, ...]] = []
         for comp in spec.comparisons:
             if comp.column not in encoded.columns:
                 out.missing_columns.append(comp.column)
                 continue
+            salt = getattr(comp, "salt_column", None)
+            if salt and salt in encoded.columns and salt not in out.salts:
+                out.salts[salt] = _salt_codes(encoded[salt])
+            if comp.kind == "dice":
+                # one table field per (column, thresholds)
+                key = (comp.column, tuple(comp.thresholds))
+                if key not in cache:
+                    cache[key] = (len(dice_columns),)
+                    dice_columns.append(comp.column)
+                    dice_thresholds.append(tuple(comp.thresholds))
+                out.dice_field[comp.name] = cache[key][0]
+                continue
             key = (comp.kind, comp.column)
             if key not in cache:
                 column = encoded[comp.column]
-                if comp.kind == "dice":
-                    cache[key] = bloom_words(column)
-                elif comp.kind == "exact":
+                if comp.kind == "exact":
                     cache[key] = (_exact_codes(column),)
                 else:
                     numeric = pd.to_numeric(column, errors="coerce")
                     present = numeric.notna().to_numpy()
                     cache[key] = (numeric.fillna(0).to_numpy(dtype=np.int64), present)
             out.arrays[comp.name] = cache[key]
+        if dice_columns:
+            out.dice = DiceTable.from_columns([encoded[c] for c in dice_columns],
+                                              dice_thresholds)
         return out
 
     def compare(self, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
         """Gamma columns for row positions ``left[i]``, ``right[i]`` (RangeIndex)."""
-        left = np.asarray(left, dtype=np.int64)
-        right = np.asarray(right, dtype=np.int64)
+        left = _positions(left)
+        right = _positions(right)
+        dice = self.dice.levels(left, right) if self.dice is not None else None
         data = {}
         for comp in self.comparisons:
-            arrays = self.arrays.get(comp.name)
-            if arrays is None:
-                gamma = np.full(len(left), -1, dtype=np.int8)
-            elif comp.kind == "dice":
-                words, counts, present = arrays
-                gamma = dice_levels(words, counts, present, left, right, comp.thresholds)
-            elif comp.kind == "exact":
-                gamma = _exact_levels(arrays[0], left, right)
+            if comp.name in self.dice_field:
+                gamma = dice[:, self.dice_field[comp.name]].copy()
+            elif comp.name in self.arrays:
+                arrays = self.arrays[comp.name]
+                if comp.kind == "exact":
+                    gamma = _exact_levels(arrays[0], left, right)
+                else:
+                    gamma = _year_levels(arrays[0], arrays[1], left, right, comp.thresholds)
             else:
-                gamma = _year_levels(arrays[0], arrays[1], left, right, comp.thresholds)
+                gamma = np.full(len(left), -1, dtype=np.int8)
+            salt = self.salts.get(getattr(comp, "salt_column", None) or "")
+            if salt is not None:
+                # filters salted by different values are unrelated: no evidence either way
+                gamma[salt[left] != salt[right]] = -1
             data[comp.gamma_column] = gamma
         return pd.DataFrame(data)
 

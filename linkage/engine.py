@@ -70,6 +70,7 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "kind": {"enum": ["dice", "exact", "year_diff"]},
                     "column": {"type": "string"},
                     "thresholds": {"type": "array", "items": {"type": "number"}},
+                    "salt_column": {"type": "string"},
                     "m_probabilities": {"type": "array",
                                         "items": {"type": "number", "exclusiveMinimum": 0,
                                                   "exclusiveMaximum": 1}},
@@ -93,6 +94,14 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                 "match_weight_threshold": {"type": "number"},
                 "possible_weight_threshold": {"type": "number"},
                 "overwhelming_weight": {"type": "number"},
+                "weight_caps": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["comparisons", "max_weight"],
+                              "additionalProperties": False,
+                              "properties": {"comparisons": {"type": "array", "minItems": 1,
+                                                             "items": {"type": "string"}},
+                                             "max_weight": {"type": "number"}}},
+                },
             },
         },
         "clustering": {
@@ -138,8 +147,10 @@ class ComparisonSpec:
     ``kind`` is ``dice`` (Bloom filters; gamma = number of ``thresholds`` met, thresholds
     descending), ``exact`` (tokens or plain values: 1 equal, 0 different) or ``year_diff``
     (integers: gamma = number of ``thresholds`` (max absolute differences, ascending) met).
-    Missing on either side gives -1. ``m_probabilities`` (one per level, gamma 0 first) fixes
-    m for this comparison instead of estimating it by EM.
+    Missing on either side gives -1. ``salt_column`` names the column the filters were salted
+    with (e.g. ``bf_dob``): gamma is -1 unless both records hold the same salt value (both
+    missing counts as the same, empty, salt). ``m_probabilities`` (one per level, gamma 0
+    first) fixes m for this comparison instead of estimating it by EM.
     """
 
     name: str
@@ -148,6 +159,7 @@ class ComparisonSpec:
     thresholds: tuple[float, ...] = ()
     m_probabilities: tuple[float, ...] | None = None
     description: str = ""
+    salt_column: str | None = None
 
     @property
     def levels(self) -> int:
@@ -172,6 +184,12 @@ class FellegiSunterSpec:
     possible_weight_threshold: float
     overwhelming_weight: float
     fix_u: bool = True
+    weight_caps: tuple[tuple[tuple[str, ...], float], ...] = ()
+
+    def __post_init__(self) -> None:
+        caps = tuple((tuple(c["comparisons"]), float(c["max_weight"])) if isinstance(c, dict)
+                     else (tuple(c[0]), float(c[1])) for c in self.weight_caps)
+        object.__setattr__(self, "weight_caps", caps)
 
 
 @dataclass(frozen=True)
@@ -219,6 +237,7 @@ class LinkSpec:
                 m_probabilities=(tuple(c["m_probabilities"]) if "m_probabilities" in c
                                  else None),
                 description=c.get("description", ""),
+                salt_column=c.get("salt_column"),
             )
             if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
                                                                         reverse=True):
@@ -292,6 +311,20 @@ def comparable_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> int:
     return n * (n - 1) // 2 - within if spec.link_type == "link_only" else within
 
 
+def usable_spec(encoded: pd.DataFrame, spec: LinkSpec) -> tuple[LinkSpec, list[str]]:
+    """The spec without comparisons whose column ``encoded`` lacks, and a note for each.
+
+    Old encodings (made before a column such as ``bf_full_name`` existed) still link: the
+    comparison is skipped rather than scored as always-missing.
+    """
+    kept = [c for c in spec.comparisons if c.column in encoded.columns]
+    notes = [f"comparison {c.name!r} skipped: column {c.column!r} not in the encoded frame"
+             for c in spec.comparisons if c.column not in encoded.columns]
+    if not kept:
+        raise ValueError("none of the spec's comparison columns is in the encoded frame")
+    return (spec if not notes else spec.replace(comparisons=tuple(kept))), notes
+
+
 def link_records(encoded: pd.DataFrame, spec: LinkSpec) -> LinkResult:
     """Run blocking, comparison, Fellegi-Sunter scoring and clustering.
 
@@ -305,6 +338,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec) -> LinkResult:
     """
     from linkage import block, classify, cluster, compare
 
+    spec, notes = usable_spec(encoded, spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     pairs, block_stats = block.candidate_pairs_with_stats(encoded, spec)
@@ -349,6 +383,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec) -> LinkResult:
         "candidate_match_share": float(model.lambda_),
         "match_prior": float(model.prior_),
         "em_iterations": int(model.n_iter_),
+        "notes": notes,
         **timings,
     }
     return LinkResult(pairs=scored, clusters=clusters, stats=stats, model=model)

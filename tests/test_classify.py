@@ -100,3 +100,16 @@ def test_clerical_review_has_no_tokens_or_filters():
     assert len(review) == 1
     assert list(review.columns) == ["record_key_l", "record_key_r", "gamma_given_name",
                                     "match_weight", "match_probability"]
+
+
+def test_weight_cap_bounds_a_group_of_comparisons(mixture):
+    features, _, random_pairs = mixture
+    capped = spec(fellegi_sunter={"weight_caps": [{"comparisons": ["given_name", "family_name"],
+                                                   "max_weight": 1.0}]})
+    free = FellegiSunter(spec()).fit(features, random_pairs, comparable_pairs=10**6)
+    model = FellegiSunter(capped).fit(features, random_pairs, comparable_pairs=10**6)
+    w_free, w_cap = free.match_weight(features), model.match_weight(features)
+    bf = free.bayes_factors()
+    names = sum(np.concatenate(([0.0], bf[f]))[features[f].to_numpy() + 1]
+                for f in ("gamma_given_name", "gamma_family_name"))
+    np.testing.assert_allclose(w_cap, w_free - names + np.minimum(names, 1.0))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import recordlinkage
-from _linkage_fixtures import bloom, encode, spec
+from _linkage_fixtures import SPEC_DICT, bloom, encode, spec
 
 from linkage.compare import (
     ComparisonColumns,
     DiceFeature,
+    DiceTable,
     bloom_words,
     compare_pairs,
     dice_levels,
     dice_similarity,
 )
+from linkage.engine import LinkSpec, usable_spec
 
 
 def _reference_dice(a: bytes, b: bytes) -> float:
@@ -113,3 +117,43 @@ def test_dice_feature_in_recordlinkage_compare():
     assert features.loc[("a2", "b2"), "name_dice"] < 0.5
     assert np.isnan(features.loc[("a3", "b1"), "name_dice"])
     assert features["name_gamma"].tolist() == [1, 0, -1]
+
+
+def test_dice_table_compares_several_fields_in_one_pass():
+    rng = np.random.default_rng(2)
+    cols = [[bytes(rng.integers(0, 256, width, dtype=np.uint8)) for _ in range(40)]
+            for width in (64, 32, 128)]
+    cols[1][3] = None
+    thresholds = [(0.9, 0.6), (0.95, 0.55), (0.8, 0.6, 0.4)]
+    left, right = rng.integers(0, 40, 300), rng.integers(0, 40, 300)
+    table = DiceTable.from_columns([pd.Series(c, dtype=object) for c in cols], thresholds)
+    got = table.levels(left.astype(np.int32), right.astype(np.int32))
+    for f, (col, t) in enumerate(zip(cols, thresholds, strict=True)):
+        words, counts, present = bloom_words(col)
+        np.testing.assert_array_equal(got[:, f], dice_levels(words, counts, present, left,
+                                                             right, t))
+    assert (got[:, 1][(left == 3) | (right == 3)] == -1).all()
+
+
+def test_salted_comparison_is_null_when_salts_differ():
+    people = [{"partner_id": "a", "partner_record_id": str(i), "given": "maria",
+               "family": "rivera", "dob": dob} for i, dob in
+              enumerate(["1990-01-02", "1990-01-02", "1990-01-03", None, None])]
+    encoded = encode(people)
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"][0]["salt_column"] = "bf_dob"
+    columns = ComparisonColumns.build(encoded, LinkSpec.from_dict(data))
+    out = columns.compare(np.array([0, 0, 0, 3]), np.array([1, 2, 3, 4]))
+    # same dob -> compared; different or one-sided dob -> -1; both missing (empty salt) compared
+    assert out["gamma_given_name"].tolist() == [3, -1, -1, 3]
+    assert out["gamma_family_name"].tolist() == [3, 3, 3, 3]  # not salted
+
+
+def test_comparison_on_absent_column_is_skipped_with_a_note():
+    encoded = encode([{"partner_id": "a", "partner_record_id": "1", "given": "al"}])
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"].append({"name": "full_name", "kind": "dice", "column": "bf_full_name",
+                                "thresholds": [0.9]})
+    usable, notes = usable_spec(encoded, LinkSpec.from_dict(data))
+    assert "full_name" not in [c.name for c in usable.comparisons]
+    assert notes and "bf_full_name" in notes[0]
