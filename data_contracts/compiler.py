@@ -12,6 +12,7 @@ validation result maps back to contract rules, and `description` = the rule's me
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -198,6 +199,9 @@ def gx_context() -> Any:
         if _CONTEXT is None:
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
+
+            # GE logs housekeeping (temporary docs folders) at INFO; keep run logs readable.
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(
