@@ -57,7 +57,7 @@ CANDIDATES: list[tuple[str, dict]] = [
     ("BLIP p=0.10 (keyed, per value)", {"blip_probability": 0.10}),
     ("salt birth_year", {"salt": "birth_year"}),
     ("salt birth_year + BLIP p=0.05", {"salt": "birth_year", "blip_probability": 0.05}),
-    ("salt dob (full date)", {"salt": "dob"}),
+    ("salt dob (per-salt keyed rotations + permutation)", {"salt": "dob"}),
 ]
 LINK_FIELDS = ("given_name", "family_name", "dob", "street")
 ATTACK_FIELDS = ("given_name", "family_name")
@@ -79,7 +79,7 @@ class _AttackSecret:
 def schema_with(hardening: dict) -> EncodingSchema:
     spec = copy.deepcopy(load_schema("encoding", 1))
     spec["hardening"] = {
-        "applies_to": ["given_name", "family_name"],
+        "applies_to": ["given_name", "family_name", "full_name"],
         "salt": None,
         "blip_probability": 0.0,
         "balance": False,

@@ -4,12 +4,16 @@
 ``linkage.normalize.normalize_participants`` into a frame with no raw PII:
 
 - ``tok_<name>``: hex HMAC-SHA256 under ``secret.subkey("token/<name>/v<version>")`` of the
-  canonical byte string ``"<field>=<value>\\x1f<field>=<value>..."`` (UTF-8); None when any
-  field of the token is missing.
-- ``bf_<field>``: packed Bloom filter bytes, or None when the field is missing. Every element
-  (q-gram or date part) is set at ``k`` positions read from
-  ``HMAC-SHA256(secret.subkey("bloom/<field>"), element[, salt])`` (random hashing, no double
-  hashing); hardening per the schema.
+  token's field values in schema order joined by ``\\x1f`` (UTF-8; a value holding ``\\x1f``
+  is refused, so the message is unambiguous); None when any field of the token is missing.
+- ``bf_<field>``: packed Bloom filter bytes, or None when every source field is missing. Every
+  element (q-gram or date part) is set at ``k`` positions read from
+  ``HMAC-SHA256(secret.subkey("bloom/<field>"), len||element||block)`` (random hashing, no
+  double hashing). A salted field then moves each hash function's positions by a per-salt
+  rotation and applies a per-salt bit permutation, both drawn from a stream seeded by ONE
+  ``HMAC-SHA256(secret.subkey("bloom/<field>/salt"), salt)`` per distinct salt value.
+  A filter with several sources (``bf_full_name``) holds the union of their q-grams, so it
+  does not depend on which field a name was in.
 - ``birth_year`` (Int64), ``sex``, ``zip3``: non-PII passthrough.
 
 The schema (``schemas/encoding/v<version>.json``) says what is encoded and how; it never holds a
@@ -26,6 +30,7 @@ from typing import Any, Protocol
 import jsonschema
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from linkage import bloom
 from schemas import load_schema
@@ -90,7 +95,18 @@ META_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "required": ["source", "elements", "k", "filter_bits"],
                 "properties": {
-                    "source": {"enum": list(NORMALIZED_FIELDS)},
+                    "source": {
+                        "oneOf": [
+                            {"enum": list(NORMALIZED_FIELDS)},
+                            {
+                                "type": "array",
+                                "minItems": 2,
+                                "maxItems": 4,
+                                "uniqueItems": True,
+                                "items": {"enum": list(NORMALIZED_FIELDS)},
+                            },
+                        ]
+                    },
                     "elements": {"enum": ["qgrams", "date_parts"]},
                     "q": {"type": "integer", "minimum": 1, "maximum": 4},
                     "k": {"type": "integer", "minimum": 1, "maximum": 64},
@@ -132,14 +148,19 @@ class SecretLike(Protocol):
 
 @dataclass(frozen=True)
 class BloomField:
-    """One field-level Bloom filter."""
+    """One Bloom filter over one source field, or over the union of several fields' q-grams."""
 
     name: str
-    source: str
+    sources: tuple[str, ...]
     elements: str
     k: int
     filter_bits: int
     q: int = 2
+
+    @property
+    def source(self) -> str:
+        """The first (for a single-field filter, the only) source field."""
+        return self.sources[0]
 
 
 @dataclass(frozen=True)
@@ -182,7 +203,8 @@ class EncodingSchema:
             bloom={
                 name: BloomField(
                     name=name,
-                    source=f["source"],
+                    sources=(f["source"],) if isinstance(f["source"], str)
+                    else tuple(f["source"]),
                     elements=f["elements"],
                     k=f["k"],
                     filter_bits=f["filter_bits"],
@@ -220,6 +242,9 @@ def validate_encoding_schema(spec: dict[str, Any]) -> None:
     unknown = set(spec["hardening"]["applies_to"]) - set(spec["bloom"])
     if unknown:
         raise ValueError(f"hardening applies to unknown Bloom fields: {sorted(unknown)}")
+    for name, f in spec["bloom"].items():
+        if f["elements"] == "date_parts" and not isinstance(f["source"], str):
+            raise ValueError(f"Bloom field {name!r}: date_parts take a single source field")
 
 
 def load_encoding_schema(version: int = 1) -> EncodingSchema:
@@ -230,16 +255,28 @@ def load_encoding_schema(version: int = 1) -> EncodingSchema:
 # --------------------------------------------------------------------------- helpers
 
 
-def _clean(column: pd.Series) -> np.ndarray:
-    """Object array of str with None for missing or empty values."""
-    values = np.array(column.to_numpy(dtype=object), dtype=object)
-    missing = pd.isna(values)
-    values[missing] = None
-    present = ~missing
-    if pd.api.types.infer_dtype(values[present], skipna=True) not in ("string", "empty"):
-        values[present] = [str(v) for v in values[present]]
-    values[values == ""] = None
-    return values
+def _clean_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Factorize a column: codes (-1 for missing, NaN or empty) into distinct str values.
+
+    Non-str values are compared as ``str(value)``. Cleaning the distinct values, not every
+    row, keeps this cheap.
+    """
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object), sort=False,
+                                  use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    uniques = np.asarray(uniques, dtype=object)
+    if pd.api.types.infer_dtype(uniques, skipna=True) not in ("string", "empty"):
+        remap, uniques = pd.factorize(np.array([str(u) for u in uniques], dtype=object),
+                                      sort=False)
+        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+        uniques = np.asarray(uniques, dtype=object)
+    keep = uniques != ""
+    if not keep.all():
+        remap = np.cumsum(keep) - 1
+        remap[~keep] = -1
+        codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1)
+        uniques = uniques[keep]
+    return codes, uniques
 
 
 @dataclass(frozen=True)
@@ -253,8 +290,13 @@ class _Factorized:
 
     @classmethod
     def of(cls, values: np.ndarray) -> _Factorized:
+        """Factorize clean values (str or None)."""
         codes, uniques = pd.factorize(values, sort=False, use_na_sentinel=True)
-        uniques = np.asarray(uniques, dtype=object)
+        return cls.from_codes(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, uniques: np.ndarray) -> _Factorized:
+        """Codes into distinct str values; adds the values' UTF-8 bytes as CSR."""
         joined = "".join(uniques)
         if joined.isascii():
             buffer = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
@@ -265,7 +307,48 @@ class _Factorized:
             lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
         offsets = np.zeros(len(uniques) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return cls(codes.astype(np.int64), uniques, buffer, offsets)
+        return cls(codes, uniques, buffer, offsets)
+
+    def mapped(self, function: Callable[[str], str]) -> _Factorized:
+        """The column with ``function`` applied to every value (computed per distinct value)."""
+        if len(self.uniques) == 0:
+            return self
+        remap, uniques = pd.factorize(
+            np.array([function(u) for u in self.uniques], dtype=object), sort=False)
+        codes = np.where(self.codes >= 0, remap[np.maximum(self.codes, 0)], -1)
+        return _Factorized.from_codes(codes.astype(np.int64), np.asarray(uniques, dtype=object))
+
+    def values(self) -> np.ndarray:
+        """Object array of the values, None where missing."""
+        out = np.full(len(self.codes), None, dtype=object)
+        present = self.codes >= 0
+        out[present] = self.uniques[self.codes[present]]
+        return out
+
+    @classmethod
+    def stacked(cls, parts: Sequence[_Factorized]) -> tuple[_Factorized, np.ndarray]:
+        """Concatenate the distinct values of ``parts`` (a value may repeat across parts).
+
+        Returns the joint vocabulary (its ``codes`` unused) and ``(n_parts, n_rows)`` codes
+        into it, -1 for missing.
+        """
+        bases = np.cumsum([0] + [len(p.uniques) for p in parts[:-1]])
+        byte_bases = np.cumsum([0] + [len(p.buffer) for p in parts[:-1]])
+        codes = np.stack([np.where(p.codes >= 0, p.codes + base, -1)
+                          for p, base in zip(parts, bases, strict=True)])
+        offsets = np.concatenate([parts[0].offsets[:1]] + [
+            p.offsets[1:] + byte_base for p, byte_base in zip(parts, byte_bases, strict=True)])
+        joint = cls(np.zeros(0, dtype=np.int64),
+                    np.concatenate([p.uniques for p in parts]),
+                    np.concatenate([p.buffer for p in parts]), offsets.astype(np.int64))
+        return joint, codes
+
+
+#: Derived fields computed per distinct value of their source field.
+_PER_VALUE: dict[str, tuple[str, Callable[[str], str]]] = {
+    "given_name_initial": ("given_name", lambda v: v[0]),
+    "birth_year": ("dob", lambda v: v[:4]),
+}
 
 
 class _Columns:
@@ -278,42 +361,46 @@ class _Columns:
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
-            self._cache[name] = self._compute(name)
+            if name in self._frame.columns or name in _PER_VALUE:
+                self._cache[name] = self.factorized(name).values()
+            else:
+                self._cache[name] = self._compute(name)
         return self._cache[name]
 
     def factorized(self, name: str) -> _Factorized:
         if name not in self._factorized:
-            self._factorized[name] = _Factorized.of(self[name])
+            if name in self._frame.columns:
+                fact = _Factorized.from_codes(*_clean_codes(self._frame[name]))
+            elif name in _PER_VALUE:
+                source, function = _PER_VALUE[name]
+                fact = self.factorized(source).mapped(function)
+            else:
+                fact = _Factorized.of(self[name])
+            self._factorized[name] = fact
         return self._factorized[name]
 
     def _compute(self, name: str) -> np.ndarray:
-        n = len(self._frame)
-        if name in self._frame.columns:
-            return _clean(self._frame[name])
-        out = np.full(n, None, dtype=object)
-        if name == "given_name_initial":
-            given = self["given_name"]
-            present = ~pd.isna(given)
-            out[present] = [v[0] for v in given[present]]
-        elif name in ("name_pair_low", "name_pair_high"):
+        out = np.full(len(self._frame), None, dtype=object)
+        if name in ("name_pair_low", "name_pair_high"):
             given, family = self["given_name"], self["family_name"]
             both = ~pd.isna(given) & ~pd.isna(family)
             g, f = given[both], family[both]
             first = (g <= f) if name == "name_pair_low" else (g > f)
             out[both] = np.where(first, g, f)
-        elif name == "birth_year":
-            dob = self["dob"]
-            present = ~pd.isna(dob)
-            out[present] = [d[:4] for d in dob[present]]
         return out
 
 
 def _hex(digests: np.ndarray) -> list[str]:
-    lut = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-    ascii_hex = np.empty((len(digests), 64), dtype=np.uint8)
-    ascii_hex[:, 0::2] = lut[digests >> 4]
-    ascii_hex[:, 1::2] = lut[digests & 15]
-    return ascii_hex.view("S64").ravel().astype("U64").tolist()
+    text = np.ascontiguousarray(digests).tobytes().hex()
+    return [text[i : i + 64] for i in range(0, len(text), 64)]
+
+
+def _bytes_objects(rows: np.ndarray) -> np.ndarray:
+    """Object array holding each row of a 2-D uint8 array as ``bytes`` (C speed via Arrow)."""
+    buffer = pa.py_buffer(np.ascontiguousarray(rows))  # zero-copy; Arrow keeps rows alive
+    array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(rows.shape[1]), len(rows),
+                                                 [None, buffer])
+    return array.to_numpy(zero_copy_only=False)
 
 
 def _encode_token(cols: _Columns, fields: tuple[str, ...], key: bytes) -> np.ndarray:
@@ -333,7 +420,7 @@ def _encode_token(cols: _Columns, fields: tuple[str, ...], key: bytes) -> np.nda
     )
     lengths = np.stack([np.diff(fact.offsets)[c] for fact, c in zip(facts, codes, strict=True)])
     value_buf = np.concatenate([fact.buffer for fact in facts])
-    prefixes = [("" if i == 0 else UNIT_SEPARATOR) + f"{f}=" for i, f in enumerate(fields)]
+    prefixes = ["" if i == 0 else UNIT_SEPARATOR for i in range(len(fields))]
     prefix_buf = np.frombuffer("".join(prefixes).encode("ascii"), dtype=np.uint8)
     prefix_offsets = np.array([0, *np.cumsum([len(p) for p in prefixes])], dtype=np.int64)
     inner, outer = bloom.hmac_pads(key)
@@ -346,22 +433,7 @@ def _encode_token(cols: _Columns, fields: tuple[str, ...], key: bytes) -> np.nda
 
 def _qgram_elements(fact: _Factorized, q: int) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     """Padded byte q-grams of each distinct value as CSR (offsets, element ids) + element bytes."""
-    lengths = np.diff(fact.offsets)
-    padded_lengths = lengths + 2 * (q - 1)
-    padded_starts = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(padded_lengths[:-1], out=padded_starts[1:])
-    data = np.full(int(padded_lengths.sum()), ord(PAD), dtype=np.uint8)
-    within = np.arange(len(fact.buffer), dtype=np.int64) - np.repeat(fact.offsets[:-1], lengths)
-    data[np.repeat(padded_starts + (q - 1), lengths) + within] = fact.buffer
-    counts = np.maximum(padded_lengths - q + 1, 0)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    total = int(offsets[-1])
-    within = np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1], counts)
-    starts = np.repeat(padded_starts, counts) + within
-    codes = np.zeros(total, dtype=np.int64)
-    for j in range(q):
-        codes = (codes << 8) | data[starts + j]
+    offsets, codes = bloom.qgram_codes(fact.buffer, fact.offsets, q, ord(PAD))
     if q <= 3:
         seen = np.zeros(1 << (8 * q), dtype=np.int64)
         seen[codes] = 1
@@ -374,19 +446,40 @@ def _qgram_elements(fact: _Factorized, q: int) -> tuple[np.ndarray, np.ndarray, 
     return offsets, gram_ids.astype(np.int64).ravel(), grams
 
 
+def _iso_date_elements(fact: _Factorized) -> tuple[np.ndarray, np.ndarray, list[bytes]] | None:
+    """``_date_elements`` for distinct values that are all ``YYYY-MM-DD`` (else None), in numpy."""
+    n = len(fact.uniques)
+    if n == 0 or not (np.diff(fact.offsets) == 10).all():
+        return None
+    dates = fact.buffer.reshape(n, 10)
+    if not ((dates[:, 4] == ord("-")) & (dates[:, 7] == ord("-"))).all():
+        return None
+    ids = np.empty((n, 4), dtype=np.int64)
+    grams: list[bytes] = []
+    for column, (prefix, lo, hi) in enumerate(((b"y:", 0, 4), (b"m:", 5, 7), (b"d:", 8, 10))):
+        part = np.ascontiguousarray(dates[:, lo:hi]).view(f"S{hi - lo}").ravel()
+        uniques, inverse = np.unique(part, return_inverse=True)
+        ids[:, column] = inverse.ravel() + len(grams)
+        grams += [prefix + u for u in uniques.tolist()]
+    ids[:, 3] = np.arange(n, dtype=np.int64) + len(grams)
+    raw = fact.buffer.tobytes()
+    grams += [b"dob:" + raw[i : i + 10] for i in range(0, len(raw), 10)]
+    return np.arange(0, 4 * n + 1, 4, dtype=np.int64), ids.ravel(), grams
+
+
 def _date_elements(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     """Elements of ISO dates: year, month, day and the whole date, as CSR plus element bytes."""
-    element_ids: dict[str, int] = {}
-    ids: list[int] = []
-    offsets = [0]
-    for v in values:
-        y, _, rest = v.partition("-")
-        m, _, d = rest.partition("-")
-        for element in (f"y:{y}", f"m:{m}", f"d:{d}", f"dob:{v}"):
-            ids.append(element_ids.setdefault(element, len(element_ids)))
-        offsets.append(len(ids))
-    grams = [e.encode("utf-8") for e in element_ids]
-    return np.array(offsets, dtype=np.int64), np.array(ids, dtype=np.int64), grams
+    values = list(values)
+    parts = [[*v.split("-", 2), "", ""] for v in values]
+    elements = np.empty(4 * len(values), dtype=object)
+    elements[0::4] = ["y:" + p[0] for p in parts]
+    elements[1::4] = ["m:" + p[1] for p in parts]
+    elements[2::4] = ["d:" + p[2] for p in parts]
+    elements[3::4] = ["dob:" + v for v in values]
+    ids, uniques = pd.factorize(elements, sort=False)
+    grams = [e.encode("utf-8") for e in uniques]
+    offsets = np.arange(0, 4 * len(values) + 1, 4, dtype=np.int64)
+    return offsets, ids.astype(np.int64), grams
 
 
 def _length_prefixed(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -397,41 +490,61 @@ def _length_prefixed(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return np.frombuffer(b"".join(framed), dtype=np.uint8), offsets
 
 
-def _positions(
-    key: bytes, grams: list[bytes], salts: list[str | None], pair_gram: np.ndarray,
-    pair_salt: np.ndarray, k: int, n_bits: int,
-) -> np.ndarray:
-    """``(n_pairs, k)`` keyed positions of each (element, salt) pair.
+def _positions(key: bytes, grams: list[bytes], k: int, n_bits: int) -> np.ndarray:
+    """``(n_elements, k)`` unsalted keyed positions of each distinct element.
 
-    The 16-bit big-endian words of ``HMAC(key, len||element[||len||salt]||block)``, mod n_bits.
+    The first ``k`` 16-bit big-endian words of ``HMAC(key, len||element||block)`` (block =
+    one byte 0, 1, ... for each 16 words needed), mod n_bits.
     """
     blocks = (k + 15) // 16
     gram_buf, gram_off = _length_prefixed(grams)
-    salt_items = [b"" if s is None else s.encode("utf-8") for s in salts]
-    salt_buf, salt_off = _length_prefixed(salt_items)
-    unsalted = np.array([s is None for s in salts])
-    block_buf = np.arange(blocks, dtype=np.uint8)
-    n_rows = len(pair_gram) * blocks
-    gram_rep = np.repeat(pair_gram, blocks)
-    salt_rep = np.repeat(pair_salt, blocks)
-    block_rep = np.tile(np.arange(blocks, dtype=np.int64), len(pair_gram))
-    starts = np.stack([
-        gram_off[gram_rep],
-        salt_off[salt_rep] + len(gram_buf),
-        block_rep + len(gram_buf) + len(salt_buf),
-    ])
-    lengths = np.stack([
-        np.diff(gram_off)[gram_rep],
-        np.where(unsalted[salt_rep], 0, np.diff(salt_off)[salt_rep]),
-        np.ones(n_rows, dtype=np.int64),
-    ])
+    n_rows = len(grams) * blocks
+    gram_rep = np.repeat(np.arange(len(grams), dtype=np.int64), blocks)
+    block_rep = np.tile(np.arange(blocks, dtype=np.int64), len(grams))
+    starts = np.stack([gram_off[gram_rep], block_rep + len(gram_buf)])
+    lengths = np.stack([np.diff(gram_off)[gram_rep], np.ones(n_rows, dtype=np.int64)])
     inner, outer = bloom.hmac_pads(key)
     digests = bloom.hmac_sha256_rows(
-        inner, outer, np.zeros(0, dtype=np.uint8), np.zeros(4, dtype=np.int64),
-        np.concatenate([gram_buf, salt_buf, block_buf]), starts, lengths,
+        inner, outer, np.zeros(0, dtype=np.uint8), np.zeros(3, dtype=np.int64),
+        np.concatenate([gram_buf, np.arange(blocks, dtype=np.uint8)]), starts, lengths,
     )
-    words = digests.reshape(len(pair_gram), blocks * 32).view(">u2")[:, :k].astype(np.int64)
+    words = digests.reshape(len(grams), blocks * 32).view(">u2")[:, :k].astype(np.int64)
     return words % n_bits
+
+
+def _salt_states(key: bytes, buffer: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """``(n_salts, 4)`` uint64: ``HMAC(key, salt as UTF-8)`` read as four big-endian words.
+
+    One HMAC per distinct salt value (UTF-8 bytes ``buffer[offsets[i]:offsets[i+1]]``); the
+    words seed that salt's xoshiro256** stream (``bloom.salt_transform``).
+    """
+    starts = np.ascontiguousarray(offsets[:-1], dtype=np.int64)
+    lengths = np.diff(offsets).astype(np.int64)
+    inner, outer = bloom.hmac_pads(key)
+    digests = bloom.hmac_sha256_rows(
+        inner, outer, np.zeros(0, dtype=np.uint8), np.zeros(2, dtype=np.int64),
+        buffer, starts[None, :], lengths[None, :],
+    )
+    return np.ascontiguousarray(digests).view(">u8").astype(np.uint64)
+
+
+def _factorize_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the distinct rows of equal-length int columns (>= -1), and one row per code."""
+    combined = np.asarray(columns[0], dtype=np.int64) + 1
+    if len(columns) == 1 and len(combined) and combined.min() == 1 and np.bincount(combined).all():
+        combined = combined - 1  # already dense codes 0..n-1: nothing to factorize
+    else:
+        combined, _ = pd.factorize(combined, sort=False)
+    combined = combined.astype(np.int64)
+    for column in columns[1:]:
+        column = np.asarray(column, dtype=np.int64)
+        base = int(column.max()) + 2 if len(column) else 1
+        combined, _ = pd.factorize(combined * base + (column + 1), sort=False)
+        combined = combined.astype(np.int64)
+    n_units = int(combined.max()) + 1 if len(combined) else 0
+    first = np.empty(n_units, dtype=np.int64)
+    first[combined[::-1]] = np.arange(len(combined) - 1, -1, -1, dtype=np.int64)
+    return combined, first
 
 
 def _unit_seeds(key: bytes, units: list[tuple[str, str | None]]) -> np.ndarray:
@@ -450,52 +563,52 @@ def _permutation(key: bytes, n_bits: int) -> np.ndarray:
 def _encode_bloom(
     cols: _Columns, spec: BloomField, hardening: Hardening, secret: SecretLike
 ) -> np.ndarray:
-    fact = cols.factorized(spec.source)
-    present = fact.codes >= 0
-    out = np.full(len(fact.codes), None, dtype=object)
+    if len(spec.sources) == 1:
+        fact = cols.factorized(spec.source)
+        codes = fact.codes[None, :]
+    else:  # one vocabulary for all sources: a q-gram counts the same in either field
+        fact, codes = _Factorized.stacked([cols.factorized(s) for s in spec.sources])
+    present = (codes >= 0).any(axis=0)
+    out = np.full(codes.shape[1], None, dtype=object)
     if not present.any():
         return out
     hardened = spec.name in hardening.applies_to
-    value_codes, value_uniques = fact.codes[present], fact.uniques
-    salts: list[str | None] = [None]
-    if hardened and hardening.salt is not None:
-        salt_values = cols[hardening.salt][present]
-        salt_values = np.array(["" if s is None else s for s in salt_values], dtype=object)
-        salt_codes, salt_uniques = pd.factorize(salt_values, sort=False)
-        salts = list(salt_uniques)
-        unit_codes, unit_uniques = pd.factorize(
-            value_codes.astype(np.int64) * len(salts) + salt_codes, sort=False
-        )
-        unit_value = (unit_uniques // len(salts)).astype(np.int64)
-        unit_salt = (unit_uniques % len(salts)).astype(np.int64)
-    else:
-        unit_codes = value_codes
-        unit_value = np.arange(len(value_uniques), dtype=np.int64)
-        unit_salt = np.zeros(len(value_uniques), dtype=np.int64)
+    salted = hardened and hardening.salt is not None
+    unit_columns = [row[present] for row in codes]
+    if salted:  # distinct salt values, then the empty salt that stands for a missing one
+        salt_fact = cols.factorized(hardening.salt)
+        n_salts = len(salt_fact.uniques)
+        salt_codes = salt_fact.codes[present]
+        unit_columns.append(np.where(salt_codes >= 0, salt_codes, n_salts))
+    unit_codes, first = _factorize_rows(unit_columns)
+    unit_values = np.ascontiguousarray(np.stack([c[first] for c in unit_columns[: len(codes)]],
+                                                axis=1))
+    unit_salt = None
+    if salted:  # number units in salt order: the kernel draws each salt's transform once
+        unit_salt = unit_columns[-1][first].astype(np.int64)
+        by_salt = np.argsort(unit_salt, kind="stable")
+        renumber = np.empty_like(by_salt)
+        renumber[by_salt] = np.arange(len(by_salt), dtype=np.int64)
+        unit_codes = renumber[unit_codes]
+        unit_values = np.ascontiguousarray(unit_values[by_salt])
+        unit_salt = unit_salt[by_salt]
 
     if spec.elements == "qgrams":
-        offsets, gram_ids, grams = _qgram_elements(fact, spec.q)
+        offsets, element_ids, elements = _qgram_elements(fact, spec.q)
     else:
-        offsets, gram_ids, grams = _date_elements(list(value_uniques))
-    # every (unit, element) -> a row of the positions table of distinct (element, salt) pairs
-    counts = np.diff(offsets)
-    unit_counts = counts[unit_value]
-    unit_offsets = np.zeros(len(unit_value) + 1, dtype=np.int64)
-    np.cumsum(unit_counts, out=unit_offsets[1:])
-    within = np.arange(int(unit_offsets[-1]), dtype=np.int64) - np.repeat(
-        unit_offsets[:-1], unit_counts
-    )
-    elem_gram = gram_ids[np.repeat(offsets[unit_value], unit_counts) + within]
-    elem_salt = np.repeat(unit_salt, unit_counts)
-    pair_codes, rows = np.unique(elem_gram * len(salts) + elem_salt, return_inverse=True)
-    key = secret.subkey(f"bloom/{spec.name}")
-    positions = _positions(
-        key, grams, salts, pair_codes // len(salts), pair_codes % len(salts), spec.k,
-        spec.filter_bits,
-    )
-    filters = bloom.build_filters(
-        unit_offsets, rows.astype(np.int64).ravel(), positions, spec.filter_bits // 8
-    )
+        offsets, element_ids, elements = (_iso_date_elements(fact)
+                                          or _date_elements(list(fact.uniques)))
+    unit_offsets, rows = bloom.gather_elements(unit_values, offsets, element_ids)
+    positions = _positions(secret.subkey(f"bloom/{spec.name}"), elements, spec.k,
+                           spec.filter_bits)
+    n_bytes = spec.filter_bits // 8
+    if salted:
+        states = _salt_states(secret.subkey(f"bloom/{spec.name}/salt"), salt_fact.buffer,
+                              np.append(salt_fact.offsets, salt_fact.offsets[-1]))
+        filters = bloom.build_salted_filters(unit_offsets, rows, positions, unit_salt, states,
+                                             n_bytes)
+    else:
+        filters = bloom.build_filters(unit_offsets, rows, positions, n_bytes)
     if hardened:
         if hardening.xor_fold:
             filters = bloom.xor_fold(filters)
@@ -504,15 +617,15 @@ def _encode_bloom(
             filters = bloom.balance(filters, _permutation(perm_key, filters.shape[1] * 16))
         if hardening.blip_probability > 0:
             blip_key = secret.subkey(f"bloom/{spec.name}/blip")
+            uniques = fact.uniques
+            salts = [*salt_fact.uniques, ""] if salted else []
             units = [
-                (value_uniques[v], salts[s]) for v, s in zip(unit_value, unit_salt, strict=True)
+                (UNIT_SEPARATOR.join("" if c < 0 else uniques[c] for c in values),
+                 salts[unit_salt[u]] if salted else None)
+                for u, values in enumerate(unit_values)
             ]
             filters = bloom.blip(filters, _unit_seeds(blip_key, units), hardening.blip_probability)
-    raw = filters.tobytes()
-    width = filters.shape[1]
-    unit_bytes = np.empty(len(filters), dtype=object)
-    unit_bytes[:] = [raw[i * width : (i + 1) * width] for i in range(len(filters))]
-    out[present] = unit_bytes[unit_codes]
+    out[present] = _bytes_objects(filters)[unit_codes]
     return out
 
 

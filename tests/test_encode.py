@@ -89,7 +89,7 @@ def test_columns_attrs_and_index(schema: EncodingSchema) -> None:
 def test_token_is_documented_hmac(schema: EncodingSchema) -> None:
     encoded = encode_participants(frame(person()), SECRET, schema)
     key = SECRET.subkey("token/t3_ssn_dob/v1")
-    message = b"ssn=123456789\x1fdob=1990-04-07"
+    message = b"123456789\x1f1990-04-07"
     assert encoded.loc["r0", "tok_t3_ssn_dob"] == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
@@ -283,3 +283,150 @@ def test_encoded_frame_holds_no_raw_pii(schema: EncodingSchema) -> None:
 def test_unit_separator_in_value_rejected(schema: EncodingSchema) -> None:
     with pytest.raises(ValueError, match="unit separator"):
         encode_participants(frame(person(family_name="a\x1fb")), SECRET, schema)
+
+
+# --------------------------------------------------------------------------- salted filters
+
+
+def _xoshiro(state: list[int]):
+    mask = (1 << 64) - 1
+    s = list(state)
+
+    def rotl(x: int, n: int) -> int:
+        return ((x << n) | (x >> (64 - n))) & mask
+
+    while True:
+        result = (rotl((s[1] * 5) & mask, 7) * 9) & mask
+        t = (s[1] << 17) & mask
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = rotl(s[3], 45)
+        yield result
+
+
+def reference_salted_filter(secret: StandInSecret, field: str, parts: list[str], salt: str,
+                            k: int, n_bits: int) -> bytes:
+    """docs/encoding.md's salted construction, written out independently in pure Python."""
+    key = secret.subkey(f"bloom/{field}")
+    grams = set()
+    for part in parts:
+        padded = ("\x01" + part + "\x01").encode()
+        grams |= {padded[i : i + 2] for i in range(len(padded) - 1)}
+    stream = _xoshiro([int.from_bytes(hmac.digest(secret.subkey(f"bloom/{field}/salt"),
+                                                  salt.encode(), "sha256")[8 * i : 8 * i + 8],
+                                      "big") for i in range(4)])
+
+    def bounded(n: int) -> int:
+        return ((next(stream) >> 32) * n) >> 32
+
+    rotations = [bounded(n_bits) for _ in range(k)]
+    permutation = list(range(n_bits))
+    for i in range(n_bits - 1, 0, -1):
+        j = bounded(i + 1)
+        permutation[i], permutation[j] = permutation[j], permutation[i]
+    bits = [0] * n_bits
+    for gram in grams:
+        digest = b"".join(hmac.digest(key, len(gram).to_bytes(2, "big") + gram + bytes([b]),
+                                      "sha256") for b in range((k + 15) // 16))
+        for h in range(k):
+            position = int.from_bytes(digest[2 * h : 2 * h + 2], "big") % n_bits
+            bits[permutation[(position + rotations[h]) % n_bits]] = 1
+    return np.packbits(np.array(bits, dtype=np.uint8)).tobytes()
+
+
+def test_salted_filters_follow_documented_construction(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person(), person(given_name="maria", dob="")), SECRET,
+                                  schema)
+    assert schema.hardening.salt == "dob"
+    assert set(schema.hardening.applies_to) == {"given_name", "family_name"}
+    expected = {
+        "given_name": reference_salted_filter(SECRET, "given_name", ["john"], "1990-04-07",
+                                              20, 512),
+        "family_name": reference_salted_filter(SECRET, "family_name", ["smith"], "1990-04-07",
+                                               20, 512),
+    }
+    for field, value in expected.items():
+        assert encoded.loc["r0", f"bf_{field}"] == value, field
+    # a missing salt counts as the empty salt
+    assert encoded.loc["r1", "bf_given_name"] == reference_salted_filter(
+        SECRET, "given_name", ["maria"], "", 20, 512)
+
+
+def test_full_name_filter_is_not_salted_by_dob(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person(), person(dob="1991-05-08")), SECRET, schema)
+    assert encoded.loc["r0", "bf_full_name"] == encoded.loc["r1", "bf_full_name"]
+    assert encoded.loc["r0", "bf_given_name"] != encoded.loc["r1", "bf_given_name"]
+
+
+def test_full_name_filter_survives_swapped_names(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(given_name="lee", family_name="wong"),
+              person(given_name="wong", family_name="lee"),
+              person(given_name="lee", family_name="wang"),
+              person(given_name="lee", family_name=None)),
+        SECRET, schema,
+    )
+    full = encoded["bf_full_name"].tolist()
+    assert full[0] == full[1]
+    assert encoded["bf_given_name"].iloc[0] != encoded["bf_given_name"].iloc[1]
+    assert 0.6 < bloom.dice(full[0], full[2]) < 1.0
+    assert full[3] is not None and 0.3 < bloom.dice(full[0], full[3]) < 0.9
+    assert len(full[0]) * 8 == schema.encoded_bits("full_name") == 512
+
+
+def test_salt_makes_same_name_unrelated_and_varies_its_weight(schema: EncodingSchema) -> None:
+    dobs = [f"19{60 + i % 40:02d}-0{1 + i % 9}-1{i % 10}" for i in range(60)]
+    encoded = encode_participants(frame(*[person(dob=d) for d in dobs]), SECRET, schema)
+    filters = encoded["bf_family_name"].tolist()
+    dice = [bloom.dice(filters[0], f) for f in filters[1:]]
+    assert max(dice) < 0.5
+    # rotations re-draw collisions between hash functions per salt, so the filter's weight is
+    # not a per-name constant an attacker could pool across salt groups
+    weights = {int(np.unpackbits(np.frombuffer(f, np.uint8)).sum()) for f in filters}
+    assert len(weights) >= 5
+    # same dob, similar names: Dice is kept within a salt group
+    pair = encode_participants(frame(person(), person(family_name="smyth")), SECRET, schema)
+    assert bloom.dice(*pair["bf_family_name"]) > 0.6
+
+
+def test_salt_transform_is_a_permutation() -> None:
+    state = np.array([1, 2, 3, 4], dtype=np.uint64)
+    rotations, permutation = bloom.salt_transform(state, 20, 512)
+    assert sorted(permutation.tolist()) == list(range(512))
+    assert ((rotations >= 0) & (rotations < 512)).all()
+    again = bloom.salt_transform(state, 20, 512)
+    assert (again[1] == permutation).all()
+    assert state.tolist() == [1, 2, 3, 4]
+
+
+def test_multi_source_bloom_schema_rules() -> None:
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec["bloom"]["dob"]["source"] = ["dob", "ssn"]
+    with pytest.raises(ValueError, match="single source"):
+        validate_encoding_schema(spec)
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec["bloom"]["full_name"]["source"] = ["given_name"]
+    with pytest.raises(jsonschema.ValidationError):
+        validate_encoding_schema(spec)
+
+
+def test_input_cleaning_missing_empty_and_non_string_values(schema: EncodingSchema) -> None:
+    records = pd.DataFrame({
+        "given_name": ["ann", "", None, float("nan"), "ann"],
+        "family_name": ["lee", "lee", "lee", "lee", "lee"],
+        "dob": ["2001-02-03", None, None, None, "2001-02-03"],
+        "ssn": [123456789, "123456789", None, "", 123456789],
+        "sex": ["F", "F", "F", "F", "F"],
+    })
+    encoded = encode_participants(records, SECRET, schema)
+    assert encoded["tok_t4_ssn"].iloc[0] == encoded["tok_t4_ssn"].iloc[1] is not None
+    assert encoded["tok_t4_ssn"].iloc[2] is None and encoded["tok_t4_ssn"].iloc[3] is None
+    assert encoded["bf_given_name"].iloc[1:4].isna().all()
+    assert encoded["tok_t1_last_finit_sex_dob"].iloc[0] == encoded[
+        "tok_t1_last_finit_sex_dob"].iloc[4]
+    assert encoded["birth_year"].tolist()[0] == 2001 and pd.isna(encoded["birth_year"].iloc[1])
+    empty = encode_participants(pd.DataFrame({"given_name": [None, None]}), SECRET, schema)
+    assert empty["tok_t1_last_finit_sex_dob"].isna().all() and empty["birth_year"].isna().all()

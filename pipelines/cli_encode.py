@@ -1,0 +1,67 @@
+"""``pathlink encode``: encode a participant extract on the partner's machine.
+
+Only the encoded Parquet (tokens, Bloom filters, birth year, sex, zip3, partner record ids)
+leaves the partner; the report names rows, fields and rules, never values. The main app calls
+``register(app)``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from keys import SecretError, load_secret
+from keys.store import env_var_name
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def encode(
+    file: Annotated[Path, typer.Argument(help="The extract to encode (CSV, XLSX or Parquet).")],
+    partner: Annotated[str, typer.Option("--partner", help="Your partner id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encoded Parquet to write.")],
+    key_id: Annotated[str, typer.Option(
+        "--key-id", help="Shared key id; read from env PATHLINK_SECRET_<ID> or --key-dir.")],
+    key_dir: Annotated[Path | None, typer.Option(
+        "--key-dir", help="Directory holding <key-id>.key.")] = None,
+    dataset: Annotated[str, typer.Option(help="Dataset (only participants).")] = "participants",
+    period: Annotated[str | None, typer.Option(help="Reporting period YYYY-MM.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Validate, normalize and encode an extract; write only tokens and Bloom filters."""
+    from pipelines import encoded_drops, intake
+
+    try:
+        secret = load_secret(key_id, key_dir=key_dir)
+    except SecretError as exc:
+        _fail(f"{exc} (set {env_var_name(key_id)} or pass --key-dir)", code=2)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    if out.exists() and not overwrite:
+        _fail(f"{out} already exists; pass --overwrite to replace it", code=2)
+    try:
+        drop = encoded_drops.encode_file(file, partner_id=partner, secret=secret, period=period,
+                                         as_of=date.today(), dataset=dataset)
+    except intake.FileRejected as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    typer.echo(intake.render_check_report(drop.report))
+    if not drop.accepted:
+        _fail(f"{drop.report.file} was rejected; nothing written")
+    written = encoded_drops.write_encoded(drop, out, overwrite=overwrite)
+    typer.echo(f"wrote {written}: {drop.counts['accepted']} encoded rows "
+               f"({drop.counts['quarantined']} quarantined rows not written); "
+               f"key {secret.key_id} fingerprint {drop.key_fingerprint}; "
+               f"schema {drop.encoding_schema}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``encode`` command to the main ``pathlink`` app."""
+    app.command("encode")(encode)
