@@ -13,15 +13,18 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, as_completed
 
-from pipelines import intake
+from pipelines import intake, runners
 from pipelines import tasks as t
+from pipelines.facts import EVENT_DATASETS
 from pipelines.state import StateStore, writer_lock
 from pipelines.workspace import Workspace, WorkspaceError, load_workspace
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-PROCESSED_DATASETS = ("participants",)
+PROCESSED_DATASETS = ("participants", *EVENT_DATASETS)
 
 
 def code_version() -> str:
@@ -80,7 +83,9 @@ def discover(ws: Workspace, as_of: date) -> Discovery:
     return found
 
 
-@flow(name="ingest-partner-drop", flow_run_name="ingest-{rel_path}")
+# Parameters are plain paths, ids and a date; not validated so the flow also starts inside a
+# Dask worker (pydantic cannot resolve postponed annotations of a function shipped there).
+@flow(name="ingest-partner-drop", flow_run_name="ingest-{rel_path}", validate_parameters=False)
 def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
                      as_of: date) -> dict[str, Any]:
     """Read, validate, normalize, encode and store one partner's file."""
@@ -100,11 +105,15 @@ def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
         if validation.file_verdict != "accepted":
             outcome.status = "rejected"
             outcome.reason = validation.reject_reason
-        else:
+        elif ref.dataset == "participants":
             normalized = t.normalize(validation.accepted, as_of, rel_path=rel_path)
             encoded = t.encode(workspace, normalized, validation.accepted,
                                partner_id=ref.partner_id, period=ref.period, sha256=sha256,
                                rel_path=rel_path)
+        else:
+            encoded = t.event_rows(workspace, validation.accepted, dataset=ref.dataset,
+                                   partner_id=ref.partner_id, period=ref.period,
+                                   sha256=sha256, as_of=as_of, rel_path=rel_path)
     except intake.FileRejected as exc:
         outcome.status = "rejected"
         outcome.reason = str(exc)
@@ -115,26 +124,66 @@ def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
     return outcome.as_dict()
 
 
-@flow(name="process-period", flow_run_name="period-{period}")
-def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id: str,
-                as_of: date, seed: int | None = None) -> dict[str, Any]:
-    """Ingest every partner's drop for one period, then link and publish."""
+@task(name="ingest-drop", task_run_name="ingest-{rel_path}", persist_result=False,
+      cache_policy=NO_CACHE)
+def ingest_drop_task(workspace: str, rel_path: str, sha256: str, run_id: str,
+                     as_of: date) -> dict[str, Any]:
+    """Run one drop's ingest subflow where the task runner puts it (thread or Dask worker).
+
+    Arguments and result are paths, ids and counts: personal data is read, encoded and stored
+    inside the worker and never travels between processes.
+    """
+    return ingest_drop_flow(workspace, rel_path, sha256, run_id, as_of)
+
+
+def ingest_drops(workspace: str, drops: list[dict[str, str]], run_id: str,
+                 as_of: date) -> list[dict[str, Any]]:
+    """Submit every drop's ingest at once and collect outcomes; a failure stops no other."""
     logger = get_run_logger()
-    outcomes = []
-    for drop in drops:
-        state = ingest_drop_flow(workspace, drop["rel_path"], drop["sha256"], run_id, as_of,
-                                 return_state=True)
-        if state.is_completed():
-            outcomes.append(state.result())
+    futures: list[PrefectFuture] = [
+        ingest_drop_task.submit(workspace, drop["rel_path"], drop["sha256"], run_id, as_of)
+        for drop in drops
+    ]
+    outcomes: dict[int, dict[str, Any]] = {}
+    index = {id(future): i for i, future in enumerate(futures)}
+    for future in as_completed(futures):
+        i = index[id(future)]
+        drop = drops[i]
+        result = future.result(raise_on_failure=False)  # also settles `future.state`
+        state = future.state
+        if state.is_completed() and isinstance(result, dict):
+            outcomes[i] = result
         else:
             # One partner's failure must not stop the others; it is retried next run.
             logger.error("drop %s failed: %s", drop["rel_path"], state.message)
-            outcomes.append({**drop, "status": "failed", "reason": state.message})
+            outcomes[i] = {**drop, "status": "failed", "reason": state.message}
+        runners.report("drop", rel_path=drop["rel_path"], status=outcomes[i]["status"],
+                       rows_read=int(outcomes[i].get("rows_read") or 0))
+    runners.crash_point("period:ingested")
+    return [outcomes[i] for i in range(len(drops))]
+
+
+@flow(name="process-period", flow_run_name="period-{period}")
+def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id: str,
+                as_of: date, seed: int | None = None) -> dict[str, Any]:
+    """Ingest every partner's drop for one period (concurrently), then link and publish.
+
+    Also called with no drops for a period a killed run stored but did not publish.
+    """
+    outcomes = ingest_drops(workspace, drops, run_id, as_of)
     linked = t.link(workspace, run_id, period, seed)
+    runners.report("linked", period=period, records=linked.get("records", 0),
+                   persons=linked.get("persons", 0))
+    runners.crash_point("period:linked")
     ws = load_workspace(workspace)
     with StateStore(ws.state_db) as state_store:
         state_store.mark_period(period, run_id)
     published = t.publish_release(workspace, run_id, code_version())
+    runners.crash_point("period:published")
+    # Only now is the period done: a run killed before this line links and publishes it again.
+    with StateStore(ws.state_db) as state_store:
+        state_store.mark_published(period, run_id)
+    runners.report("published", period=period)
     return {"period": period, "drops": outcomes, "link": linked, "published": published}
 
 
@@ -154,6 +203,9 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
     run_id = f"run-{as_of_date:%Y%m%d}-{uuid.uuid4().hex[:8]}"
     logger = get_run_logger()
     with writer_lock(ws.state_dir, wait_seconds=wait_seconds):
+        interrupted = runners.cleanup_interrupted(ws)
+        if interrupted:
+            logger.warning("resuming after interrupted run(s): %s", ", ".join(interrupted))
         found = discover(ws, as_of_date)
         for refusal in found.refused:
             logger.warning("refused %s", refusal["reason"])
@@ -161,13 +213,20 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         for drop in found.pending:
             by_period.setdefault(drop.period, []).append(drop.__dict__)
         with StateStore(ws.state_db) as state:
+            for period in state.unfinished_periods():  # stored, but never published
+                by_period.setdefault(period, [])
             state.start_run(run_id, code_version(), _fingerprint_or_none(ws))
+        runners.report("discovered", drops=len(found.pending), periods=len(by_period))
         results = []
         status = "failed"
         try:
-            for period in sorted(by_period):
-                results.append(period_flow(str(ws.root), period, by_period[period], run_id,
-                                           as_of_date, seed))
+            if by_period:
+                with runners.ingest_runner(ws) as task_runner:
+                    process_period = period_flow.with_options(task_runner=task_runner)
+                    for period in sorted(by_period):
+                        results.append(process_period(str(ws.root), period,
+                                                      by_period[period], run_id, as_of_date,
+                                                      seed))
             status = "completed"
         finally:
             with StateStore(ws.state_db) as state:

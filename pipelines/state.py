@@ -2,6 +2,13 @@
 
 Holds encoded records (tokens and Bloom filters, never raw PII), the file ledger, row issues,
 the crosswalk and the person-ID history. Evaluators never see this file.
+
+Crash safety: a `with StateStore(...) as state:` block is one transaction, committed when the
+block ends normally and rolled back otherwise (a killed process commits nothing), so a drop's
+ledger row, row issues and encoded records appear together or not at all. Do not issue
+`BEGIN`/`COMMIT` yourself inside such a block; use `state.transaction()` (re-entrant).
+Only one process at a time opens the database (`state/.state.lock`), so Dask worker processes
+storing drops concurrently take turns instead of failing on DuckDB's file lock.
 """
 
 from __future__ import annotations
@@ -9,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +27,7 @@ import duckdb
 import pandas as pd
 
 import schemas
+from pipelines.runners import crash_point
 
 STATE_DDL = Path(schemas.__file__).parent / "state.sql"
 
@@ -66,25 +75,111 @@ def writer_lock(state_dir: Path, *, wait_seconds: float = 0.0) -> Iterator[None]
         os.close(fd)
 
 
+class _DatabaseLock:
+    """Per-process re-entrant lock plus an inter-process `flock` on `state/.state.lock`.
+
+    DuckDB lets one process at a time open a database file for writing; concurrent ingest tasks
+    (threads, or Dask worker processes) queue here instead of failing.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Path, tuple[threading.RLock, list[int]]] = {}
+
+    def _entry(self, path: Path) -> tuple[threading.RLock, list[int]]:
+        with self._guard:
+            return self._locks.setdefault(path, (threading.RLock(), [0, -1]))
+
+    def acquire(self, db_path: Path) -> None:
+        rlock, slot = self._entry(db_path.resolve())
+        rlock.acquire()
+        if slot[0] == 0:
+            fd = os.open(db_path.parent / ".state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            slot[1] = fd
+        slot[0] += 1
+
+    def release(self, db_path: Path) -> None:
+        rlock, slot = self._entry(db_path.resolve())
+        slot[0] -= 1
+        if slot[0] == 0:
+            fd, slot[1] = slot[1], -1
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        rlock.release()
+
+
+_DB_LOCK = _DatabaseLock()
+
+
 @dataclass
 class StateStore:
-    """Connection to the restricted state database."""
+    """Connection to the restricted state database (a `with` block is one transaction)."""
 
     path: Path
 
     def __post_init__(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = duckdb.connect(str(self.path))
-        self.con.execute(STATE_DDL.read_text())
+        self._tx_depth = 0
+        self._closed = False
+        _DB_LOCK.acquire(self.path)
+        try:
+            self.con = duckdb.connect(str(self.path))
+            self.con.execute(STATE_DDL.read_text())
+            # When the period was last published (NULL: linked, publish not yet finished).
+            self.con.execute(
+                "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP")
+        except BaseException:
+            _DB_LOCK.release(self.path)
+            raise
 
     def close(self) -> None:
-        self.con.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.con.close()
+        finally:
+            _DB_LOCK.release(self.path)
 
     def __enter__(self) -> StateStore:
+        self.con.execute("BEGIN TRANSACTION")
+        self._tx_depth = 1
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        try:
+            if self._tx_depth:
+                self._tx_depth = 0
+                if exc_type is None:
+                    crash_point("state:before-commit")
+                    self.con.execute("COMMIT")
+                else:
+                    self.con.execute("ROLLBACK")
+        finally:
+            self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; inside a `with StateStore` block it joins the block's transaction."""
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._tx_depth = 1
+        try:
+            yield
+        except BaseException:
+            self._tx_depth = 0
+            self.con.execute("ROLLBACK")
+            raise
+        self._tx_depth = 0
+        self.con.execute("COMMIT")
 
     # -- ledger -----------------------------------------------------------------------------
     def start_run(self, run_id: str, code_version: str, key_fingerprint: str | None) -> None:
@@ -98,6 +193,28 @@ class StateStore:
             "UPDATE runs SET finished_at = ?, status = ?, periods = ? WHERE run_id = ?",
             [now_utc(), status, ",".join(periods), run_id],
         )
+
+    def mark_interrupted_runs(self) -> list[str]:
+        """Mark runs still `running` as `interrupted` (call under the writer lock only)."""
+        rows = self.con.execute(
+            "SELECT run_id FROM runs WHERE status = 'running' ORDER BY started_at").fetchall()
+        if rows:
+            self.con.execute(
+                "UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+        return [r[0] for r in rows]
+
+    def unfinished_periods(self) -> list[str]:
+        """Periods with files stored since they were last linked and published.
+
+        A run killed after storing a drop but before publishing leaves its period here; the
+        next run links and publishes it even when no new file arrived.
+        """
+        rows = self.con.execute(
+            "SELECT f.period FROM files f LEFT JOIN periods p USING (period) "
+            "GROUP BY f.period HAVING max(p.published_at) IS NULL "
+            "OR max(f.processed_at) > max(p.published_at) ORDER BY f.period"
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def known_file(self, sha256: str, partner_id: str, period: str, dataset: str) -> bool:
         row = self.con.execute(
@@ -160,8 +277,17 @@ class StateStore:
             self.con.unregister("issues_in")
 
     def mark_period(self, period: str, run_id: str) -> None:
+        """Record that a period's drops are linked (its release is about to be written)."""
         self.con.execute(
-            "INSERT OR REPLACE INTO periods VALUES (?, ?, ?)", [period, run_id, now_utc()]
+            "INSERT OR REPLACE INTO periods (period, run_id, processed_at, published_at) "
+            "VALUES (?, ?, ?, NULL)", [period, run_id, now_utc()]
+        )
+
+    def mark_published(self, period: str, run_id: str) -> None:
+        """Record that the release including `period` has been swapped in."""
+        self.con.execute(
+            "UPDATE periods SET published_at = ? WHERE period = ? AND run_id = ?",
+            [now_utc(), period, run_id],
         )
 
     # -- encoded records ----------------------------------------------------------------------
@@ -217,10 +343,17 @@ class StateStore:
         """Each partner record's most recent encoded version."""
         if not self._has_table("record_versions"):
             return pd.DataFrame()
-        return self.con.execute(
+        records = self.con.execute(
             "SELECT * FROM record_versions QUALIFY row_number() OVER "
             "(PARTITION BY record_key ORDER BY period DESC) = 1 ORDER BY record_key"
         ).df()
+        # DuckDB hands BLOBs back as bytearray; the encoded-frame contract is bytes (hashable,
+        # as the linkage stages expect, e.g. for the bf_dob salt of salted filters).
+        for column in records.columns:
+            if column.startswith("bf_"):
+                records[column] = [bytes(v) if isinstance(v, bytearray) else v
+                                   for v in records[column]]
+        return records
 
     def record_periods(self) -> pd.DataFrame:
         """record_key, partner_id, first and last period each record was seen."""
@@ -242,8 +375,7 @@ class StateStore:
     def replace_crosswalk(self, crosswalk: pd.DataFrame, history: pd.DataFrame,
                           review: pd.DataFrame, run_id: str) -> None:
         """Swap in a new crosswalk, append ID history and the clerical-review list."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             self.con.execute("DELETE FROM crosswalk")
             self.con.register("cw_in", crosswalk.assign(run_id=run_id))
             self.con.execute(
@@ -266,18 +398,36 @@ class StateStore:
                     "match_weight, match_probability, profile FROM r_in"
                 )
                 self.con.unregister("r_in")
-            self.con.execute("COMMIT")
-        except Exception:
-            self.con.execute("ROLLBACK")
-            raise
+            crash_point("state:crosswalk-replaced")
 
     def id_history(self) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM id_history ORDER BY recorded_at").df()
 
     def status(self) -> pd.DataFrame:
-        """Per period and partner: files, rows and what happened to them."""
+        """Per period and partner: files, rows and what happened to them.
+
+        Adds `quarantined_by_rule` ("rule: n, ..." over quarantined rows) and `published_at`
+        (when a release including this file's period was published after the file was stored;
+        empty while the period still waits for linking and publishing).
+        """
         return self.con.execute(
-            "SELECT period, partner_id, dataset, status, rows_read, rows_accepted, "
-            "rows_quarantined, reason, processed_at, contract, key_fingerprint, code_version "
-            "FROM files ORDER BY period, partner_id, dataset, processed_at"
+            "WITH rules AS (SELECT sha256, rule, count(DISTINCT source_row) AS n "
+            "  FROM row_issues WHERE action = 'quarantined' GROUP BY ALL), "
+            "by_file AS (SELECT sha256, string_agg(rule || ': ' || n, ', ' "
+            "  ORDER BY n DESC, rule) AS quarantined_by_rule FROM rules GROUP BY sha256) "
+            "SELECT f.period, f.partner_id, f.dataset, f.rel_path, f.size_bytes, f.sha256, "
+            "f.status, f.rows_read, f.rows_accepted, f.rows_quarantined, f.reason, "
+            "f.processed_at, f.contract, f.encoding_schema, f.key_fingerprint, f.code_version, "
+            "f.run_id, b.quarantined_by_rule, "
+            "CASE WHEN p.published_at >= f.processed_at THEN p.published_at END "
+            "  AS published_at "
+            "FROM files f LEFT JOIN by_file b USING (sha256) LEFT JOIN periods p USING (period) "
+            "ORDER BY f.period, f.partner_id, f.dataset, f.processed_at"
+        ).df()
+
+    def runs(self, limit: int = 10) -> pd.DataFrame:
+        """The most recent runs, newest first."""
+        return self.con.execute(
+            "SELECT run_id, started_at, finished_at, status, periods, code_version, "
+            "key_fingerprint FROM runs ORDER BY started_at DESC LIMIT ?", [limit]
         ).df()

@@ -1,0 +1,177 @@
+"""Helpers for the operations tests: small workspaces, CLI subprocesses, canonical releases.
+
+Two releases are "the same" when they hold the same rows once every person ID is replaced by a
+canonical label (the smallest record key the person ever held, from the restricted crosswalk and
+its snapshots) and per-run metadata (run ids, timestamps) is dropped. So freshly drawn person IDs
+may differ, but the grouping of records into persons may not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import duckdb
+import tomli_w
+
+from pipelines.synth import PARTNERS
+from pipelines.workspace import init_workspace, load_workspace
+
+AS_OF = "2026-11-22"
+PERIODS = ["2026-09", "2026-10"]
+# Three of the seven synthetic partners keep these tests short (six drops over two periods).
+OPS_PARTNERS = ("workforce_board", "youth_dept", "community_college")
+RUN_METADATA = {"run_id", "recorded_at", "published_at"}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_workspace(root: Path, drops: Path, *, runner: dict | None = None,
+                   partners: tuple[str, ...] = OPS_PARTNERS) -> Path:
+    """A workspace for some synthetic partners holding a copy of their `drops/landing` files."""
+    profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
+                for pid, p in PARTNERS.items() if pid in partners}
+    init_workspace(root, list(partners), key_id="ops-key", partner_profiles=profiles)
+    if runner:
+        raw = tomllib.loads((root / "pathlink.toml").read_text())
+        raw["runner"] = runner
+        (root / "pathlink.toml").write_text(tomli_w.dumps(raw))
+        assert load_workspace(root).task_runner == runner["kind"]
+    for partner_id in partners:
+        shutil.copytree(drops / "landing" / partner_id, root / "landing" / partner_id,
+                        dirs_exist_ok=True)
+    return root
+
+
+_CACHE: dict[str, object] = {}
+
+
+def shared_drops(tmp_path_factory) -> Path:
+    """Seeded synthetic drops for two periods, made once per test session."""
+    if "drops" not in _CACHE:
+        from pipelines.synth import generate
+
+        out = tmp_path_factory.mktemp("ops-synthetic")
+        generate(out, seed=11, persons=150, periods=PERIODS)
+        _CACHE["drops"] = out
+    return _CACHE["drops"]  # type: ignore[return-value]
+
+
+def shared_uninterrupted(tmp_path_factory) -> dict:
+    """One uninterrupted default-runner run over `shared_drops`, made once per session.
+
+    Needs the Prefect harness to be active (request `prefect_harness` first).
+    """
+    if "uninterrupted" not in _CACHE:
+        from pipelines.flows import run_workspace
+
+        root = make_workspace(tmp_path_factory.mktemp("ops-ws") / "uninterrupted",
+                              shared_drops(tmp_path_factory))
+        summary = run_workspace(root, as_of=AS_OF, seed=1)
+        _CACHE["uninterrupted"] = {
+            "root": root, "summary": summary, "release": canonical_release(root),
+            "grouping": grouping(load_workspace(root).state_db),
+        }
+    return _CACHE["uninterrupted"]  # type: ignore[return-value]
+
+
+def person_labels(state_db: Path) -> dict[str, str]:
+    """person_id -> the smallest record key it was ever given (crosswalk and snapshots)."""
+    con = duckdb.connect(str(state_db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT person_id, min(record_key) FROM (SELECT person_id, record_key FROM crosswalk "
+            "UNION ALL SELECT person_id, record_key FROM crosswalk_snapshots) GROUP BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def grouping(state_db: Path) -> list[tuple[str, ...]]:
+    """The crosswalk as sorted groups of record keys (no person IDs)."""
+    con = duckdb.connect(str(state_db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT list_sort(list(record_key)) FROM crosswalk GROUP BY person_id").fetchall()
+    finally:
+        con.close()
+    return sorted(tuple(r[0]) for r in rows)
+
+
+def canonical_release(ws_root: Path) -> dict[str, list[tuple]]:
+    """Every published table and view, person IDs canonicalised, run metadata dropped."""
+    ws = load_workspace(ws_root)
+    labels = person_labels(ws.state_db)
+    con = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        out: dict[str, list[tuple]] = {}
+        for name in names:
+            if name == "release":
+                continue
+            cursor = con.execute(f'SELECT * FROM "{name}"')
+            columns = [d[0] for d in cursor.description]
+            keep = [i for i, c in enumerate(columns) if c not in RUN_METADATA]
+            rows = []
+            for row in cursor.fetchall():
+                rows.append(tuple(
+                    (labels.get(row[i], f"UNKNOWN:{row[i]}") if row[i] is not None else None)
+                    if "person_id" in columns[i] else row[i] for i in keep))
+            out[name] = sorted(rows, key=repr)
+        return out
+    finally:
+        con.close()
+
+
+def state_invariants(ws_root: Path) -> dict[str, int]:
+    """Counts that reveal duplicate or lost rows in the restricted state (0 = healthy)."""
+    ws = load_workspace(ws_root)
+    con = duckdb.connect(str(ws.state_db), read_only=True)
+    try:
+        def one(sql: str) -> int:
+            return int(con.execute(sql).fetchall()[0][0])
+
+        return {
+            "duplicate_record_versions": one(
+                "SELECT count(*) - count(DISTINCT (record_key, period)) FROM record_versions"),
+            "records_without_person": one(
+                "SELECT count(DISTINCT record_key) FROM record_versions WHERE record_key NOT IN "
+                "(SELECT record_key FROM crosswalk)"),
+            "crosswalk_without_record": one(
+                "SELECT count(*) FROM crosswalk WHERE record_key NOT IN "
+                "(SELECT record_key FROM record_versions)"),
+            "two_accepted_files": one(
+                "SELECT count(*) FROM (SELECT partner_id, period, dataset FROM files "
+                "WHERE status = 'accepted' GROUP BY ALL HAVING count(*) > 1)"),
+            "duplicate_snapshot_rows": one(
+                "SELECT count(*) - count(DISTINCT (period, record_key)) "
+                "FROM crosswalk_snapshots"),
+            "unpublished_periods": one(
+                "SELECT count(*) FROM periods WHERE published_at IS NULL"),
+            "runs_left_running": one("SELECT count(*) FROM runs WHERE status = 'running'"),
+        }
+    finally:
+        con.close()
+
+
+def prefect_env(**extra: str) -> dict[str, str]:
+    """Environment for a CLI subprocess that talks to this session's Prefect test server."""
+    from prefect.settings import PREFECT_API_URL
+
+    env = dict(os.environ)
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    env.pop("PATHLINK_TEST_KILL_AT", None)
+    env.update(extra)
+    return env
+
+
+def pathlink(*args: str, env: dict[str, str], timeout: float = 240,
+             ) -> subprocess.CompletedProcess[str]:
+    """Run the `pathlink` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout, check=False)
