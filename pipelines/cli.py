@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines import cli_encode
 from pipelines.cli_keys import app as keys_app
 from pipelines.workspace import (
     WorkspaceError,
@@ -34,6 +35,7 @@ app = typer.Typer(
 partners_app = typer.Typer(help="Register and list partners.", no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
 app.add_typer(keys_app, name="keys")
+cli_encode.register(app)
 
 console = Console(stderr=True)
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.")]
@@ -106,14 +108,27 @@ def run(
     workspace: WorkspaceOpt,
     as_of: Annotated[str | None, typer.Option(help="Date for future/age checks (ISO).")] = None,
     wait: Annotated[float, typer.Option(help="Seconds to wait for another run.")] = 0.0,
+    progress: Annotated[bool | None, typer.Option(
+        "--progress/--no-progress",
+        help="Show drops, rows and periods as they are processed (default: on a terminal).",
+    )] = None,
 ) -> None:
-    """Process every period in landing/ not yet processed, oldest first."""
+    """Process every period in landing/ not yet processed, oldest first.
+
+    Only one run at a time may write a workspace: a second one exits with an error, or waits
+    up to --wait seconds for the first to finish.
+    """
+    import contextlib
+
     from pipelines.flows import run_workspace
+    from pipelines.runners import RunProgress
     from pipelines.state import StateLocked
 
+    show = console.is_terminal if progress is None else progress
     try:
         load_workspace(workspace)
-        summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait)
+        with RunProgress(console) if show else contextlib.nullcontext():
+            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait)
     except (WorkspaceError, StateLocked) as exc:
         _fail(str(exc))
     _print_run_summary(summary)
@@ -157,27 +172,54 @@ def crosswalk(workspace: WorkspaceOpt) -> None:
 
 
 @app.command()
-def status(workspace: WorkspaceOpt) -> None:
+def status(
+    workspace: WorkspaceOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
     """Per period and partner: what arrived, when it was processed, and what was quarantined."""
-    from pipelines.state import StateStore
+    import json
+
+    from pipelines.runners import status_report
 
     try:
         ws = load_workspace(workspace)
+        report = status_report(ws)
     except WorkspaceError as exc:
         _fail(str(exc))
-    with StateStore(ws.state_db) as state:
-        files = state.status()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    out = Console()
     table = Table(title=f"Pathlink status: {ws.root}")
     for col in ("period", "partner", "dataset", "status", "read", "accepted", "quarantined",
-                "processed (UTC)", "contract", "key", "code"):
-        table.add_column(col)
-    for row in files.itertuples(index=False):
-        table.add_row(row.period, row.partner_id, row.dataset, row.status,
-                      *(str(v) if v == v and v is not None else "" for v in
-                        (row.rows_read, row.rows_accepted, row.rows_quarantined)),
-                      f"{row.processed_at:%Y-%m-%d %H:%M}", str(row.contract or ""),
-                      str(row.key_fingerprint or "")[:12], str(row.code_version or ""))
-    Console().print(table)
+                "quarantined by rule", "processed (UTC)", "published (UTC)", "contract", "key",
+                "code"):
+        table.add_column(col, overflow="fold")
+    for row in report["files"]:
+        table.add_row(row["period"], row["partner_id"], row["dataset"],
+                      row["status"] + (f" ({row['reason']})" if row["reason"] else ""),
+                      *("" if row[k] is None else str(row[k])
+                        for k in ("rows_read", "rows_accepted", "rows_quarantined")),
+                      row["quarantined_by_rule"] or "", (row["processed_at"] or "")[:16],
+                      (row["published_at"] or "not yet")[:16], row["contract"] or "",
+                      (row["key_fingerprint"] or "")[:12], row["code_version"] or "")
+    out.print(table)
+    for item in report["pending"]:
+        out.print(f"arrived, not yet processed: {item['file']}", highlight=False)
+    for item in report["refused"]:
+        out.print(f"[yellow]refused:[/yellow] {item['reason']}", highlight=False)
+    for period in report["unpublished_periods"]:
+        out.print(f"[yellow]period {period}: stored but not yet published[/yellow] "
+                  "(an interrupted run; `pathlink run` finishes it)", highlight=False)
+    if report["runs"]:
+        runs = Table(title="Recent runs")
+        for col in ("run", "started (UTC)", "finished (UTC)", "status", "periods", "code"):
+            runs.add_column(col, overflow="fold")
+        for row in report["runs"]:
+            runs.add_row(row["run_id"], (row["started_at"] or "")[:16],
+                         (row["finished_at"] or "")[:16], row["status"], row["periods"] or "",
+                         row["code_version"] or "")
+        out.print(runs)
 
 
 @app.command()
@@ -205,15 +247,73 @@ def check(
 
 
 @app.command()
-def serve(workspace: WorkspaceOpt) -> None:
-    """Serve the monthly flow on its schedule (default: the 5th, 06:00 America/New_York)."""
+def serve(
+    workspace: WorkspaceOpt,
+    name: Annotated[str, typer.Option(help="Deployment name.")] = "monthly",
+) -> None:
+    """Serve the monthly flow on its schedule (default: the 5th, 06:00 America/New_York).
+
+    Runs until stopped (Ctrl-C or SIGTERM); needs PREFECT_API_URL pointing at a Prefect server.
+    """
     from pipelines.deployments import serve as serve_flow
 
     try:
         load_workspace(workspace)
     except WorkspaceError as exc:
         _fail(str(exc))
-    serve_flow(workspace)
+    console.print(f"serving pathlink-monthly/{name} for {Path(workspace).resolve()}",
+                  highlight=False)
+    serve_flow(workspace, name=name)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="One SELECT over the released_* relations.")],
+    workspace: WorkspaceOpt,
+) -> None:
+    """Run an evaluator query against the released (suppressed) views only; prints CSV."""
+    from pipelines.disclosure import QueryRejected, query_released
+
+    try:
+        ws = load_workspace(workspace)
+        result = query_released(ws.published_db, sql)
+    except (WorkspaceError, QueryRejected) as exc:
+        _fail(str(exc))
+    result.to_csv(sys.stdout, index=False)
+
+
+@app.command()
+def report(
+    workspace: WorkspaceOpt,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write.")] = None,
+) -> None:
+    """Write the static HTML outcome report (released figures only)."""
+    from pipelines.report import write_report
+
+    try:
+        ws = load_workspace(workspace)
+    except WorkspaceError as exc:
+        _fail(str(exc))
+    target = out or ws.published_db.parent / "report.html"
+    charts = write_report(ws.published_db, target)
+    console.print(f"report written to {target}: {', '.join(charts)}", highlight=False)
+
+
+@app.command()
+def export(
+    workspace: WorkspaceOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Export every released relation to CSV or Parquet."""
+    from pipelines.disclosure import export_released
+
+    try:
+        ws = load_workspace(workspace)
+    except WorkspaceError as exc:
+        _fail(str(exc))
+    for path in export_released(ws.published_db, out, fmt):
+        typer.echo(str(path))
 
 
 @app.command()

@@ -82,18 +82,21 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
     periods = previous_periods(date.today())
     from pipelines.flows import run_workspace
     from pipelines.synth import PARTNERS, generate
+    from pipelines.synth_outcomes import STATE_WAGE_PARTNER, generate_outcomes
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         step = progress.add_task("creating workspace", total=None)
         profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
                     for pid, p in PARTNERS.items()}
-        ws = init_workspace(directory, list(PARTNERS), key_id="demo",
+        profiles[STATE_WAGE_PARTNER] = {"name": "CT Department of Labor (UI wage records)"}
+        ws = init_workspace(directory, [*PARTNERS, STATE_WAGE_PARTNER], key_id="demo",
                             partner_profiles=profiles)
         (directory / DEMO_MARKER).write_text("created by `pathlink demo`\n")
         progress.update(step, description=f"synthesizing {persons} persons, {periods}")
         synthetic = directory / "synthetic"
         generate(synthetic, seed=seed, persons=persons, periods=periods)
+        generate_outcomes(synthetic, synthetic / "truth" / "participants_truth.csv", seed=seed)
         shutil.copytree(synthetic / "landing", ws.landing, dirs_exist_ok=True)
         progress.update(step, description="running the monthly flow (Prefect, ephemeral)")
         summary = run_workspace(directory, seed=seed)
@@ -101,12 +104,19 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         scores = evaluate_workspace(directory, synthetic / "truth" / "participants_truth.csv")
         progress.update(step, description="done", completed=1, total=1)
 
-    table = Table(title="Pathlink demo: drops processed")
+    table = Table(title="Pathlink demo: participant rows per partner (both months)")
     for col in ("partner", "rows read", "accepted", "quarantined"):
         table.add_column(col, justify="left" if col == "partner" else "right")
     per_partner: dict[str, list[int]] = {}
+    events: dict[str, list[int]] = {}
     for period in summary["periods"]:
         for drop in period["drops"]:
+            if drop["dataset"] != "participants":
+                acc = events.setdefault(drop["dataset"], [0, 0, 0])
+                acc[0] += int(drop.get("rows_read", 0))
+                acc[1] += int(drop.get("rows_accepted", 0))
+                acc[2] += int(drop.get("rows_quarantined", 0))
+                continue
             acc = per_partner.setdefault(drop["partner_id"], [0, 0, 0])
             acc[0] += int(drop.get("rows_read", 0))
             acc[1] += int(drop.get("rows_accepted", 0))
@@ -115,6 +125,9 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         table.add_row(partner_id, str(read), str(accepted), str(quarantined))
     totals = [sum(v[i] for v in per_partner.values()) for i in range(3)]
     table.add_row("[b]all partners[/b]", *(f"[b]{v}[/b]" for v in totals))
+    for dataset, (read, accepted, quarantined) in sorted(events.items()):
+        table.add_row(f"[dim]{dataset} (all partners)[/dim]", str(read), str(accepted),
+                      str(quarantined))
     console.print(table)
 
     con = duckdb.connect(str(ws.published_db), read_only=True)
@@ -141,6 +154,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
     results.add_row("wall time", f"{elapsed:.1f} s")
     console.print(results)
     console.print(f"published (de-identified): {ws.published_db}\n"
+                  f"evaluator report: {ws.published_db.parent / 'report.html'}\n"
                   f"restricted state: {ws.state_dir}   config: {directory / CONFIG_NAME}",
                   highlight=False)
     return {"summary": summary, "scores": scores, "persons": n_persons, "multi": multi,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 import schemas
+from pipelines import disclosure, measures
+from pipelines.facts import published_facts
+from pipelines.runners import crash_point
 from pipelines.state import now_utc
 
 WAREHOUSE_DDL = Path(schemas.__file__).parent / "warehouse.sql"
@@ -28,6 +31,8 @@ class PublishInputs:
     run_id: str
     periods: list[str]
     code_version: str
+    events: dict[str, pd.DataFrame] = field(default_factory=dict)  # restricted event rows
+    small_cell_threshold: int = 10
 
 
 def _mode(values: pd.Series) -> object:
@@ -40,8 +45,9 @@ def _mode(values: pd.Series) -> object:
 
 def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """One row per person: birth year and sex by majority, ZIP3 from the latest record."""
+    columns = ["record_key", "birth_year", "sex", "zip3", "period"]
     joined = crosswalk[["record_key", "person_id"]].merge(
-        records[["record_key", "birth_year", "sex", "zip3", "period"]], on="record_key"
+        records.reindex(columns=columns).astype({"record_key": object}), on="record_key"
     )
     joined = joined.sort_values(["person_id", "period", "record_key"])
     grouped = joined.groupby("person_id", sort=True)
@@ -54,6 +60,8 @@ def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame
         }
     ).reset_index()
     persons["birth_year"] = pd.to_numeric(persons["birth_year"]).astype("Int64")
+    if persons.empty:
+        persons = pd.DataFrame(columns=["person_id", "birth_year", "sex", "zip3"])
     return persons
 
 
@@ -101,6 +109,11 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
             con.register("frame_in", frame)
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame_in")  # noqa: S608
             con.unregister("frame_in")
+        measures.create_warehouse_facts(con)
+        facts = published_facts(inputs.events, inputs.records, inputs.crosswalk)
+        fact_counts = measures.load_facts(con, facts)
+        measures.create_warehouse_views(con)
+        released = disclosure.publish_outcomes(con, threshold=inputs.small_cell_threshold)
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -109,6 +122,7 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
         os.fsync(fd)
     finally:
         os.close(fd)
+    crash_point("publish:before-replace")
     os.replace(tmp, target)
     dir_fd = os.open(target.parent, os.O_RDONLY)
     try:
@@ -116,4 +130,5 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
     finally:
         os.close(dir_fd)
     return {"person": len(persons), "participation": len(participation),
-            "partner": len(partners)}
+            "partner": len(partners), **fact_counts,
+            **{f"released:{k}": v for k, v in released.items()}}

@@ -28,7 +28,10 @@ from linkage.engine import LinkSpec, link_records
 from linkage.normalize import normalize_participants
 from linkage.persons import assign_person_ids
 from pipelines import intake
+from pipelines.facts import EVENT_DATASETS, PROFILE_COLUMNS, restricted_rows
 from pipelines.publish import PublishInputs, publish
+from pipelines.report import write_report
+from pipelines.runners import crash_point
 from pipelines.state import StateStore
 from pipelines.workspace import Workspace, load_workspace
 
@@ -140,9 +143,72 @@ def encode(workspace: str, normalized: pd.DataFrame, accepted: pd.DataFrame, *,
     encoded.insert(3, "period", period)
     encoded.insert(4, "file_sha256", sha256)
     encoded.insert(5, "source_row", accepted["__row"].astype("int64").values)
+    for column in PROFILE_COLUMNS:  # reporting attributes (sensitive, not identifying)
+        encoded[column] = (accepted[column].to_numpy() if column in accepted.columns
+                           else None)
     encoded["key_fingerprint"] = encoded.attrs.get("key_fingerprint", secret.fingerprint)
     encoded["encoding_schema"] = encoded.attrs.get("encoding_schema", schema.id)
     return encoded.reset_index(drop=True)
+
+
+@task(name="event-rows", **PII_TASK)
+@pii_safe("encode")
+def event_rows(workspace: str, accepted: pd.DataFrame, *, dataset: str, partner_id: str,
+               period: str, sha256: str, as_of: date, rel_path: str = "") -> pd.DataFrame:
+    """Rows of an event dataset for the restricted state (wage identities become tokens)."""
+    tokens = None
+    employer_hash_key = None
+    if dataset == "wages":
+        ws = load_workspace(workspace)
+        secret = ws.load_secret()
+        tokens = encode_participants(normalize_participants(accepted, as_of=as_of), secret,
+                                     load_encoding_schema())
+        employer_hash_key = secret.subkey("employer/v1")
+    return restricted_rows(accepted, dataset=dataset, partner_id=partner_id, period=period,
+                           sha256_hex=sha256, tokens=tokens,
+                           employer_hash_key=employer_hash_key)
+
+
+def _event_table(dataset: str) -> str:
+    if dataset not in EVENT_DATASETS:
+        raise ValueError(f"not an event dataset: {dataset}")
+    return f"events_{dataset}"
+
+
+def store_event_rows(state: StateStore, dataset: str, rows: pd.DataFrame) -> None:
+    """Replace one partner-period's rows of an event dataset in the restricted state."""
+    table = _event_table(dataset)
+    columns = list(rows.columns)
+    exists = state.con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+    ).fetchall()[0][0]
+    if not exists:
+        body = ", ".join(f'"{c}" {"BIGINT" if c == "source_row" else "VARCHAR"}'
+                         for c in columns)
+        state.con.execute(f"CREATE TABLE {table} ({body})")
+    else:
+        have = {r[0] for r in state.con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+            [table]).fetchall()}
+        for column in columns:
+            if column not in have:
+                state.con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" VARCHAR')
+    if rows.empty:
+        return
+    first = rows.iloc[0]
+    state.con.execute(f"DELETE FROM {table} WHERE partner_id = ? AND period = ?",  # noqa: S608
+                      [first["partner_id"], first["period"]])
+    state.con.register("events_in", rows)
+    state.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM events_in")  # noqa: S608
+    state.con.unregister("events_in")
+
+
+def load_event_rows(state: StateStore) -> dict[str, pd.DataFrame]:
+    """All stored rows of every event dataset."""
+    tables = {r[0] for r in state.con.execute(
+        "SELECT table_name FROM information_schema.tables").fetchall()}
+    return {d: state.con.execute(f"SELECT * FROM {_event_table(d)}").df()  # noqa: S608
+            for d in EVENT_DATASETS if _event_table(d) in tables}
 
 
 def _quarantine_path(ws: Workspace, partner_id: str, period: str, sha: str) -> Path:
@@ -182,6 +248,7 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
                validation: intake.ValidationOutcome | None, run_id: str, code_version: str,
                rel_path: str = "") -> DropOutcome:
     """Record the file in the ledger, its row issues, encrypted quarantine and encoded rows."""
+    crash_point("store-drop:start")
     ws = load_workspace(workspace)
     with StateStore(ws.state_db) as state:
         previous = state.current_file(outcome.partner_id, outcome.period, outcome.dataset)
@@ -193,13 +260,15 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
                 state.supersede(previous, outcome.sha256, outcome.partner_id, outcome.period,
                                 outcome.dataset)
                 outcome.replaced = previous
-            if encoded is not None:
+            if encoded is not None and outcome.dataset == "participants":
                 state.store_records(encoded)
+            elif encoded is not None:
+                store_event_rows(state, outcome.dataset, encoded)
         if validation is not None:
             state.record_issues(outcome.sha256, intake.issues_frame(validation))
         fingerprint = None
         schema_id = None
-        if encoded is not None and len(encoded):
+        if encoded is not None and len(encoded) and "key_fingerprint" in encoded:
             fingerprint = str(encoded["key_fingerprint"].iloc[0])
             schema_id = str(encoded["encoding_schema"].iloc[0])
         state.record_file({
@@ -214,6 +283,7 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
             "code_version": code_version, "run_id": run_id,
             "processed_at": pd.Timestamp.now("UTC").tz_localize(None),
         })
+    crash_point("store-drop:end")
     get_run_logger().info(
         "%s %s/%s/%s: read %d, accepted %d, quarantined %d", outcome.status,
         outcome.partner_id, outcome.period, outcome.dataset, outcome.rows_read,
@@ -226,6 +296,7 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
 @task(name="link", persist_result=False, cache_policy=NO_CACHE)
 def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> dict[str, Any]:
     """Link all current records, cluster them into persons and keep person IDs stable."""
+    crash_point("link:start")
     ws = load_workspace(workspace)
     spec = LinkSpec.load()
     with StateStore(ws.state_db) as state:
@@ -257,6 +328,7 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
         "possible": len(review),
         "id_events": len(history),
     }
+    crash_point("link:end")
     get_run_logger().info("linked %s", summary)
     return summary
 
@@ -283,6 +355,7 @@ def _review_list(pairs: pd.DataFrame) -> pd.DataFrame:
       cache_policy=NO_CACHE)
 def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str, int]:
     """Write the de-identified release and swap it in atomically."""
+    crash_point("publish:start")
     ws = load_workspace(workspace)
     with StateStore(ws.state_db) as state:
         inputs = PublishInputs(
@@ -294,7 +367,11 @@ def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str,
             run_id=run_id,
             periods=sorted(state.processed_periods()),
             code_version=code_version,
+            events=load_event_rows(state),
+            small_cell_threshold=ws.small_cell_threshold,
         )
     counts = publish(inputs, ws.published_db)
+    crash_point("publish:replaced")
+    write_report(ws.published_db, ws.published_db.parent / "report.html")
     get_run_logger().info("published %s", counts)
     return counts

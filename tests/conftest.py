@@ -34,7 +34,9 @@ def prefect_harness():
 def synthetic_drops(tmp_path_factory) -> Path:
     """A small seeded synthetic drop set (landing/ and truth/), made once per session."""
     from pipelines.synth import generate
+    from pipelines.synth_outcomes import generate_outcomes
 
     out = tmp_path_factory.mktemp("synthetic")
     generate(out, seed=7, persons=500, periods=["2026-09", "2026-10"])
+    generate_outcomes(out, out / "truth" / "participants_truth.csv", seed=7)
     return out

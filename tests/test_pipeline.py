@@ -15,6 +15,7 @@ from pipelines.cli import app
 from pipelines.demo import evaluate_workspace
 from pipelines.flows import run_workspace
 from pipelines.synth import PARTNERS
+from pipelines.synth_outcomes import STATE_WAGE_PARTNER
 from pipelines.workspace import init_workspace, load_workspace
 
 AS_OF = "2026-11-22"
@@ -38,7 +39,9 @@ def synthetic_workspace(tmp_path_factory, prefect_harness, synthetic_drops) -> d
     root = tmp_path_factory.mktemp("ws") / "hartford"
     profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
                 for pid, p in PARTNERS.items()}
-    init_workspace(root, list(PARTNERS), key_id="test-key", partner_profiles=profiles)
+    profiles[STATE_WAGE_PARTNER] = {"name": "CT DOL"}
+    init_workspace(root, [*PARTNERS, STATE_WAGE_PARTNER], key_id="test-key",
+                   partner_profiles=profiles)
     shutil.copytree(synthetic_drops / "landing", root / "landing", dirs_exist_ok=True)
     summary = run_workspace(root, as_of=AS_OF, seed=1)
     return {"root": root, "summary": summary,
@@ -68,9 +71,17 @@ def test_every_period_processed_oldest_first(synthetic_workspace: dict) -> None:
     assert periods == ["2026-09", "2026-10"]
 
 
+def _drops(summary: dict, dataset: str | None = None) -> list[dict]:
+    return [d for p in summary["periods"] for d in p["drops"]
+            if dataset is None or d["dataset"] == dataset]
+
+
 def test_every_row_is_accepted_or_quarantined(synthetic_workspace: dict) -> None:
-    drops = [d for p in synthetic_workspace["summary"]["periods"] for d in p["drops"]]
-    assert len(drops) == 2 * len(PARTNERS)
+    drops = _drops(synthetic_workspace["summary"])
+    assert len(_drops(synthetic_workspace["summary"], "participants")) == 2 * len(PARTNERS)
+    assert {d["dataset"] for d in drops} == {"participants", "enrollments", "services",
+                                             "credentials", "employment", "assessments",
+                                             "wages"}
     for drop in drops:
         assert drop["status"] == "accepted", drop
         assert drop["rows_read"] == drop["rows_accepted"] + drop["rows_quarantined"]
@@ -117,7 +128,7 @@ def test_crosswalk_cli_prints_one_row_per_record(synthetic_workspace: dict) -> N
     assert lines[0] == "partner_id,partner_record_id,person_id"
     truth = pd.read_csv(synthetic_workspace["truth"], dtype=str)
     records = truth.drop_duplicates(["partner_id", "partner_record_id"])
-    drops = [d for p in synthetic_workspace["summary"]["periods"] for d in p["drops"]]
+    drops = _drops(synthetic_workspace["summary"], "participants")
     quarantined = sum(d["rows_quarantined"] for d in drops)
     assert len(records) - quarantined <= len(lines) - 1 <= len(records)
 
@@ -127,7 +138,7 @@ def test_rerun_with_same_drops_changes_nothing(synthetic_workspace: dict) -> Non
     before = published_content(ws.published_db)
     summary = run_workspace(ws.root, as_of=AS_OF, seed=2)
     assert summary["periods"] == []
-    assert summary["unchanged"] == 2 * len(PARTNERS)
+    assert summary["unchanged"] == len(_drops(synthetic_workspace["summary"]))
     assert published_content(ws.published_db) == before
 
 
@@ -142,3 +153,39 @@ def test_unregistered_partner_is_refused_with_how_to_register(
     assert result.exit_code == 1
     assert "mystery_org" in result.output
     assert "pathlink partners add" in result.output
+
+
+def test_outcomes_are_published_only_through_suppressed_releases(
+        synthetic_workspace: dict) -> None:
+    ws = load_workspace(synthetic_workspace["root"])
+    con = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        facts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                 for t in ("enrollment", "service", "credential", "wage", "person_profile")}
+        released = con.execute(
+            "SELECT measure, numerator, denominator, suppressed FROM released_measures"
+        ).df()
+        pairs = con.execute("SELECT persons FROM released_coenrollment_pairs").df()
+    finally:
+        con.close()
+    assert all(n > 0 for n in facts.values()), facts
+    assert {"employment_q2", "median_earnings_q2", "credential_attainment",
+            "co_enrollment"} <= set(released["measure"])
+    shown = released[~released["suppressed"].astype(bool)]
+    assert len(shown) > 0
+    for column in ("numerator", "denominator"):
+        values = shown[column].dropna()
+        assert (values >= ws.small_cell_threshold).all(), column
+    assert (pairs["persons"].dropna() >= ws.small_cell_threshold).all()
+    report = (ws.published_db.parent / "report.html").read_text()
+    assert "<svg" in report
+
+
+def test_query_runs_on_released_views_only(synthetic_workspace: dict) -> None:
+    root = str(synthetic_workspace["root"])
+    ok = runner.invoke(app, ["query", "--workspace", root,
+                             "SELECT count(*) AS n FROM released_measures"])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.splitlines()[0] == "n"
+    refused = runner.invoke(app, ["query", "--workspace", root, "SELECT * FROM wage"])
+    assert refused.exit_code == 1

@@ -1,0 +1,265 @@
+"""Event datasets (enrollments, services, credentials, employment, assessments, wages).
+
+Two steps, both free of Prefect:
+- `restricted_rows`: a validated drop becomes rows for the restricted state, keyed by
+  `record_key` (`partner_id:partner_record_id`). The state wage file carries identity fields;
+  they are replaced here by keyed tokens (the same match keys as participants) and the employer
+  id by a keyed hash, so no raw identifier reaches the state.
+- `published_facts`: the current rows of every dataset become the de-identified fact tables of
+  `schemas/warehouse_facts.sql`, keyed by person, with dates at month precision.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from hashlib import sha256
+
+import pandas as pd
+
+from linkage.normalize import parse_date
+from pipelines.measures import age_band, month_of, quarter_of, race_category
+
+EVENT_DATASETS = ("enrollments", "services", "credentials", "employment", "assessments",
+                  "wages")
+WAGE_IDENTITY = ("ssn", "first_name", "last_name", "date_of_birth")
+# Match keys used to find a wage record's person (SSN-based, as UI wage matching is).
+WAGE_MATCH_TOKENS = ("tok_t3_ssn_dob", "tok_t4_ssn")
+PROFILE_COLUMNS = ("hispanic_latino", "race", "disability", "veteran", "highest_education",
+                   "employment_status_at_entry", "returning_citizen", "homeless", "low_income",
+                   "english_learner", "basic_skills_deficient", "single_parent", "foster_care")
+BARRIERS = ("returning_citizen", "homeless", "low_income", "english_learner",
+            "basic_skills_deficient", "single_parent", "foster_care")
+# The rows that identify one event across monthly drops (a later drop's row replaces it).
+EVENT_KEYS: dict[str, tuple[str, ...]] = {
+    "enrollments": ("record_key", "program_id", "entry_date"),
+    "services": ("record_key", "program_id", "service_date", "service_type", "amount"),
+    "credentials": ("record_key", "credential_type", "date_attained"),
+    "employment": ("record_key", "employer_name", "start_date"),
+    "assessments": ("record_key", "competency", "assessment_date"),
+    "wages": ("wage_person_key", "year_quarter", "employer_key"),
+}
+
+
+def employer_key(employer_ids: pd.Series, key: bytes) -> pd.Series:
+    """Opaque keyed hash of employer ids (never the FEIN or UI account number itself)."""
+    cache: dict[str, str] = {}
+
+    def one(value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        text = value.strip().upper()
+        if text not in cache:
+            cache[text] = hmac.new(key, text.encode(), sha256).hexdigest()[:24]
+        return cache[text]
+
+    return employer_ids.map(one)
+
+
+def restricted_rows(accepted: pd.DataFrame, *, dataset: str, partner_id: str, period: str,
+                    sha256_hex: str, tokens: pd.DataFrame | None = None,
+                    employer_hash_key: bytes | None = None) -> pd.DataFrame:
+    """Rows of one validated drop for the restricted state (no raw identifiers)."""
+    rows = accepted.drop(columns=[c for c in accepted.columns
+                                  if c.startswith("__") and c != "__row"]).copy()
+    rows = rows.rename(columns={"__row": "source_row"})
+    if dataset == "wages":
+        if tokens is None or employer_hash_key is None:
+            raise ValueError("wage rows need identity tokens and an employer hash key")
+        rows = rows.drop(columns=[c for c in WAGE_IDENTITY if c in rows.columns])
+        for column in WAGE_MATCH_TOKENS:
+            rows[column] = tokens[column].to_numpy() if column in tokens else None
+        rows["employer_key"] = employer_key(rows.pop("employer_id"), employer_hash_key) \
+            if "employer_id" in rows else None
+        rows["record_key"] = None
+    else:
+        rows["record_key"] = partner_id + ":" + rows["partner_record_id"].astype(str)
+    rows.insert(0, "partner_id", partner_id)
+    rows.insert(1, "period", period)
+    rows.insert(2, "file_sha256", sha256_hex)
+    return rows.astype({c: object for c in rows.columns if c != "source_row"})
+
+
+def current_events(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The latest version of each event across monthly drops."""
+    if rows.empty:
+        return rows
+    keys = [k for k in EVENT_KEYS[dataset] if k in rows.columns]
+    ordered = rows.sort_values(["period", "source_row"])
+    return ordered.drop_duplicates(keys, keep="last")
+
+
+def _month(text: object) -> str | None:
+    parsed = parse_date(text) if isinstance(text, str) else None
+    return month_of(parsed) if parsed else None
+
+
+def _number(series: pd.Series) -> pd.Series:
+    cleaned = series.astype("string").str.replace(r"[$,]", "", regex=True)
+    return pd.to_numeric(cleaned, errors="coerce")
+
+
+def _yes(value: object) -> bool | None:
+    if value == "yes":
+        return True
+    if value == "no":
+        return False
+    return None
+
+
+def _year_quarter(text: object) -> str | None:
+    if not isinstance(text, str):
+        return None
+    compact = text.strip().upper().replace("-", "").replace(" ", "")
+    if len(compact) == 6 and compact[:4].isdigit() and compact[4] == "Q" and compact[5] in "1234":
+        return compact
+    return None
+
+
+def _with_person(frame: pd.DataFrame, persons: pd.DataFrame) -> pd.DataFrame:
+    return frame.merge(persons, on="record_key", how="inner")
+
+
+def wage_persons(wages: pd.DataFrame, records: pd.DataFrame,
+                 crosswalk: pd.DataFrame) -> pd.Series:
+    """Person of each wage row by SSN match keys; None when absent or ambiguous."""
+    person_of_record = crosswalk.set_index("record_key")["person_id"]
+    result = pd.Series([None] * len(wages), index=wages.index, dtype=object)
+    for column in WAGE_MATCH_TOKENS:
+        if column not in wages or column not in records:
+            continue
+        owners = records[["record_key", column]].dropna()
+        owners = owners.assign(person_id=owners["record_key"].map(person_of_record)).dropna()
+        unique = owners.groupby(column)["person_id"].nunique()
+        lookup = owners[owners[column].isin(unique[unique == 1].index)] \
+            .drop_duplicates(column).set_index(column)["person_id"]
+        missing = result.isna()
+        result[missing] = wages.loc[missing, column].map(lookup)
+    return result.astype(object).where(result.notna(), None)
+
+
+def published_facts(events: Mapping[str, pd.DataFrame], records: pd.DataFrame,
+                    crosswalk: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """De-identified fact tables for the warehouse from the restricted event rows.
+
+    Args:
+        events: dataset -> restricted rows (all periods) as stored by `restricted_rows`.
+        records: the latest participant records (record_key, birth_year, profile columns).
+        crosswalk: record_key -> person_id.
+    """
+    persons = crosswalk[["record_key", "person_id"]]
+    facts: dict[str, pd.DataFrame] = {}
+
+    enrollments = current_events(events.get("enrollments", pd.DataFrame()), "enrollments")
+    if len(enrollments):
+        e = _with_person(enrollments, persons)
+        exit_month = e["exit_date"].map(_month) if "exit_date" in e else None
+        facts["enrollment"] = pd.DataFrame({
+            "person_id": e["person_id"], "partner_id": e["partner_id"],
+            "program_id": e["partner_id"] + ":" + e["program_id"].astype(str),
+            "funding_stream": e["funding_stream"], "sector": e.get("sector"),
+            "entry_month": e["entry_date"].map(_month),
+            "exit_month": exit_month,
+            "exit_quarter": exit_month.map(quarter_of) if exit_month is not None else None,
+            "exit_exclusion_reason": e.get("exit_exclusion_reason"),
+            "in_education_or_training": False,
+        }).dropna(subset=["entry_month"])
+        program = facts["enrollment"].sort_values("entry_month").drop_duplicates(
+            "program_id", keep="last")
+        facts["program"] = pd.DataFrame({
+            "program_id": program["program_id"], "partner_id": program["partner_id"],
+            "program_name": program["program_id"].str.split(":", n=1).str[1],
+            "funding_stream": program["funding_stream"], "sector": program["sector"],
+        })
+
+    services = current_events(events.get("services", pd.DataFrame()), "services")
+    if len(services):
+        s = _with_person(services, persons)
+        facts["service"] = pd.DataFrame({
+            "person_id": s["person_id"], "partner_id": s["partner_id"],
+            "service_month": s["service_date"].map(_month), "service_type": s["service_type"],
+            "amount": _number(s["amount"]) if "amount" in s else None,
+        }).dropna(subset=["service_month"])
+
+    credentials = current_events(events.get("credentials", pd.DataFrame()), "credentials")
+    if len(credentials):
+        c = _with_person(credentials, persons)
+        facts["credential"] = pd.DataFrame({
+            "person_id": c["person_id"], "partner_id": c["partner_id"],
+            "credential_type": c["credential_type"],
+            "attained_month": c["date_attained"].map(_month),
+        }).dropna(subset=["attained_month"])
+
+    employment = current_events(events.get("employment", pd.DataFrame()), "employment")
+    if len(employment):
+        m = _with_person(employment, persons)
+        facts["employment"] = pd.DataFrame({
+            "person_id": m["person_id"], "partner_id": m["partner_id"],
+            "naics_sector": m["naics_sector"].astype("string").str[:2]
+            if "naics_sector" in m else None,
+            "start_month": m["start_date"].map(_month),
+            "end_month": m["end_date"].map(_month) if "end_date" in m else None,
+            "hourly_wage": _number(m["hourly_wage"]) if "hourly_wage" in m else None,
+            "weekly_hours": _number(m["weekly_hours"]) if "weekly_hours" in m else None,
+        }).dropna(subset=["start_month"])
+
+    assessments = current_events(events.get("assessments", pd.DataFrame()), "assessments")
+    if len(assessments):
+        a = _with_person(assessments, persons)
+        facts["assessment"] = pd.DataFrame({
+            "person_id": a["person_id"], "partner_id": a["partner_id"],
+            "competency": a["competency"],
+            "score": pd.to_numeric(a["score"], errors="coerce").astype("Int64"),
+            "assessment_month": a["assessment_date"].map(_month),
+        }).dropna(subset=["assessment_month", "score"])
+
+    wages = events.get("wages", pd.DataFrame())
+    if len(wages):
+        w = wages.assign(person_id=wage_persons(wages, records, crosswalk))
+        w = w.dropna(subset=["person_id"])
+        w = w.assign(wage_person_key=w["person_id"])
+        w = current_events(w, "wages")
+        facts["wage"] = pd.DataFrame({
+            "person_id": w["person_id"], "year_quarter": w["year_quarter"].map(_year_quarter),
+            "employer_key": w["employer_key"].fillna("unknown"),
+            "wages": _number(w["wages"]),
+        }).dropna(subset=["year_quarter", "wages"])
+
+    facts["person_profile"] = person_profile(records, crosswalk, facts.get("enrollment"))
+    return facts
+
+
+def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,
+                   enrollment: pd.DataFrame | None) -> pd.DataFrame:
+    """Reporting attributes per person from the latest participant records."""
+    if crosswalk.empty or "record_key" not in records:
+        return pd.DataFrame(columns=["person_id", "hispanic_latino", "race_category",
+                                     *BARRIERS, "age_band_first_entry"])
+    joined = crosswalk[["record_key", "person_id"]].merge(records, on="record_key")
+    joined = joined.sort_values(["person_id", "period"])
+    for column in PROFILE_COLUMNS:
+        if column not in joined:
+            joined[column] = None
+
+    def last_known(series: pd.Series) -> object:
+        known = series.dropna()
+        return known.iloc[-1] if len(known) else None
+
+    grouped = joined.groupby("person_id", sort=True)
+    profile = pd.DataFrame({"hispanic_latino": grouped["hispanic_latino"].agg(last_known)
+                            .map(_yes),
+                            "race_category": grouped["race"].agg(last_known).map(race_category)})
+    for barrier in BARRIERS:
+        profile[barrier] = grouped[barrier].agg(
+            lambda s: True if (s == "yes").any() else (False if (s == "no").any() else None))
+    birth_year = pd.to_numeric(grouped["birth_year"].agg(last_known), errors="coerce")
+    first_year = pd.to_numeric(grouped["period"].min().str[:4], errors="coerce")
+    if enrollment is not None and len(enrollment):
+        first_entry = pd.to_numeric(enrollment.groupby("person_id")["entry_month"].min()
+                                    .str[:4], errors="coerce")
+        first_year = first_entry.reindex(first_year.index).fillna(first_year)
+    ages = first_year - birth_year
+    profile["age_band_first_entry"] = [age_band(a) if a == a else None for a in ages]
+    return profile.reset_index().astype(object).where(lambda f: f.notna(), None)
+
+
