@@ -95,6 +95,16 @@ def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
                             status="accepted")
     validation = None
     encoded = None
+    if ref.encoded:
+        try:
+            encoded, counts = t.read_encoded(workspace, rel_path=rel_path, sha256=sha256)
+            outcome.rows_read, outcome.rows_accepted, outcome.rows_quarantined = counts
+        except t.EncodedDropRefused as exc:
+            outcome.status = "rejected"
+            outcome.reason = str(exc)
+        t.store_drop(workspace, outcome, encoded, None, run_id, code_version(),
+                     rel_path=rel_path)
+        return outcome.as_dict()
     try:
         read = t.read_drop(workspace, rel_path=rel_path)
         validation = t.validate_drop(workspace, rel_path=rel_path, frame=read.frame,

@@ -192,6 +192,7 @@ class DropRef:
     dataset: str
     path: Path
     rel_path: str = ""
+    encoded: bool = False  # a partner-side encoded participants file (no raw PII)
 
 
 @dataclass
@@ -913,6 +914,8 @@ def parse_drop_path(landing_root: Path, path: Path, *, as_of: date | None = None
     if suffix not in FORMATS:
         raise FileRejected(shown, "file type must be .csv, .xlsx or .parquet",
                            code="unsupported")
+    if stem == "participants.encoded" and suffix == ".parquet":
+        return DropRef(partner_id, period, "participants", resolved, shown, encoded=True)
     if stem not in DATASETS:
         raise FileRejected(shown, "unknown dataset name; expected one of " + ", ".join(DATASETS),
                            code="unknown_dataset")

@@ -23,11 +23,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from keys import KeyMismatchError
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records
 from linkage.normalize import normalize_participants
 from linkage.persons import assign_person_ids
 from pipelines import intake
+from pipelines.encoded_drops import EncodedDropError, read_encoded_drop
 from pipelines.facts import EVENT_DATASETS, PROFILE_COLUMNS, restricted_rows
 from pipelines.publish import PublishInputs, publish
 from pipelines.report import write_report
@@ -167,6 +169,40 @@ def event_rows(workspace: str, accepted: pd.DataFrame, *, dataset: str, partner_
     return restricted_rows(accepted, dataset=dataset, partner_id=partner_id, period=period,
                            sha256_hex=sha256, tokens=tokens,
                            employer_hash_key=employer_hash_key)
+
+
+class EncodedDropRefused(Exception):
+    """A partner-side encoded file was refused (wrong key, schema or shape); no PII inside."""
+
+
+@task(name="read-encoded-drop", retries=2, retry_delay_seconds=[1, 5], persist_result=False,
+      cache_policy=NO_CACHE)
+def read_encoded(workspace: str, rel_path: str, sha256: str) -> tuple[pd.DataFrame,
+                                                                       tuple[int, int, int]]:
+    """Read a partner-side encoded drop, refusing one made under another key or schema."""
+    ws = load_workspace(workspace)
+    ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path)
+    try:
+        frame = read_encoded_drop(ref.path, expected_fingerprint=ws.expected_fingerprint(),
+                                  expected_schema=load_encoding_schema(),
+                                  expected_partner=ref.partner_id)
+    except (KeyMismatchError, EncodedDropError) as exc:
+        raise EncodedDropRefused(str(exc)) from None
+    attrs = dict(frame.attrs)
+    encoded = frame.reset_index(drop=True)
+    encoded.insert(0, "record_key", ref.partner_id + ":" + encoded["partner_record_id"].astype(str))
+    encoded.insert(1, "partner_id", ref.partner_id)
+    encoded.insert(3, "period", ref.period)
+    encoded.insert(4, "file_sha256", sha256)
+    for column in PROFILE_COLUMNS:
+        if column not in encoded:
+            encoded[column] = None
+    encoded["key_fingerprint"] = attrs.get("key_fingerprint")
+    encoded["encoding_schema"] = attrs.get("encoding_schema")
+    counts = (int(attrs.get("rows_read", len(encoded))),
+              int(attrs.get("rows_accepted", len(encoded))),
+              int(attrs.get("rows_quarantined", 0)))
+    return encoded, counts
 
 
 def _event_table(dataset: str) -> str:

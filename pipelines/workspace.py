@@ -97,6 +97,12 @@ class Workspace:
         """Load the shared secret by key id (environment first, then the key folder)."""
         return load_secret(self.key_id, key_dir=self.key_dir)
 
+    def expected_fingerprint(self) -> str:
+        """The shared key's public fingerprint: from the config (`[workspace] key_fingerprint`,
+        for a hub that holds no secret because every partner encodes) or from the secret."""
+        configured = self.raw.get("workspace", {}).get("key_fingerprint")
+        return configured or self.load_secret().fingerprint
+
     def partner(self, partner_id: str) -> PartnerConfig:
         """Return a registered partner or raise a message saying how to register it."""
         try:
