@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
@@ -241,8 +242,38 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         finally:
             with StateStore(ws.state_db) as state:
                 state.finish_run(run_id, status, sorted(by_period))
-    return {"run_id": run_id, "periods": results, "refused": found.refused,
-            "unchanged": found.unchanged}
+    summary = {"run_id": run_id, "periods": results, "refused": found.refused,
+               "unchanged": found.unchanged}
+    create_markdown_artifact(key="pathlink-run-summary", markdown=run_summary_markdown(summary),
+                             description=f"Pathlink run {run_id}: counts only, no PII")
+    return summary
+
+
+def run_summary_markdown(summary: dict[str, Any]) -> str:
+    """A run's summary for the Prefect UI: files, row counts, links and releases (no PII)."""
+    lines = [f"# Pathlink run {summary['run_id']}", ""]
+    if not summary["periods"]:
+        lines.append(f"Nothing new to process ({summary['unchanged']} files unchanged).")
+    for period in summary["periods"]:
+        lines += [f"## Period {period['period']}", "",
+                  "| file | status | read | accepted | quarantined |", "|---|---|---:|---:|---:|"]
+        for drop in period["drops"]:
+            lines.append(f"| {drop['rel_path']} | {drop['status']} | "
+                         f"{drop.get('rows_read', '')} | {drop.get('rows_accepted', '')} | "
+                         f"{drop.get('rows_quarantined', '')} |")
+        link = period.get("link", {})
+        lines += ["", f"Linked {link.get('records', 0)} records into {link.get('persons', 0)} "
+                      f"persons ({link.get('matches', 0)} matching pairs, "
+                      f"{link.get('possible', 0)} for clerical review, "
+                      f"{link.get('id_events', 0)} person-ID events).", ""]
+        published = period.get("published", {})
+        if published:
+            lines.append("Published: " + ", ".join(f"{k} {v}" for k, v in
+                                                   sorted(published.items())) + ".")
+            lines.append("")
+    for refusal in summary["refused"]:
+        lines.append(f"- refused: {refusal['file']}")
+    return "\n".join(lines) + "\n"
 
 
 def _fingerprint_or_none(ws: Workspace) -> str | None:

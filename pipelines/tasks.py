@@ -301,7 +301,13 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
             elif encoded is not None:
                 store_event_rows(state, outcome.dataset, encoded)
         if validation is not None:
-            state.record_issues(outcome.sha256, intake.issues_frame(validation))
+            issues = intake.issues_frame(validation)
+            state.record_issues(outcome.sha256, issues)
+            if len(issues) and validation.gx_result is not None:
+                # The report sent back to the partner: rules and row numbers, never values.
+                intake.write_data_docs(
+                    validation.gx_result, ws.reports_dir / outcome.partner_id /
+                    outcome.period / outcome.dataset, title=outcome.rel_path)
         fingerprint = None
         schema_id = None
         if encoded is not None and len(encoded) and "key_fingerprint" in encoded:

@@ -11,6 +11,8 @@ A workspace is a folder::
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import secrets as _secrets
@@ -94,7 +96,15 @@ class Workspace:
         return self.root / "published" / "pathlink.duckdb"
 
     def load_secret(self) -> SharedSecret:
-        """Load the shared secret by key id (environment first, then the key folder)."""
+        """Load the shared secret by key id.
+
+        From a Prefect Secret block when `[workspace] prefect_secret_block` names one (the value
+        is the urlsafe base64 of the 32-byte secret); otherwise the environment variable
+        `PATHLINK_SECRET_<KEY_ID>`, then `<key_dir>/<key_id>.key`.
+        """
+        block = self.raw.get("workspace", {}).get("prefect_secret_block")
+        if block:
+            return _secret_from_prefect_block(self.key_id, block)
         return load_secret(self.key_id, key_dir=self.key_dir)
 
     def expected_fingerprint(self) -> str:
@@ -112,6 +122,25 @@ class Workspace:
                 f"partner '{partner_id}' is not registered in {self.config_path}; register it "
                 f"with: pathlink partners add --workspace {self.root} {partner_id}"
             ) from None
+
+
+def _secret_from_prefect_block(key_id: str, block: str) -> SharedSecret:
+    from prefect.blocks.system import Secret  # pipelines/ may use Prefect; keys/ may not
+
+    try:
+        value = Secret.load(block).get()
+    except ValueError:
+        raise WorkspaceError(f"Prefect Secret block '{block}' for key id '{key_id}' was not "
+                             "found") from None
+    text = value if isinstance(value, str) else str(value)
+    try:
+        material = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, binascii.Error):
+        material = b""
+    if len(material) != 32:
+        raise WorkspaceError(f"Prefect Secret block '{block}' does not hold a 32-byte key "
+                             "(urlsafe base64)")
+    return SharedSecret(key_id, material, source=f"prefect-secret:{block}")
 
 
 def _check_partner_id(partner_id: str) -> str:

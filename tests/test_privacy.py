@@ -118,3 +118,10 @@ def test_the_canary_scan_would_see_a_leak(tmp_path: Path) -> None:
     con.close()
     assert _duckdb_hits(tmp_path / "leak.duckdb") == [
         "t.name:QZXWVANDORF", "t.name:Qzxwvandorf", "t.name:qzxwvandorf"]
+
+
+def test_validation_reports_exist_for_the_quarantined_drop(canary_run: Path) -> None:
+    """The canary scan above covers the Data Docs and summaries written for partners."""
+    reports = canary_run / "state" / "reports" / "civic_assoc" / "2026-09" / "participants"
+    assert (reports / "index.html").is_file()
+    assert "future" in (reports / "summary.md").read_text()
