@@ -16,7 +16,8 @@ from pipelines.workspace import load_workspace
 runner = CliRunner()
 AS_OF = "2026-11-22"
 
-AGENCY_A = """partner_record_id,first_name,last_name,date_of_birth,ssn,sex,street_address,city,state,zip
+AGENCY_A = """\
+partner_record_id,first_name,last_name,date_of_birth,ssn,sex,street_address,city,state,zip
 A1,María,Rivera-Santos,1998-04-12,214-55-1234,F,12 Park St,Hartford,CT,06106
 A2,Kevin,Okafor,2001-11-03,,M,88 Main St,East Hartford,CT,06108
 A3,Dana,Whitfield,1999-07-21,301-44-9876,F,5 Oak Ave,Hartford,CT,06112
