@@ -6,7 +6,7 @@ Rules, given this run's clusters and last run's crosswalk (``record_key -> perso
   holding most of its records (ties: smallest ``cluster_id``); every other part gets a new ID
   (event ``split_from``, related to the previous person);
 * a cluster that is the main part of several previous persons keeps the ID of the one with the
-  most records in it (ties: lexicographically smallest ID); the others are ``merged_into`` it;
+  most records in it (ties: the person with the smallest record key); the others are ``merged_into`` it;
 * a cluster with no previous records gets a new ID (event ``created``);
 * an unchanged person keeps its ID and no event is written (``carried`` is reserved for callers
   that want to log every person).
@@ -88,12 +88,18 @@ def assign_person_ids(
     # records of each previous person per cluster
     parts = (joined.dropna(subset=["person_id"])
              .groupby(["cluster_id", "person_id"]).size().rename("n").reset_index())
+    # Ties are broken by each previous person's smallest record key, not by the (random) ID,
+    # so which person survives a tied merge depends only on the records: re-running after a
+    # crash gives the same grouping and history whatever IDs were drawn.
+    first_key = previous.groupby("person_id")["record_key"].min()
+    parts["first_key"] = parts["person_id"].map(first_key)
     parts_per_person = parts.groupby("person_id")["cluster_id"].transform("size")
     # the main part of each previous person: most records, then smallest cluster_id
     main = (parts.sort_values(["person_id", "n", "cluster_id"], ascending=[True, False, True])
             .drop_duplicates("person_id"))
-    # a cluster that is the main part of several persons keeps the largest (then smallest ID)
-    claims = main.sort_values(["cluster_id", "n", "person_id"], ascending=[True, False, True])
+    # a cluster that is the main part of several persons keeps the largest (then first key)
+    claims = main.sort_values(["cluster_id", "n", "first_key", "person_id"],
+                              ascending=[True, False, True, True])
     winners = claims.drop_duplicates("cluster_id")
     losers = claims[~claims.index.isin(winners.index)]
     person_of_cluster = dict(zip(winners["cluster_id"], winners["person_id"], strict=True))
@@ -109,9 +115,10 @@ def assign_person_ids(
 
     unclaimed = [c for c in sizes.index if c not in person_of_cluster]
     fresh = new_person_ids(len(unclaimed), rng, used)
-    # for split parts: the previous person contributing most records (ties: smallest ID)
+    # for split parts: the previous person contributing most records (ties: first key)
     top_prev = (parts.assign(parts_of_person=parts_per_person.to_numpy())
-                .sort_values(["cluster_id", "n", "person_id"], ascending=[True, False, True])
+                .sort_values(["cluster_id", "n", "first_key", "person_id"],
+                             ascending=[True, False, True, True])
                 .drop_duplicates("cluster_id").set_index("cluster_id"))
     for cluster_id, pid in zip(unclaimed, fresh, strict=True):
         person_of_cluster[cluster_id] = pid

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import cli_encode
+from pipelines import cli_encode, dictionary
 from pipelines.cli_keys import app as keys_app
 from pipelines.workspace import (
     WorkspaceError,
@@ -36,6 +36,7 @@ partners_app = typer.Typer(help="Register and list partners.", no_args_is_help=T
 app.add_typer(partners_app, name="partners")
 app.add_typer(keys_app, name="keys")
 cli_encode.register(app)
+dictionary.register(app)
 
 console = Console(stderr=True)
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.")]

@@ -84,12 +84,9 @@ def discover(ws: Workspace, as_of: date) -> Discovery:
     return found
 
 
-# Parameters are plain paths, ids and a date; not validated so the flow also starts inside a
-# Dask worker (pydantic cannot resolve postponed annotations of a function shipped there).
-@flow(name="ingest-partner-drop", flow_run_name="ingest-{rel_path}", validate_parameters=False)
-def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
-                     as_of: date) -> dict[str, Any]:
-    """Read, validate, normalize, encode and store one partner's file."""
+def ingest_drop(workspace: str, rel_path: str, sha256: str, run_id: str,
+                as_of: date) -> dict[str, Any]:
+    """Read, validate, normalize, encode and store one partner's file (thin tasks)."""
     ws = load_workspace(workspace)
     ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path, as_of=as_of)
     outcome = t.DropOutcome(ref.partner_id, ref.period, ref.dataset, rel_path, sha256,
@@ -135,43 +132,77 @@ def ingest_drop_flow(workspace: str, rel_path: str, sha256: str, run_id: str,
     return outcome.as_dict()
 
 
-@task(name="ingest-drop", task_run_name="ingest-{rel_path}", persist_result=False,
-      cache_policy=NO_CACHE)
-def ingest_drop_task(workspace: str, rel_path: str, sha256: str, run_id: str,
-                     as_of: date) -> dict[str, Any]:
-    """Run one drop's ingest subflow where the task runner puts it (thread or Dask worker).
+def _safe_failure(exc: Exception) -> str:
+    """A failure message fit for logs and Prefect states: our own messages carry no values."""
+    if isinstance(exc, (t.StageError, intake.FileRejected, WorkspaceError)):
+        return str(exc)
+    return f"{type(exc).__name__} (details withheld: may contain personal data)"
+
+
+# Parameters are plain paths, ids and a date; not validated so the flow also starts inside a
+# Dask worker (pydantic cannot resolve postponed annotations of a function shipped there).
+@flow(name="ingest-partner", flow_run_name="ingest-{partner_id}-{period}",
+      validate_parameters=False)
+def ingest_partner_flow(workspace: str, partner_id: str, period: str,
+                        drops: list[dict[str, str]], run_id: str,
+                        as_of: date) -> list[dict[str, Any]]:
+    """One partner's drops for one period; a failed file stops neither this partner's other
+    files nor other partners (each partner is its own subflow)."""
+    outcomes = []
+    for drop in drops:
+        try:
+            outcomes.append(ingest_drop(workspace, drop["rel_path"], drop["sha256"], run_id,
+                                        as_of))
+        except Exception as exc:
+            reason = _safe_failure(exc)
+            get_run_logger().error("drop %s failed: %s", drop["rel_path"], reason)
+            outcomes.append({**drop, "status": "failed", "reason": reason})
+    return outcomes
+
+
+@task(name="ingest-partner", task_run_name="ingest-{partner_id}-{period}",
+      persist_result=False, cache_policy=NO_CACHE)
+def ingest_partner_task(workspace: str, partner_id: str, period: str,
+                        drops: list[dict[str, str]], run_id: str,
+                        as_of: date) -> list[dict[str, Any]]:
+    """Run one partner's ingest subflow where the task runner puts it (thread or Dask worker).
 
     Arguments and result are paths, ids and counts: personal data is read, encoded and stored
     inside the worker and never travels between processes.
     """
-    return ingest_drop_flow(workspace, rel_path, sha256, run_id, as_of)
+    return ingest_partner_flow(workspace, partner_id, period, drops, run_id, as_of)
 
 
 def ingest_drops(workspace: str, drops: list[dict[str, str]], run_id: str,
                  as_of: date) -> list[dict[str, Any]]:
-    """Submit every drop's ingest at once and collect outcomes; a failure stops no other."""
+    """Submit every partner's ingest at once and collect outcomes; a failure stops no other."""
     logger = get_run_logger()
+    by_partner: dict[str, list[dict[str, str]]] = {}
+    for drop in drops:
+        by_partner.setdefault(drop["partner_id"], []).append(drop)
     futures: list[PrefectFuture] = [
-        ingest_drop_task.submit(workspace, drop["rel_path"], drop["sha256"], run_id, as_of)
-        for drop in drops
+        ingest_partner_task.submit(workspace, partner_id, partner_drops[0]["period"],
+                                   partner_drops, run_id, as_of)
+        for partner_id, partner_drops in sorted(by_partner.items())
     ]
-    outcomes: dict[int, dict[str, Any]] = {}
-    index = {id(future): i for i, future in enumerate(futures)}
+    partner_of = {id(f): p for f, p in zip(futures, sorted(by_partner), strict=True)}
+    outcomes: dict[str, dict[str, Any]] = {}
     for future in as_completed(futures):
-        i = index[id(future)]
-        drop = drops[i]
+        partner_drops = by_partner[partner_of[id(future)]]
         result = future.result(raise_on_failure=False)  # also settles `future.state`
         state = future.state
-        if state.is_completed() and isinstance(result, dict):
-            outcomes[i] = result
+        if state.is_completed() and isinstance(result, list):
+            partner_outcomes = result
         else:
-            # One partner's failure must not stop the others; it is retried next run.
-            logger.error("drop %s failed: %s", drop["rel_path"], state.message)
-            outcomes[i] = {**drop, "status": "failed", "reason": state.message}
-        runners.report("drop", rel_path=drop["rel_path"], status=outcomes[i]["status"],
-                       rows_read=int(outcomes[i].get("rows_read") or 0))
+            logger.error("partner %s failed: %s", partner_of[id(future)], state.message)
+            partner_outcomes = [{**d, "status": "failed", "reason": state.message}
+                                for d in partner_drops]
+        for outcome in partner_outcomes:
+            outcomes[outcome["rel_path"]] = outcome
+            runners.report("drop", rel_path=outcome["rel_path"], status=outcome["status"],
+                           rows_read=int(outcome.get("rows_read") or 0))
     runners.crash_point("period:ingested")
-    return [outcomes[i] for i in range(len(drops))]
+    return [outcomes[d["rel_path"]] for d in drops]
 
 
 @flow(name="process-period", flow_run_name="period-{period}")

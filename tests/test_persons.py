@@ -69,12 +69,13 @@ def test_carry_merge_split_and_new():
                                      "record_count", "reason"]
 
 
-def test_merge_tie_keeps_lexicographically_smallest_id():
+def test_merge_tie_keeps_the_person_with_the_smallest_record_key():
+    # Not the smallest (random) ID: the survivor must not depend on which IDs were drawn.
     previous = _prev({"PZZZZZZZZZZZZ": ["a"], "PMMMMMMMMMMMM": ["b"]})
     crosswalk, history = assign_person_ids(_clusters([["a", "b"]]), previous,
                                            np.random.default_rng(0))
-    assert set(crosswalk["person_id"]) == {"PMMMMMMMMMMMM"}
-    assert history.loc[0, "person_id"] == "PZZZZZZZZZZZZ"
+    assert set(crosswalk["person_id"]) == {"PZZZZZZZZZZZZ"}
+    assert history.loc[0, "person_id"] == "PMMMMMMMMMMMM"
     assert history.loc[0, "event"] == "merged_into"
 
 
