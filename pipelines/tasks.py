@@ -175,8 +175,7 @@ class EncodedDropRefused(Exception):
     """A partner-side encoded file was refused (wrong key, schema or shape); no PII inside."""
 
 
-@task(name="read-encoded-drop", retries=2, retry_delay_seconds=[1, 5], persist_result=False,
-      cache_policy=NO_CACHE)
+@task(name="read-encoded-drop", persist_result=False, cache_policy=NO_CACHE)
 def read_encoded(workspace: str, rel_path: str, sha256: str) -> tuple[pd.DataFrame,
                                                                        tuple[int, int, int]]:
     """Read a partner-side encoded drop, refusing one made under another key or schema."""
