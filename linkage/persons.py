@@ -6,7 +6,8 @@ Rules, given this run's clusters and last run's crosswalk (``record_key -> perso
   holding most of its records (ties: smallest ``cluster_id``); every other part gets a new ID
   (event ``split_from``, related to the previous person);
 * a cluster that is the main part of several previous persons keeps the ID of the one with the
-  most records in it (ties: the person with the smallest record key); the others are ``merged_into`` it;
+  most records in it (ties: the person with the smallest record key); the others are
+  ``merged_into`` it;
 * a cluster with no previous records gets a new ID (event ``created``);
 * an unchanged person keeps its ID and no event is written (``carried`` is reserved for callers
   that want to log every person).
