@@ -24,6 +24,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from keys import KeyMismatchError
+from linkage.classify import clerical_review
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records
 from linkage.normalize import normalize_participants
@@ -374,22 +375,19 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
     return summary
 
 
+REVIEW_COLUMNS = ["record_key_l", "record_key_r", "match_weight", "match_probability",
+                  "profile"]
+
+
 def _review_list(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Possible matches with their similarity profile (`gamma_<feature>=level;...`), no PII."""
     if pairs is None or pairs.empty:
-        return pd.DataFrame(columns=["record_key_l", "record_key_r", "match_weight",
-                                     "match_probability", "profile"])
-    possible = pairs[pairs["match_class"] == "possible"]
-    gammas = [c for c in possible.columns if c.startswith("gamma_")]
-    profile = possible[gammas].astype(int).astype(str).radd(
-        [g + "=" for g in gammas]
-    ).agg(";".join, axis=1) if gammas and len(possible) else pd.Series("", index=possible.index)
-    return pd.DataFrame({
-        "record_key_l": possible["record_key_l"].values,
-        "record_key_r": possible["record_key_r"].values,
-        "match_weight": possible["match_weight"].values,
-        "match_probability": possible["match_probability"].values,
-        "profile": profile.values,
-    })
+        return pd.DataFrame(columns=REVIEW_COLUMNS)
+    review = clerical_review(pairs)
+    gammas = [c for c in review.columns if c.startswith("gamma_")]
+    review["profile"] = [";".join(f"{g}={int(v)}" for g, v in zip(gammas, row, strict=True))
+                         for row in review[gammas].itertuples(index=False)]
+    return review[REVIEW_COLUMNS]
 
 
 @task(name="publish", retries=2, retry_delay_seconds=[1, 5], persist_result=False,
