@@ -36,10 +36,17 @@ FEBRL_AS_OF = dt.date(2010, 1, 1)
 
 
 def _febrl_raw(frame: pd.DataFrame, partner_id: str) -> pd.DataFrame:
-    """FEBRL columns -> canonical participant columns (no SSN)."""
+    """FEBRL columns -> canonical participant columns (no SSN).
+
+    The street line is ``street_number address_1 address_2``: FEBRL's ``address_2`` is a
+    building or property name (``villa 2``, ``the iron farm``), what a US extract carries as
+    address line 2 in the same ``street_address`` field.
+    """
     f = frame.fillna("")
     street = (f["street_number"].astype(str).str.strip() + " "
-              + f["address_1"].astype(str).str.strip()).str.strip()
+              + f["address_1"].astype(str).str.strip() + " "
+              + f["address_2"].astype(str).str.strip())
+    street = street.str.replace(r"\s+", " ", regex=True).str.strip()
     raw = pd.DataFrame({
         "partner_record_id": f.index.astype(str),
         "first_name": f["given_name"],

@@ -1,8 +1,11 @@
 """Blocking: candidate record pairs from token equality and Bloom-filter LSH.
 
-Two kinds of blocking keys are unioned:
+Three kinds of blocking keys are unioned:
 
 * token equality on each ``tok_<name>`` column named in the spec (``None`` never blocks);
+* exact keys: joint equality of the values of a few encoded columns (e.g. the ``bf_dob``
+  bytes, which are equal exactly when the dates of birth are); a record missing any of them
+  takes no part;
 * Hamming (bit-sampling) LSH over the concatenation of some ``bf_<field>`` Bloom filters:
   each band samples ``bits_per_band`` bit positions chosen by a seeded RNG, the sampled bits
   form the band key, and records sharing a key in any band become candidate pairs.
@@ -37,7 +40,8 @@ __all__ = [
     "pair_positions",
 ]
 
-_DEDUPE_EVERY = 20_000_000  # accumulated pair codes before an intermediate np.unique
+_DEDUPE_EVERY = 20_000_000
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # accumulated pair codes before an intermediate np.unique
 
 
 @dataclass
@@ -110,9 +114,28 @@ def _factorize_tokens(column: pd.Series) -> np.ndarray:
     values = column.to_numpy(dtype=object)
     codes, _ = pd.factorize(values, use_na_sentinel=True)
     codes = codes.astype(np.int64)
-    empty = np.fromiter((v == "" for v in values), dtype=bool, count=len(values))
+    empty = np.fromiter((isinstance(v, str) and not v for v in values), dtype=bool,
+                        count=len(values))
     codes[empty] = -1
     return codes
+
+
+def _factorize_key(encoded: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Integer codes for the joint value of ``columns`` (tokens, filter bytes or plain values);
+    -1 where any of them is missing."""
+    combined = None
+    for column in columns:
+        codes = _factorize_tokens(encoded[column])
+        if combined is None:
+            combined = codes
+            continue
+        valid = (combined >= 0) & (codes >= 0)
+        joint = np.full(len(codes), -1, dtype=np.int64)
+        if valid.any():
+            pair = combined[valid] * (int(codes.max()) + 1) + codes[valid]
+            joint[valid] = pd.factorize(pair)[0]
+        combined = joint
+    return combined
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,12 +267,14 @@ def _lsh_pairs(
     lsh: LshSpec,
     max_block_size: int,
     emit,
+    key_codes: np.ndarray | None = None,
 ) -> tuple[int, int, int]:
     """Run all bands of one LSH rule; ``emit(left, right)`` receives each band's pairs.
 
     ``matrices`` holds ``(uint8 matrix, present mask, filter_bits)`` per Bloom column, in the
     order of concatenation. A record takes part in a band only when every column the band
-    samples from is present.
+    samples from is present, and (with ``key_codes``, from the rule's ``key_columns``) when
+    its key code is not -1; the key code is mixed into every band key.
     """
     col_bits = np.array([bits for _, _, bits in matrices], dtype=np.int64)
     col_start = np.concatenate(([0], np.cumsum(col_bits)))
@@ -268,6 +293,10 @@ def _lsh_pairs(
             _band_keys(matrix, (local // 8).astype(np.int64), (local % 8).astype(np.int64),
                        sel.astype(np.int64), keys)
             valid &= present
+        if key_codes is not None:
+            valid &= key_codes >= 0
+            # mix the exact key into the band key (a 64-bit collision only adds a candidate)
+            keys = keys ^ (key_codes.astype(np.uint64) * _GOLDEN)
         members = np.flatnonzero(valid)
         left, right, s, sr, lg = _group_pairs(keys[members], members, max_block_size)
         skipped += s
@@ -329,19 +358,22 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
         partner = pd.factorize(encoded["partner_id"].to_numpy(dtype=object))[0]
     total = _PairAccumulator()
 
-    for column in blocking.token_columns:
-        if column not in encoded.columns:
-            continue
-        codes = _factorize_tokens(encoded[column])
+    def key_rule(name: str, codes: np.ndarray) -> None:
         members = np.flatnonzero(codes >= 0)
         left, right, s, sr, lg = _group_pairs(codes[members], members, blocking.max_block_size)
         rule_codes = _sorted_unique(_encode_pairs(left, right, rank, partner, spec.link_type))
-        name = f"token:{column}"
         stats.pairs_by_rule[name] = len(rule_codes)
         stats.skipped_blocks[name] = s
         stats.skipped_block_records[name] = sr
         stats.largest_block[name] = lg
         total.add(rule_codes)
+
+    for column in blocking.token_columns:
+        if column in encoded.columns:
+            key_rule(f"token:{column}", _factorize_tokens(encoded[column]))
+    for exact in blocking.exact:
+        if all(c in encoded.columns for c in exact.columns):
+            key_rule(f"exact:{exact.name}", _factorize_key(encoded, exact.columns))
 
     for lsh in blocking.lsh:
         columns = [c for c in lsh.columns if c in encoded.columns]
@@ -357,7 +389,12 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
         def emit(left, right, rule=rule):
             rule.add(_encode_pairs(left, right, rank, partner, spec.link_type))
 
-        s, sr, lg = _lsh_pairs(matrices, lsh, blocking.max_block_size, emit)
+        key_codes = None
+        if lsh.key_columns:
+            if not all(c in encoded.columns for c in lsh.key_columns):
+                continue
+            key_codes = _factorize_key(encoded, lsh.key_columns)
+        s, sr, lg = _lsh_pairs(matrices, lsh, blocking.max_block_size, emit, key_codes)
         rule_codes = rule.result()
         name = f"lsh:{lsh.name}"
         stats.pairs_by_rule[name] = len(rule_codes)

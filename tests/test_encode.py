@@ -377,6 +377,27 @@ def test_full_name_filter_survives_swapped_names(schema: EncodingSchema) -> None
     assert len(full[0]) * 8 == schema.encoded_bits("full_name") == 512
 
 
+def test_address_filter_unions_street_city_and_zip(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(city="HARTFORD"),
+              person(city="HARTFORD", street="12 MAIN ST APT 3"),  # line 2 added
+              person(city="HARTFORD", zip5="06106"),               # other ZIP, same street
+              person(city="NEW BRITAIN", street="40 ELM ST", zip5="06051"),
+              person(street=None, city=None, zip5="06103"),
+              person(street=None, city=None, zip5=None)),
+        SECRET, schema,
+    )
+    address = encoded["bf_address"].tolist()
+    assert len(address[0]) * 8 == schema.encoded_bits("address") == 1024
+    assert bloom.dice(address[0], address[1]) > 0.8
+    assert bloom.dice(address[0], address[2]) > 0.85
+    assert bloom.dice(address[0], address[3]) < 0.5
+    assert address[4] is not None and bloom.dice(address[0], address[4]) < 0.5
+    assert address[5] is None
+    # keyed apart from the street filter: the same street line sets other bits
+    assert encoded["bf_street"].iloc[0] != encoded["bf_address"].iloc[0]
+
+
 def test_salt_makes_same_name_unrelated_and_varies_its_weight(schema: EncodingSchema) -> None:
     dobs = [f"19{60 + i % 40:02d}-0{1 + i % 9}-1{i % 10}" for i in range(60)]
     encoded = encode_participants(frame(*[person(dob=d) for d in dobs]), SECRET, schema)
