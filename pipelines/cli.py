@@ -148,10 +148,15 @@ def _print_run_summary(summary: dict) -> None:
                           str(drop.get("rows_read", "")), str(drop.get("rows_accepted", "")),
                           str(drop.get("rows_quarantined", "")))
     console.print(table)
+    from pipelines.flows import rotation_note
+
     for period in summary["periods"]:
         link = period["link"]
         console.print(f"{period['period']}: {link.get('records', 0)} records -> "
                       f"{link.get('persons', 0)} persons", highlight=False)
+        note = rotation_note(link)
+        if note:
+            console.print(f"{period['period']}: {note}", highlight=False)
     if not summary["periods"]:
         console.print(f"nothing new to process ({summary['unchanged']} files unchanged)")
     for refusal in summary["refused"]:
@@ -209,6 +214,14 @@ def status(
         out.print(f"arrived, not yet processed: {item['file']}", highlight=False)
     for item in report["refused"]:
         out.print(f"[yellow]refused:[/yellow] {item['reason']}", highlight=False)
+    for row in report["keys"]["records"]:
+        key = f"key {row['key_id'] or '(not configured)'} {(row['key_fingerprint'] or '')[:12]}"
+        if row["linked"]:
+            out.print(f"{key} (current): {row['records']} records linked", highlight=False)
+        else:
+            out.print(f"[yellow]{key} ({row['role']}): {row['records']} records known only "
+                      "under this key keep their persons but are not linked[/yellow] (see "
+                      "docs/keys.md, Rotation)", highlight=False)
     for period in report["unpublished_periods"]:
         out.print(f"[yellow]period {period}: stored but not yet published[/yellow] "
                   "(an interrupted run; `pathlink run` finishes it)", highlight=False)

@@ -155,3 +155,71 @@ def rewrap(
     typer.echo(f"fingerprint: {secret.fingerprint}")
     typer.echo(f"path: {path}")
     typer.echo(f"encrypted: {'yes' if new_passphrase else 'no'}")
+
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.")]
+
+
+@app.command()
+def rotate(
+    workspace: WorkspaceOpt,
+    key_id: Annotated[str, typer.Option("--key-id", help="The NEW key id, e.g. hub-2026a.")],
+    passphrase_env: Annotated[
+        str | None,
+        typer.Option("--passphrase-env", metavar="VAR",
+                     help="Encrypt a newly generated key file with this variable's passphrase."),
+    ] = None,
+    key_fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint",
+                     help="The new key's fingerprint, for a hub that holds no secret."),
+    ] = None,
+    prefect_secret_block: Annotated[
+        str | None,
+        typer.Option("--prefect-secret-block", help="Load the new key from this Prefect "
+                     "Secret block."),
+    ] = None,
+) -> None:
+    """Start a key rotation: KEY_ID becomes the current key, the old key a previous one.
+
+    Drops encoded under the previous key are still accepted until `pathlink keys retire`.
+    The new secret is taken from PATHLINK_SECRET_<KEY_ID>, an existing key file, a Prefect
+    Secret block, or generated into the workspace's key directory (never overwritten).
+    """
+    from pipelines.workspace import WorkspaceError, rotate_key
+
+    passphrase = _passphrase_from_env(passphrase_env, required=True)
+    try:
+        ws = rotate_key(workspace, key_id, fingerprint=key_fingerprint,
+                        prefect_secret_block=prefect_secret_block, passphrase=passphrase)
+    except (WorkspaceError, SecretError, ValueError) as exc:
+        _fail(str(exc))
+    typer.echo(f"current key: {ws.key_id}")
+    typer.echo(f"previous keys (still accepted): {', '.join(ws.previous_key_ids)}")
+    for kid in ws.key_ids:
+        try:
+            typer.echo(f"fingerprint {kid}: {ws.fingerprint_of(kid)}")
+        except (WorkspaceError, SecretError):
+            typer.echo(f"fingerprint {kid}: (not loadable here; see `pathlink keys fingerprint`)")
+    typer.echo("next: send the new key to every partner, confirm its fingerprint, and have "
+               "each encode one full overlap extract under both keys; then `pathlink keys "
+               "retire` (docs/keys.md, Rotation)")
+
+
+@app.command()
+def retire(
+    workspace: WorkspaceOpt,
+    key_id: Annotated[str, typer.Option("--key-id", help="The previous key id to retire.")],
+) -> None:
+    """End a rotation's overlap: drops encoded under KEY_ID are refused from now on."""
+    from pipelines.workspace import WorkspaceError, retire_key
+
+    try:
+        ws = retire_key(workspace, key_id)
+    except WorkspaceError as exc:
+        _fail(str(exc))
+    typer.echo(f"retired key {key_id}; current key: {ws.key_id}; previous keys: "
+               f"{', '.join(ws.previous_key_ids) or 'none'}")
+    typer.echo(f"now delete {key_file_path(ws.key_dir, key_id)} and {env_var_name(key_id)} "
+               "at the hub (if present) and ask partners to delete their copies; records "
+               "known only under this key keep their persons but are not linked")

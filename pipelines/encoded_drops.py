@@ -7,9 +7,10 @@ partner. That file holds ``partner_record_id``, ``source_row``, ``tok_*``, ``bf_
 Its Parquet key-value metadata records the encoding schema id, the key fingerprint, the
 partner and the row counts.
 
-The hub calls ``read_encoded_drop`` with its key's fingerprint and its encoding schema. A file
-made under another key, under another schema, or with an unexpected column, type or filter
-length is refused. The hub never needs the secret to read a drop.
+The hub calls ``read_encoded_drop`` with its key's fingerprint (and, during a key rotation's
+overlap, the previous keys' fingerprints) and its encoding schema. A file made under another
+key, under another schema, or with an unexpected column, type or filter length is refused. The
+hub never needs the secret to read a drop.
 
 Messages name files, columns, rules and counts, never a data value. See docs/encoding.md.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,6 +39,13 @@ from pipelines import intake
 
 #: Landing file name of an encoded drop at the hub.
 ENCODED_DROP_NAME = "participants.encoded.parquet"
+
+
+def encoded_drop_name(key_id: str | None = None) -> str:
+    """Landing name of an encoded drop: ``participants.encoded.parquet``, or with a key id
+    ``participants.encoded.<key_id>.parquet`` (the second file of a key rotation's overlap
+    pair; the hub routes either by the fingerprint recorded in the file, not by its name)."""
+    return ENCODED_DROP_NAME if key_id is None else f"participants.encoded.{key_id}.parquet"
 
 META_SCHEMA = "pathlink_encoding_schema"
 META_FINGERPRINT = "pathlink_key_fingerprint"
@@ -237,6 +246,7 @@ def read_encoded_drop(
     expected_fingerprint: str | SecretLike,
     expected_schema: EncodingSchema | str,
     expected_partner: str | None = None,
+    previous_fingerprints: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read an encoded drop at the hub, refusing anything made under another key or schema.
 
@@ -247,6 +257,9 @@ def read_encoded_drop(
         expected_schema: The hub's ``EncodingSchema`` (or its id, e.g.
             ``"pathlink-encoding/1"``).
         expected_partner: When given, the partner recorded in the file must be this one.
+        previous_fingerprints: Fingerprints of previous keys still accepted during a key
+            rotation's overlap (docs/keys.md, "Rotation"); ``attrs["key_fingerprint"]`` tells
+            which key made the file.
 
     Returns:
         The encoded frame (``partner_record_id``, ``source_row``, ``tok_*`` as str or None,
@@ -255,7 +268,8 @@ def read_encoded_drop(
         ``rows_read`` / ``rows_accepted`` / ``rows_quarantined`` and ``created_at``.
 
     Raises:
-        keys.KeyMismatchError: the file's key fingerprint is missing or not the hub's.
+        keys.KeyMismatchError: the file's key fingerprint is missing, or neither the hub's
+            current key's nor a previous key's still in its overlap.
         EncodedDropError: unreadable file, other schema or partner, unexpected or missing
             column, wrong type, malformed token, wrong filter length, inconsistent counts.
     """
@@ -279,11 +293,14 @@ def read_encoded_drop(
         raise KeyMismatchError(f"encoded drop {name} carries no key fingerprint; cannot tell "
                                f"which key encoded it (this hub's key is {hub_fp}); see "
                                "docs/keys.md")
-    if file_fp != hub_fp:
+    previous = sorted({str(fp).lower() for fp in previous_fingerprints} - {hub_fp})
+    if file_fp != hub_fp and file_fp not in previous:
+        also = (f" (previous key{'s' if len(previous) > 1 else ''} still accepted: "
+                f"{', '.join(previous)})" if previous else "")
         raise KeyMismatchError(
             f"encoded drop {name} was encoded under key fingerprint {file_fp} but this hub's "
-            f"key is {hub_fp}; ask the partner to re-encode with the shared key, or rotate "
-            "(see docs/keys.md)"
+            f"key is {hub_fp}{also}; ask the partner to re-encode with the shared key, or "
+            "rotate (see docs/keys.md)"
         )
     file_schema = meta.get(META_SCHEMA, "")
     if file_schema != expected_schema.id:

@@ -139,13 +139,16 @@ def wage_persons(wages: pd.DataFrame, records: pd.DataFrame,
 
 
 def published_facts(events: Mapping[str, pd.DataFrame], records: pd.DataFrame,
-                    crosswalk: pd.DataFrame) -> dict[str, pd.DataFrame]:
+                    crosswalk: pd.DataFrame, *,
+                    match_records: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """De-identified fact tables for the warehouse from the restricted event rows.
 
     Args:
         events: dataset -> restricted rows (all periods) as stored by `restricted_rows`.
         records: the latest participant records (record_key, birth_year, profile columns).
         crosswalk: record_key -> person_id.
+        match_records: record_key + wage-match tokens, one row per record and key (after a
+            key rotation); default `records`.
     """
     persons = crosswalk[["record_key", "person_id"]]
     facts: dict[str, pd.DataFrame] = {}
@@ -215,7 +218,8 @@ def published_facts(events: Mapping[str, pd.DataFrame], records: pd.DataFrame,
 
     wages = events.get("wages", pd.DataFrame())
     if len(wages):
-        w = wages.assign(person_id=wage_persons(wages, records, crosswalk))
+        w = wages.assign(person_id=wage_persons(
+            wages, records if match_records is None else match_records, crosswalk))
         w = w.dropna(subset=["person_id"])
         w = w.assign(wage_person_key=w["person_id"])
         w = current_events(w, "wages")

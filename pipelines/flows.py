@@ -297,6 +297,9 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
                       f"persons ({link.get('matches', 0)} matching pairs, "
                       f"{link.get('possible', 0)} for clerical review, "
                       f"{link.get('id_events', 0)} person-ID events).", ""]
+        note = rotation_note(link)
+        if note:
+            lines += [note, ""]
         published = period.get("published", {})
         if published:
             lines.append("Published: " + ", ".join(f"{k} {v}" for k, v in
@@ -309,9 +312,23 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
 
 def _fingerprint_or_none(ws: Workspace) -> str | None:
     try:
-        return ws.load_secret().fingerprint
+        return ws.expected_fingerprint()  # configured, or from the secret
     except Exception:
         return None
+
+
+def rotation_note(link: dict[str, Any]) -> str | None:
+    """A line on key rotation for run summaries (counts only), or None when nothing to say."""
+    parts = []
+    if link.get("overlap_bridged") or link.get("overlap_old_only"):
+        parts.append(f"overlap period: {link.get('overlap_bridged', 0)} partner records "
+                     f"encoded under both keys ({link.get('overlap_persons_kept', 0)} kept "
+                     f"their person), {link.get('overlap_old_only', 0)} sent only under the "
+                     f"previous key, {link.get('overlap_new_only', 0)} only under the new key")
+    if link.get("old_key_records"):
+        parts.append(f"{link['old_key_records']} records known only under an earlier key keep "
+                     "their persons but are not linked")
+    return "Key rotation: " + "; ".join(parts) + "." if parts else None
 
 
 def run_workspace(workspace: str | Path, *, as_of: str | None = None, seed: int | None = None,

@@ -60,6 +60,7 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm"
            ".parquet": "parquet"}
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PARTNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+ENCODED_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")  # a (lowercased) key id
 _DATE_SHAPE = re.compile(r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4}|\d{8})\s*$")
 _NUMBER = re.compile(NUMBER_REGEX)
 _SAFE_HEADER = re.compile(r"^[A-Za-z0-9 _\-/#().]{1,64}$")
@@ -914,7 +915,11 @@ def parse_drop_path(landing_root: Path, path: Path, *, as_of: date | None = None
     if suffix not in FORMATS:
         raise FileRejected(shown, "file type must be .csv, .xlsx or .parquet",
                            code="unsupported")
-    if stem == "participants.encoded" and suffix == ".parquet":
+    if suffix == ".parquet" and (stem == "participants.encoded" or (
+            stem.startswith("participants.encoded.")
+            and ENCODED_TAG_RE.match(stem.removeprefix("participants.encoded.")))):
+        # participants.encoded.<key id>.parquet: the second file of a key rotation's overlap
+        # pair; the hub routes every encoded drop by the fingerprint recorded in it.
         return DropRef(partner_id, period, "participants", resolved, shown, encoded=True)
     if stem not in DATASETS:
         raise FileRejected(shown, "unknown dataset name; expected one of " + ", ".join(DATASETS),

@@ -33,6 +33,9 @@ class PublishInputs:
     code_version: str
     events: dict[str, pd.DataFrame] = field(default_factory=dict)  # restricted event rows
     small_cell_threshold: int = 10
+    # record_key + wage-match tokens under every key a record was encoded under (after a key
+    # rotation, wage rows stored under the old key still match); None: use `records`
+    match_records: pd.DataFrame | None = None
 
 
 def _mode(values: pd.Series) -> object:
@@ -110,7 +113,8 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame_in")  # noqa: S608
             con.unregister("frame_in")
         measures.create_warehouse_facts(con)
-        facts = published_facts(inputs.events, inputs.records, inputs.crosswalk)
+        facts = published_facts(inputs.events, inputs.records, inputs.crosswalk,
+                                match_records=inputs.match_records)
         fact_counts = measures.load_facts(con, facts)
         measures.create_warehouse_views(con)
         released = disclosure.publish_outcomes(con, threshold=inputs.small_cell_threshold)

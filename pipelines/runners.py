@@ -213,10 +213,21 @@ def status_report(ws: Workspace, *, as_of: Any = None) -> dict[str, Any]:
     from pipelines.state import StateStore
 
     found = discover(ws, as_of or date.today())
+    fingerprints: dict[str, tuple[str, str]] = {}  # fingerprint -> (key id, role)
+    for key_id in ws.key_ids:
+        try:
+            role = "current" if key_id == ws.key_id else "previous"
+            fingerprints[ws.fingerprint_of(key_id)] = (key_id, role)
+        except Exception:  # noqa: S112 - status only reads: a key it cannot load is not shown
+            continue
+    current_fp = next((fp for fp, (_, role) in fingerprints.items() if role == "current"),
+                      None)
     with StateStore(ws.state_db) as state:
         files = state.status()
         runs = state.runs()
         unfinished = state.unfinished_periods()
+        # without the current key's fingerprint (e.g. a passphrase not set) roles are unknown
+        per_key = state.records_per_key(current_fp) if current_fp else None
 
     def records(frame: Any) -> list[dict[str, Any]]:
         out = []
@@ -235,4 +246,16 @@ def status_report(ws: Workspace, *, as_of: Any = None) -> dict[str, Any]:
         "refused": found.refused,
         "unpublished_periods": unfinished,
         "runs": records(runs),
+        "keys": {
+            "current": ws.key_id,
+            "previous": list(ws.previous_key_ids),
+            # records per key: linked under the current key, or (after a rotation) known
+            # only under an earlier key: they keep their persons but are not linked
+            "records": [{"key_fingerprint": fp,
+                         "key_id": fingerprints.get(fp, (None, None))[0],
+                         "role": fingerprints.get(fp, (None, "retired"))[1],
+                         "records": int(n), "linked": fp == current_fp}
+                        for fp, n in ([] if per_key is None else zip(
+                            per_key["key_fingerprint"], per_key["records"], strict=True))],
+        },
     }

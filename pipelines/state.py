@@ -224,12 +224,20 @@ class StateStore:
         ).fetchall()[0]
         return bool(row and row[0])
 
-    def current_file(self, partner_id: str, period: str, dataset: str) -> str | None:
-        row = self.con.execute(
-            "SELECT sha256 FROM files WHERE partner_id = ? AND period = ? AND dataset = ? "
-            "AND status = 'accepted'",
-            [partner_id, period, dataset],
-        ).fetchall()
+    def current_file(self, partner_id: str, period: str, dataset: str,
+                     key_fingerprint: str | None = None) -> str | None:
+        """The accepted file a new one for this partner, period and dataset replaces.
+
+        With `key_fingerprint` (a key rotation's overlap holds one file per key): only a file
+        under that key, or one that recorded no key (e.g. an empty file), is replaced.
+        """
+        sql = ("SELECT sha256 FROM files WHERE partner_id = ? AND period = ? AND dataset = ? "
+               "AND status = 'accepted'")
+        params: list[object] = [partner_id, period, dataset]
+        if key_fingerprint is not None:
+            sql += " AND (key_fingerprint = ? OR key_fingerprint IS NULL)"
+            params.append(key_fingerprint)
+        row = self.con.execute(sql + " ORDER BY processed_at DESC", params).fetchall()
         return row[0][0] if row else None
 
     def processed_periods(self) -> set[str]:
@@ -339,13 +347,27 @@ class StateStore:
         self.con.execute("INSERT INTO record_versions BY NAME SELECT * FROM enc_in")
         self.con.unregister("enc_in")
 
-    def latest_records(self) -> pd.DataFrame:
-        """Each partner record's most recent encoded version."""
+    def latest_records(self, key_fingerprint: str | None = None, *,
+                       only_key: bool = False) -> pd.DataFrame:
+        """Each partner record's most recent encoded version.
+
+        Args:
+            key_fingerprint: The current key. Among versions of the same period (a key
+                rotation's overlap pair) the one under this key wins.
+            only_key: Only versions under `key_fingerprint` (or with no recorded key) count:
+                the records that can be linked under the current key.
+        """
         if not self._has_table("record_versions"):
             return pd.DataFrame()
+        where = ""
+        if only_key and key_fingerprint is not None:
+            where = "WHERE key_fingerprint = ? OR key_fingerprint IS NULL "
         records = self.con.execute(
-            "SELECT * FROM record_versions QUALIFY row_number() OVER "
-            "(PARTITION BY record_key ORDER BY period DESC) = 1 ORDER BY record_key"
+            f"SELECT * FROM record_versions {where}QUALIFY row_number() OVER "  # noqa: S608
+            "(PARTITION BY record_key ORDER BY period DESC, "
+            "(key_fingerprint IS NOT DISTINCT FROM ?) DESC, key_fingerprint, file_sha256) = 1 "
+            "ORDER BY record_key",
+            [key_fingerprint] * (2 if where else 1),
         ).df()
         # DuckDB hands BLOBs back as bytearray; the encoded-frame contract is bytes (hashable,
         # as the linkage stages expect, e.g. for the bf_dob salt of salted filters).
@@ -354,6 +376,48 @@ class StateStore:
                 records[column] = [bytes(v) if isinstance(v, bytearray) else v
                                    for v in records[column]]
         return records
+
+    def records_by_key(self) -> pd.DataFrame:
+        """record_key, partner_id, partner_record_id, period, key_fingerprint, file_sha256 of
+        every stored version (the lineage columns only: no tokens or filters)."""
+        if not self._has_table("record_versions"):
+            return pd.DataFrame(columns=["record_key", "partner_id", "partner_record_id",
+                                         "period", "key_fingerprint", "file_sha256"])
+        return self.con.execute(
+            "SELECT DISTINCT record_key, partner_id, partner_record_id, period, "
+            "key_fingerprint, file_sha256 FROM record_versions ORDER BY record_key, period"
+        ).df()
+
+    def records_per_key(self, current_fingerprint: str | None) -> pd.DataFrame:
+        """key_fingerprint, records: records with a version under the current key (or with no
+        recorded key) count for it; every other record for the key of its latest version
+        (after a key rotation: known only under an earlier key, not linked)."""
+        if not self._has_table("record_versions"):
+            return pd.DataFrame(columns=["key_fingerprint", "records"])
+        return self.con.execute(
+            "WITH per_record AS (SELECT record_key, bool_or(key_fingerprint IS NULL OR "
+            "key_fingerprint IS NOT DISTINCT FROM ?) AS on_current, "
+            "arg_max(key_fingerprint, period) AS last_fp FROM record_versions GROUP BY ALL) "
+            "SELECT CASE WHEN on_current THEN ? ELSE last_fp END AS key_fingerprint, "
+            "count(*) AS records FROM per_record GROUP BY ALL ORDER BY records DESC",
+            [current_fingerprint, current_fingerprint],
+        ).df()
+
+    def token_records(self, columns: list[str] | tuple[str, ...]) -> pd.DataFrame:
+        """record_key and the given token columns of each record's latest version under every
+        key (after a key rotation old rows, e.g. wages, still match by old-key tokens)."""
+        if not self._has_table("record_versions"):
+            return pd.DataFrame(columns=["record_key", *columns])
+        have = {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'record_versions'").fetchall()}
+        picked = [c for c in columns if c in have]
+        select = ", ".join(["record_key", *(f'"{c}"' for c in picked)])
+        return self.con.execute(
+            f"SELECT {select} FROM record_versions QUALIFY row_number() OVER "  # noqa: S608
+            "(PARTITION BY record_key, key_fingerprint ORDER BY period DESC, file_sha256) = 1 "
+            "ORDER BY record_key"
+        ).df()
 
     def record_periods(self) -> pd.DataFrame:
         """record_key, partner_id, first and last period each record was seen."""

@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -28,10 +29,11 @@ from linkage.classify import clerical_review
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records
 from linkage.normalize import normalize_participants
-from linkage.persons import assign_person_ids
+from linkage.persons import ID_HISTORY_COLUMNS, assign_person_ids, new_person_ids
+from linkage.rotation import bridge_overlap, carry_over_persons
 from pipelines import intake
 from pipelines.encoded_drops import EncodedDropError, read_encoded_drop
-from pipelines.facts import EVENT_DATASETS, PROFILE_COLUMNS, restricted_rows
+from pipelines.facts import EVENT_DATASETS, PROFILE_COLUMNS, WAGE_MATCH_TOKENS, restricted_rows
 from pipelines.publish import PublishInputs, publish
 from pipelines.report import write_report
 from pipelines.runners import crash_point
@@ -179,13 +181,18 @@ class EncodedDropRefused(Exception):
 @task(name="read-encoded-drop", persist_result=False, cache_policy=NO_CACHE)
 def read_encoded(workspace: str, rel_path: str, sha256: str) -> tuple[pd.DataFrame,
                                                                        tuple[int, int, int]]:
-    """Read a partner-side encoded drop, refusing one made under another key or schema."""
+    """Read a partner-side encoded drop, refusing one made under another key or schema.
+
+    During a key rotation's overlap a drop under a previous key (`previous_key_ids`) is
+    accepted too; its records keep their key's fingerprint (docs/keys.md, "Rotation").
+    """
     ws = load_workspace(workspace)
     ref = intake.parse_drop_path(ws.landing, ws.landing / rel_path)
     try:
         frame = read_encoded_drop(ref.path, expected_fingerprint=ws.expected_fingerprint(),
                                   expected_schema=load_encoding_schema(),
-                                  expected_partner=ref.partner_id)
+                                  expected_partner=ref.partner_id,
+                                  previous_fingerprints=ws.previous_fingerprints())
     except (KeyMismatchError, EncodedDropError) as exc:
         raise EncodedDropRefused(str(exc)) from None
     attrs = dict(frame.attrs)
@@ -271,11 +278,23 @@ def encrypt_quarantine(ws: Workspace, quarantined: pd.DataFrame, *, partner_id: 
 
 
 def decrypt_quarantine(ws: Workspace, path: Path, sha: str) -> pd.DataFrame:
-    """Read back an encrypted quarantine file (for the analyst's corrections)."""
+    """Read back an encrypted quarantine file (for the analyst's corrections).
+
+    Tries the current key, then previous keys still configured (a file written before a key
+    rotation); once the old key is retired and deleted, its quarantine files stay sealed.
+    """
     blob = path.read_bytes()
-    key = ws.load_secret().subkey("quarantine/v1")
-    payload = AESGCM(key).decrypt(blob[:12], blob[12:], sha.encode())
-    return pd.DataFrame(json.loads(payload))
+    ring = ws.held_secrets()
+    secrets = [ring.current, *(s for k, s in ring.items() if k != ring.current.key_id)] \
+        if ring is not None else [ws.load_secret()]
+    for secret in secrets:
+        try:
+            payload = AESGCM(secret.subkey("quarantine/v1")).decrypt(blob[:12], blob[12:],
+                                                                     sha.encode())
+        except InvalidTag:
+            continue
+        return pd.DataFrame(json.loads(payload))
+    raise InvalidTag(f"{path.name}: no configured key opens this quarantine file")
 
 
 @task(name="store-drop", retries=2, retry_delay_seconds=[1, 5], **PII_TASK)
@@ -286,8 +305,18 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
     """Record the file in the ledger, its row issues, encrypted quarantine and encoded rows."""
     crash_point("store-drop:start")
     ws = load_workspace(workspace)
+    fingerprint = None
+    schema_id = None
+    if encoded is not None and "key_fingerprint" in encoded:
+        fingerprint = (str(encoded["key_fingerprint"].iloc[0]) if len(encoded)
+                       else encoded.attrs.get("key_fingerprint"))
+        schema_id = (str(encoded["encoding_schema"].iloc[0]) if len(encoded)
+                     else encoded.attrs.get("encoding_schema"))
     with StateStore(ws.state_db) as state:
-        previous = state.current_file(outcome.partner_id, outcome.period, outcome.dataset)
+        # one accepted file per key: the two files of a rotation's overlap do not replace
+        # each other
+        previous = state.current_file(outcome.partner_id, outcome.period, outcome.dataset,
+                                      key_fingerprint=fingerprint)
         if validation is not None and len(validation.quarantined):
             encrypt_quarantine(ws, validation.quarantined, partner_id=outcome.partner_id,
                                period=outcome.period, sha=outcome.sha256)
@@ -308,11 +337,6 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
                 intake.write_data_docs(
                     validation.gx_result, ws.reports_dir / outcome.partner_id /
                     outcome.period / outcome.dataset, title=outcome.rel_path)
-        fingerprint = None
-        schema_id = None
-        if encoded is not None and len(encoded) and "key_fingerprint" in encoded:
-            fingerprint = str(encoded["key_fingerprint"].iloc[0])
-            schema_id = str(encoded["encoding_schema"].iloc[0])
         state.record_file({
             "sha256": outcome.sha256, "partner_id": outcome.partner_id,
             "period": outcome.period, "dataset": outcome.dataset,
@@ -337,22 +361,44 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
 # -- link and publish ----------------------------------------------------------------------------
 @task(name="link", persist_result=False, cache_policy=NO_CACHE)
 def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> dict[str, Any]:
-    """Link all current records, cluster them into persons and keep person IDs stable."""
+    """Link all current records, cluster them into persons and keep person IDs stable.
+
+    Only records with a version under the current key take part (tokens and filters of
+    different keys never match). After a key rotation, a record known only under an earlier
+    key keeps its person but is not linked: it is counted in `old_key_records` (docs/keys.md,
+    "Rotation").
+    """
     crash_point("link:start")
     ws = load_workspace(workspace)
     spec = LinkSpec.load()
+    current_fp = _current_fingerprint(ws)
     with StateStore(ws.state_db) as state:
-        records = state.latest_records()
-        if records.empty:
+        records = state.latest_records(current_fp, only_key=True)  # linkable: current key
+        versions = state.records_by_key()  # lineage of every stored version, any key
+        if versions.empty:
             return {"records": 0, "persons": 0, "pairs": 0}
-        result = link_records(records, spec)
         previous = state.crosswalk()[["record_key", "person_id"]]
         rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
-        crosswalk, history = assign_person_ids(result.clusters, previous, rng)
-        crosswalk = crosswalk.merge(
-            records[["record_key", "partner_id", "partner_record_id"]], on="record_key"
-        ).merge(result.clusters[["record_key", "cluster_reason"]], on="record_key", how="left")
-        review = _review_list(result.pairs)
+        lineage = ["record_key", "partner_id", "partner_record_id"]
+        if len(records):
+            result = link_records(records, spec)
+            crosswalk, history = assign_person_ids(result.clusters, previous, rng)
+            crosswalk = crosswalk.merge(records[lineage], on="record_key").merge(
+                result.clusters[["record_key", "cluster_reason"]], on="record_key", how="left")
+            pairs = result.pairs
+        else:
+            crosswalk = pd.DataFrame(columns=[*lineage, "person_id", "cluster_reason"])
+            history = pd.DataFrame(columns=ID_HISTORY_COLUMNS)
+            pairs = pd.DataFrame()
+        # known only under an earlier key (after a rotation): persons kept, not linked
+        old_key = versions[~versions["record_key"].isin(set(crosswalk["record_key"]))]
+        kept, history = _keep_old_key_persons(old_key, previous, crosswalk, history, rng)
+        kept = kept.merge(old_key[lineage].drop_duplicates("record_key"), on="record_key")
+        if len(kept):
+            kept = kept.assign(cluster_reason="old_key_only")
+            crosswalk = pd.concat([crosswalk, kept], ignore_index=True) if len(crosswalk) \
+                else kept
+        review = _review_list(pairs)
         state.replace_crosswalk(crosswalk, history, review, run_id)
         state.con.execute(
             "DELETE FROM crosswalk_snapshots WHERE period = ?", [period]
@@ -362,17 +408,85 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
             [period, run_id],
         )
     summary = {
-        "records": len(records),
+        "records": len(crosswalk),
         "persons": int(crosswalk["person_id"].nunique()),
-        "pairs": len(result.pairs),
-        "matches": int((result.pairs["match_class"] == "match").sum()) if len(result.pairs)
-        else 0,
+        "pairs": len(pairs),
+        "matches": int((pairs["match_class"] == "match").sum()) if len(pairs) else 0,
         "possible": len(review),
         "id_events": len(history),
     }
+    if current_fp is not None:
+        summary.update(_rotation_counts(versions, period, current_fp, crosswalk, previous,
+                                        len(kept)))
     crash_point("link:end")
     get_run_logger().info("linked %s", summary)
     return summary
+
+
+def _current_fingerprint(ws: Workspace) -> str | None:
+    """The current key's fingerprint, or None when neither configured nor held (nothing can
+    have been encoded then; every stored record is linked as before rotation existed)."""
+    try:
+        return ws.expected_fingerprint()
+    except Exception:
+        return None
+
+
+def _keep_old_key_persons(old_key: pd.DataFrame, previous: pd.DataFrame,
+                          crosswalk: pd.DataFrame, history: pd.DataFrame,
+                          rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Persons of records known only under an earlier key (not linked this run).
+
+    Each keeps its previous person; if that person was merged into another this run it
+    follows the merge. A record never linked before (sent only under the old key during the
+    overlap) gets a person of its own until it arrives under the current key.
+    """
+    keys = old_key[["record_key"]].drop_duplicates()
+    kept = keys.merge(previous, on="record_key", how="left")
+    merged = history[history["event"] == "merged_into"]
+    follow = dict(zip(merged["person_id"], merged["related_person_id"], strict=True))
+    kept["person_id"] = kept["person_id"].map(lambda pid: follow.get(pid, pid))
+    missing = kept["person_id"].isna()
+    if missing.any():
+        used = set(previous["person_id"]) | set(crosswalk["person_id"])
+        fresh = new_person_ids(int(missing.sum()), rng, used)
+        kept.loc[missing, "person_id"] = fresh
+        created = pd.DataFrame({"person_id": fresh, "event": "created",
+                                "related_person_id": None, "record_count": 1,
+                                "reason": "old key only: not linked"})
+        history = pd.concat([history, created], ignore_index=True) if len(history) \
+            else created
+        history["record_count"] = history["record_count"].astype(np.int64)
+    return kept[["record_key", "person_id"]], history
+
+
+def _rotation_counts(versions: pd.DataFrame, period: str, current_fp: str,
+                     crosswalk: pd.DataFrame, previous: pd.DataFrame,
+                     old_key_records: int) -> dict[str, int]:
+    """Counts only: records left unlinked on an earlier key and, for a period encoded under
+    two keys (a rotation's overlap), the partner records bridged by `linkage.rotation`."""
+    counts = {"old_key_records": old_key_records}
+    here = versions[versions["period"] == period].dropna(subset=["key_fingerprint"])
+    new = here[here["key_fingerprint"] == current_fp].drop_duplicates("record_key")
+    old = here[here["key_fingerprint"] != current_fp].drop_duplicates(
+        ["key_fingerprint", "record_key"])
+    if new.empty or old.empty:
+        return counts
+    both = set(new["partner_id"]) & set(old["partner_id"])  # partners that sent the pair
+    bridged = old_only = new_only = carried = 0
+    for fingerprint, old_side in old[old["partner_id"].isin(both)].groupby("key_fingerprint"):
+        new_side = new[new["partner_id"].isin(set(old_side["partner_id"]))]
+        bridge = bridge_overlap(old_side.assign(key_fingerprint=fingerprint), new_side)
+        bridged += len(bridge.mapping)
+        old_only += len(bridge.old_only)
+        new_only += len(bridge.new_only)
+        twins = carry_over_persons(bridge, previous)  # the person each new-key twin should keep
+        now = twins.merge(crosswalk[["record_key", "person_id"]], on="record_key",
+                          suffixes=("_old", "_now"))
+        carried += int((now["person_id_old"] == now["person_id_now"]).sum())
+    counts.update({"overlap_bridged": bridged, "overlap_old_only": old_only,
+                   "overlap_new_only": new_only, "overlap_persons_kept": carried})
+    return counts
 
 
 REVIEW_COLUMNS = ["record_key_l", "record_key_r", "match_weight", "match_probability",
@@ -399,7 +513,7 @@ def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str,
     with StateStore(ws.state_db) as state:
         inputs = PublishInputs(
             crosswalk=state.crosswalk(),
-            records=state.latest_records(),
+            records=state.latest_records(_current_fingerprint(ws)),
             record_periods=state.record_periods(),
             partners={p.partner_id: p.name or p.partner_id for p in ws.partners.values()},
             id_history=state.id_history(),
@@ -408,6 +522,7 @@ def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str,
             code_version=code_version,
             events=load_event_rows(state),
             small_cell_threshold=ws.small_cell_threshold,
+            match_records=state.token_records(WAGE_MATCH_TOKENS),
         )
     counts = publish(inputs, ws.published_db)
     crash_point("publish:replaced")

@@ -2,11 +2,19 @@
 
 A workspace is a folder::
 
-    pathlink.toml                      partners, key id, paths, thresholds
+    pathlink.toml                      partners, key id(s), paths, thresholds
     landing/<partner_id>/<YYYY-MM>/<dataset>.<csv|xlsx|parquet>
     state/                             restricted: state.duckdb, quarantine/, reports/
     secrets/<key_id>.key               shared secret (0600) unless supplied by environment
     published/pathlink.duckdb          the evaluators' de-identified file
+
+Keys (docs/keys.md): ``[workspace] key_id`` is the current key, the one new data is encoded
+under. During a key rotation's overlap ``[workspace] previous_key_ids`` lists the key ids whose
+encoded drops are still accepted (oldest first). Per-key settings may sit in ``[keys.<key_id>]``:
+``fingerprint`` (for a hub that holds no secret because every partner encodes) and
+``prefect_secret_block``; for the current key ``[workspace] key_fingerprint`` and
+``[workspace] prefect_secret_block`` do the same. The config names keys by id only, never
+material.
 """
 
 from __future__ import annotations
@@ -23,7 +31,16 @@ from typing import Any
 
 import tomli_w
 
-from keys import SharedSecret, env_var_name, generate_secret, load_secret, write_secret_file
+from keys import (
+    KeyRing,
+    SecretError,
+    SharedSecret,
+    env_var_name,
+    generate_secret,
+    load_secret,
+    validate_key_id,
+    write_secret_file,
+)
 
 CONFIG_NAME = "pathlink.toml"
 PARTNER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
@@ -66,6 +83,12 @@ class Workspace:
     dask_address: str | None = None
     dask_workers: int = 2
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    previous_key_ids: tuple[str, ...] = ()
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Every configured key id, oldest first; the last is the current key."""
+        return (*self.previous_key_ids, self.key_id)
 
     @property
     def config_path(self) -> Path:
@@ -95,23 +118,71 @@ class Workspace:
     def published_db(self) -> Path:
         return self.root / "published" / "pathlink.duckdb"
 
-    def load_secret(self) -> SharedSecret:
-        """Load the shared secret by key id.
+    def _key_settings(self, key_id: str) -> dict[str, Any]:
+        """``[keys.<key_id>]``, plus ``[workspace]`` fingerprint/block for the current key."""
+        settings = dict(self.raw.get("keys", {}).get(key_id, {}))
+        if key_id == self.key_id:
+            ws = self.raw.get("workspace", {})
+            if ws.get("key_fingerprint"):
+                settings.setdefault("fingerprint", ws["key_fingerprint"])
+            if ws.get("prefect_secret_block"):
+                settings.setdefault("prefect_secret_block", ws["prefect_secret_block"])
+        return settings
 
-        From a Prefect Secret block when `[workspace] prefect_secret_block` names one (the value
-        is the urlsafe base64 of the 32-byte secret); otherwise the environment variable
-        `PATHLINK_SECRET_<KEY_ID>`, then `<key_dir>/<key_id>.key`.
+    def load_secret(self, key_id: str | None = None) -> SharedSecret:
+        """Load a shared secret by key id (default: the current key).
+
+        From a Prefect Secret block when `[workspace] prefect_secret_block` (current key) or
+        `[keys.<key_id>] prefect_secret_block` names one (the value is the urlsafe base64 of the
+        32-byte secret); otherwise the environment variable `PATHLINK_SECRET_<KEY_ID>`, then
+        `<key_dir>/<key_id>.key`.
         """
-        block = self.raw.get("workspace", {}).get("prefect_secret_block")
+        key_id = key_id or self.key_id
+        if key_id not in self.key_ids:
+            raise WorkspaceError(f"key id '{key_id}' is not configured in {self.config_path}")
+        block = self._key_settings(key_id).get("prefect_secret_block")
         if block:
-            return _secret_from_prefect_block(self.key_id, block)
-        return load_secret(self.key_id, key_dir=self.key_dir)
+            return _secret_from_prefect_block(key_id, block)
+        return load_secret(key_id, key_dir=self.key_dir)
+
+    def fingerprint_of(self, key_id: str) -> str:
+        """A configured key's public fingerprint: from the config (`fingerprint` in
+        `[keys.<key_id>]`, or `[workspace] key_fingerprint` for the current key) when the hub
+        holds no secret because every partner encodes, otherwise from the secret."""
+        configured = self._key_settings(key_id).get("fingerprint")
+        return str(configured).lower() if configured else self.load_secret(key_id).fingerprint
 
     def expected_fingerprint(self) -> str:
-        """The shared key's public fingerprint: from the config (`[workspace] key_fingerprint`,
-        for a hub that holds no secret because every partner encodes) or from the secret."""
-        configured = self.raw.get("workspace", {}).get("key_fingerprint")
-        return configured or self.load_secret().fingerprint
+        """The current key's public fingerprint (see `fingerprint_of`)."""
+        return self.fingerprint_of(self.key_id)
+
+    def previous_fingerprints(self) -> dict[str, str]:
+        """`{fingerprint: key_id}` of the previous keys still accepted (rotation overlap).
+
+        Raises:
+            WorkspaceError: a previous key has neither a configured fingerprint nor a secret.
+        """
+        out = {}
+        for key_id in self.previous_key_ids:
+            try:
+                out[self.fingerprint_of(key_id)] = key_id
+            except SecretError as exc:
+                raise WorkspaceError(
+                    f"previous key '{key_id}' is configured but its fingerprint is unknown: "
+                    f"{exc}; set [keys.{key_id}] fingerprint in {self.config_path} or provide "
+                    "its secret"
+                ) from None
+        return out
+
+    def held_secrets(self) -> KeyRing | None:
+        """The configured keys whose secret this hub holds (current last), or None."""
+        held = []
+        for key_id in self.key_ids:
+            try:
+                held.append(self.load_secret(key_id))
+            except (SecretError, WorkspaceError):
+                continue
+        return KeyRing(held) if held else None
 
     def partner(self, partner_id: str) -> PartnerConfig:
         """Return a registered partner or raise a message saying how to register it."""
@@ -172,6 +243,8 @@ def load_workspace(root: str | Path) -> Workspace:
     key_dir = Path(ws.get("key_dir", "secrets"))
     if not key_dir.is_absolute():
         key_dir = root / key_dir
+    key_id = ws.get("key_id", "pathlink")
+    previous = _previous_key_ids(config_path, key_id, ws.get("previous_key_ids", []))
     partners = {}
     for partner_id, spec in sorted(raw.get("partners", {}).items()):
         _check_partner_id(partner_id)
@@ -186,7 +259,7 @@ def load_workspace(root: str | Path) -> Workspace:
     return Workspace(
         root=root,
         name=ws.get("name", root.name),
-        key_id=ws.get("key_id", "pathlink"),
+        key_id=key_id,
         key_dir=key_dir,
         partners=partners,
         max_quarantine_share=float(thresholds.get("max_quarantine_share", 0.5)),
@@ -195,7 +268,25 @@ def load_workspace(root: str | Path) -> Workspace:
         dask_address=runner.get("address"),
         dask_workers=int(runner.get("workers", 2)),
         raw=raw,
+        previous_key_ids=previous,
     )
+
+
+def _previous_key_ids(config_path: Path, key_id: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list):
+        raise WorkspaceError(f"{config_path}: [workspace] previous_key_ids must be a list of "
+                             "key ids, e.g. [\"hub-2025a\"]")
+    out: list[str] = []
+    for item in value:
+        try:
+            validate_key_id(item)
+        except ValueError as exc:
+            raise WorkspaceError(f"{config_path}: previous_key_ids: {exc}") from None
+        if item == key_id or item in out:
+            raise WorkspaceError(f"{config_path}: previous_key_ids lists '{item}' twice or "
+                                 "also as the current key_id; a rotation needs a new key id")
+        out.append(item)
+    return tuple(out)
 
 
 def _write_config(root: Path, raw: dict[str, Any]) -> None:
@@ -256,5 +347,109 @@ def add_partner(root: str | Path, partner_id: str, *, name: str = "") -> Workspa
         raise WorkspaceError(f"partner '{partner_id}' is already registered")
     raw["partners"][partner_id] = {"name": name} if name else {}
     (workspace.landing / partner_id).mkdir(parents=True, exist_ok=True)
+    _write_config(workspace.root, raw)
+    return load_workspace(workspace.root)
+
+
+_FINGERPRINT_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def rotate_key(root: str | Path, new_key_id: str, *, fingerprint: str | None = None,
+               prefect_secret_block: str | None = None,
+               passphrase: str | None = None) -> Workspace:
+    """Start a key rotation: `new_key_id` becomes the current key, the old one a previous key.
+
+    The new secret comes from `prefect_secret_block`, the env var `PATHLINK_SECRET_<ID>`, an
+    existing `<key_dir>/<id>.key` (e.g. made by `pathlink keys generate`), or is generated
+    into `<key_dir>/<id>.key` (0600; encrypted when `passphrase` is given). A hub that holds
+    no secret passes the new key's public `fingerprint` instead. The old key's
+    `[workspace] key_fingerprint` / `prefect_secret_block` move to `[keys.<old id>]`.
+
+    Raises:
+        WorkspaceError: an invalid or already used key id, a malformed fingerprint, or a new
+            secret equal to a configured one.
+    """
+    workspace = load_workspace(root)
+    try:
+        validate_key_id(new_key_id)
+    except ValueError as exc:
+        raise WorkspaceError(str(exc)) from None
+    if new_key_id in workspace.key_ids:
+        raise WorkspaceError(f"key id '{new_key_id}' is already configured; a rotation needs a "
+                             "new key id (never reuse one)")
+    if fingerprint is not None and not _FINGERPRINT_RE.match(fingerprint.lower()):
+        raise WorkspaceError("a key fingerprint is 32 lowercase hex digits")
+    old_id = workspace.key_id
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in workspace.raw.items()}
+    ws_table = raw.setdefault("workspace", {})
+    keys_table = {k: dict(v) for k, v in raw.get("keys", {}).items()}
+    moved = {name: ws_table.pop(key) for key, name in
+             (("key_fingerprint", "fingerprint"), ("prefect_secret_block", "prefect_secret_block"))
+             if ws_table.get(key)}
+    if moved:
+        keys_table[old_id] = {**moved, **keys_table.get(old_id, {})}
+    new_settings: dict[str, str] = {}
+    if fingerprint:
+        new_settings["fingerprint"] = fingerprint.lower()
+    if prefect_secret_block:
+        new_settings["prefect_secret_block"] = prefect_secret_block
+    if new_settings:
+        keys_table[new_key_id] = new_settings
+    ws_table["key_id"] = new_key_id
+    ws_table["previous_key_ids"] = [*workspace.previous_key_ids, old_id]
+    if keys_table:
+        raw["keys"] = keys_table
+    key_file = workspace.key_dir / f"{new_key_id}.key"
+    if not new_settings and not os.environ.get(env_var_name(new_key_id)) \
+            and not key_file.exists():
+        workspace.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_secret_file(key_file, generate_secret(), key_id=new_key_id, passphrase=passphrase)
+    rotated = Workspace(**{**workspace.__dict__, "raw": raw, "key_id": new_key_id,
+                           "previous_key_ids": tuple(ws_table["previous_key_ids"])})
+    try:
+        new_fp = rotated.fingerprint_of(new_key_id)
+        clash = [k for k in workspace.key_ids if _fingerprint_or_none(workspace, k) == new_fp]
+    except SecretError:
+        clash = []  # e.g. an encrypted key file without its passphrase: checked at use
+    if clash:
+        raise WorkspaceError(f"key id '{new_key_id}' holds the same secret as '{clash[0]}'; a "
+                             "rotation needs a new secret")
+    _write_config(workspace.root, raw)
+    return load_workspace(workspace.root)
+
+
+def _fingerprint_or_none(workspace: Workspace, key_id: str) -> str | None:
+    try:
+        return workspace.fingerprint_of(key_id)
+    except (SecretError, WorkspaceError):
+        return None
+
+
+def retire_key(root: str | Path, key_id: str) -> Workspace:
+    """End a rotation's overlap: drop `key_id` from `previous_key_ids` (and `[keys.<id>]`).
+
+    Encoded drops under its fingerprint are refused from then on. The key file and env var
+    are left for the analyst to delete (docs/keys.md, "Rotation").
+
+    Raises:
+        WorkspaceError: `key_id` is not a previous key (the current key cannot be retired).
+    """
+    workspace = load_workspace(root)
+    if key_id not in workspace.previous_key_ids:
+        what = "the current key; rotate first" if key_id == workspace.key_id else \
+            "not a previous key"
+        raise WorkspaceError(f"key id '{key_id}' is {what} (previous keys: "
+                             f"{', '.join(workspace.previous_key_ids) or 'none'})")
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in workspace.raw.items()}
+    remaining = [k for k in workspace.previous_key_ids if k != key_id]
+    if remaining:
+        raw["workspace"]["previous_key_ids"] = remaining
+    else:
+        raw["workspace"].pop("previous_key_ids", None)
+    keys_table = {k: dict(v) for k, v in raw.get("keys", {}).items() if k != key_id}
+    if keys_table:
+        raw["keys"] = keys_table
+    else:
+        raw.pop("keys", None)
     _write_config(workspace.root, raw)
     return load_workspace(workspace.root)
