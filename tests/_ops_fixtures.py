@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import tomli_w
 
+from keys import generate_secret, write_secret_file
 from pipelines.synth import PARTNERS
 from pipelines.workspace import init_workspace, load_workspace
 
@@ -29,11 +30,21 @@ RUN_METADATA = {"run_id", "recorded_at", "published_at"}
 REPO = Path(__file__).resolve().parents[1]
 
 
+#: One secret for every ops workspace of a test session. The tests compare a workspace's release
+#: with another's (killed vs uninterrupted, Dask vs default); under two random keys the LSH bands
+#: and the u sample differ, so a borderline pair may link in one and not the other, which says
+#: nothing about crash safety or runners.
+OPS_SECRET = generate_secret()
+
+
 def make_workspace(root: Path, drops: Path, *, runner: dict | None = None,
                    partners: tuple[str, ...] = OPS_PARTNERS) -> Path:
-    """A workspace for some synthetic partners holding a copy of their `drops/landing` files."""
+    """A workspace for some synthetic partners holding a copy of their `drops/landing` files,
+    all under the session's one `OPS_SECRET`."""
     profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
                 for pid, p in PARTNERS.items() if pid in partners}
+    (root / "secrets").mkdir(parents=True, mode=0o700)
+    write_secret_file(root / "secrets" / "ops-key.key", OPS_SECRET, key_id="ops-key")
     init_workspace(root, list(partners), key_id="ops-key", partner_profiles=profiles)
     if runner:
         raw = tomllib.loads((root / "pathlink.toml").read_text())
