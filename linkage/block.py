@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BlockingStats",
     "BloomLSHIndex",
+    "CandidatePositions",
     "bloom_matrix",
     "candidate_pairs",
     "candidate_pairs_with_stats",
+    "candidate_positions",
     "lsh_band_positions",
     "pair_positions",
 ]
@@ -213,23 +215,33 @@ def _encode_pairs(left: np.ndarray, right: np.ndarray, rank: np.ndarray,
 
 
 class _PairAccumulator:
-    """Collects int64 pair codes, deduplicating as it grows."""
+    """Collects int64 pair codes, deduplicating as it grows.
+
+    Pending parts are merged into the sorted distinct codes only once they hold more codes
+    than ``_DEDUPE_EVERY`` and than the merged array itself, so each code is re-sorted a
+    logarithmic number of times (merging on every part past a fixed size was quadratic: at
+    1M records one LSH rule re-sorted tens of millions of codes per band).
+    """
 
     def __init__(self) -> None:
-        self._parts: list[np.ndarray] = []
-        self._size = 0
+        self._merged = np.empty(0, dtype=np.int64)
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
 
     def add(self, codes: np.ndarray) -> None:
-        self._parts.append(codes)
-        self._size += len(codes)
-        if self._size > _DEDUPE_EVERY and len(self._parts) > 1:
-            merged = self.result()
-            self._parts, self._size = [merged], len(merged)
+        self._pending.append(codes)
+        self._pending_size += len(codes)
+        if self._pending_size > max(_DEDUPE_EVERY, len(self._merged)):
+            self._merge()
+
+    def _merge(self) -> None:
+        self._merged = _sorted_unique(np.concatenate([self._merged, *self._pending]))
+        self._pending, self._pending_size = [], 0
 
     def result(self) -> np.ndarray:
-        if not self._parts:
-            return np.empty(0, dtype=np.int64)
-        return _sorted_unique(np.concatenate(self._parts))
+        if self._pending:
+            self._merge()
+        return self._merged
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,6 +347,39 @@ def pair_positions(pairs: pd.MultiIndex, encoded: pd.DataFrame) -> tuple[np.ndar
     return left.astype(np.int64), right.astype(np.int64)
 
 
+@dataclass
+class CandidatePositions:
+    """Candidate pairs as row positions, the compact form the engine works on.
+
+    Attributes:
+        left: Row position (in the encoded frame) of each pair's record with the smaller
+            ``record_key``; ``int32`` below 2**31 records.
+        right: Row position of the other record.
+        stats: What blocking did.
+
+    Pairs are ordered by ``(record_key_l, record_key_r)``, as :func:`candidate_pairs`.
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    stats: BlockingStats
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+def candidate_positions(encoded: pd.DataFrame, spec: LinkSpec) -> CandidatePositions:
+    """Candidate pairs as row positions plus blocking statistics (no record-key strings per
+    pair: 8 bytes a pair instead of a ``MultiIndex``'s 16 plus its lookups)."""
+    codes, order, stats = _candidate_codes(encoded, spec)
+    n = np.int64(len(order))
+    dtype = np.int32 if len(order) < 2 ** 31 else np.int64
+    order = order.astype(dtype)
+    left = order[codes // n]
+    right = order[codes % n]
+    return CandidatePositions(left=left, right=right, stats=stats)
+
+
 def candidate_pairs_with_stats(encoded: pd.DataFrame,
                                spec: LinkSpec) -> tuple[pd.MultiIndex, BlockingStats]:
     """Candidate pairs and blocking statistics.
@@ -347,8 +392,21 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
         ``(pairs, stats)`` where ``pairs`` is a ``MultiIndex`` named
         ``(record_key_l, record_key_r)`` with ``record_key_l < record_key_r``, sorted.
     """
+    codes, order, stats = _candidate_codes(encoded, spec)
+    n = len(order)
+    sorted_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)[order]
+    level = pd.Index(sorted_keys, dtype=object)
+    pairs = pd.MultiIndex(levels=[level, level], codes=[codes // n, codes % n],
+                          names=["record_key_l", "record_key_r"], verify_integrity=False)
+    return pairs, stats
+
+
+def _candidate_codes(encoded: pd.DataFrame,
+                     spec: LinkSpec) -> tuple[np.ndarray, np.ndarray, BlockingStats]:
+    """``(codes, order, stats)``: sorted distinct ``rank_l * n + rank_r`` pair codes over the
+    records' ``record_key`` ranks (``rank_l < rank_r``), and ``order[rank]`` = row position."""
     blocking = spec.blocking
-    _, rank, sorted_keys = _prepare(encoded)
+    _, rank, _sorted_keys = _prepare(encoded)
     n = len(rank)
     stats = BlockingStats(records=n)
     partner = None
@@ -405,10 +463,9 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
 
     codes = total.result()
     stats.pair_count = len(codes)
-    level = pd.Index(sorted_keys, dtype=object)
-    pairs = pd.MultiIndex(levels=[level, level], codes=[codes // n, codes % n],
-                          names=["record_key_l", "record_key_r"], verify_integrity=False)
-    return pairs, stats
+    order = np.empty(n, dtype=np.int64)
+    order[rank] = np.arange(n, dtype=np.int64)
+    return codes, order, stats
 
 
 def _filter_bits(column: pd.Series, matrix: np.ndarray) -> int:

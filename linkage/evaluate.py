@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["pairs_completeness", "pairwise_scores"]
+__all__ = ["pairs_completeness", "pairwise_scores", "positions_completeness"]
 
 
 def _pairs(counts: np.ndarray) -> int:
@@ -75,4 +75,28 @@ def pairs_completeness(candidate_pairs: pd.MultiIndex | pd.DataFrame, truth: pd.
     tr = pd.Series(np.asarray(right, dtype=object)).astype(str).map(mapping)
     found = int((tl.notna() & (tl == tr)).sum())
     true = _pairs(in_scope.groupby("true_id").size().to_numpy())
+    return found / true if true else 1.0
+
+
+def positions_completeness(left: np.ndarray, right: np.ndarray, true_id: pd.Series) -> float:
+    """Share of true links among candidate pairs given as row positions (blocking recall).
+
+    The position form of :func:`pairs_completeness`, for ``LinkResult.candidates`` at scale
+    (no record-key strings per pair).
+
+    Args:
+        left: Row position of each candidate pair's first record.
+        right: Row position of its second record.
+        true_id: The true entity of each row (same row order as the encoded frame); missing
+            values are entities of their own.
+
+    Returns:
+        Found true links / all true links (1.0 when there are none).
+    """
+    codes, _ = pd.factorize(pd.Series(true_id).to_numpy(dtype=object), use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    singles = np.flatnonzero(codes < 0)
+    codes[singles] = codes.max(initial=-1) + 1 + np.arange(len(singles))
+    found = int((codes[np.asarray(left)] == codes[np.asarray(right)]).sum())
+    true = _pairs(np.bincount(codes))
     return found / true if true else 1.0

@@ -134,6 +134,23 @@ def test_dedupes_pairs_across_rules_and_scales_vectorised():
     assert stats.pair_count < 3 * n  # random 50%-density filters rarely collide
 
 
+def test_pair_accumulator_merges_geometrically_and_keeps_every_distinct_code(monkeypatch):
+    from linkage import block
+
+    monkeypatch.setattr(block, "_DEDUPE_EVERY", 100)
+    sorts = []
+    real = block._sorted_unique
+    monkeypatch.setattr(block, "_sorted_unique", lambda c: sorts.append(len(c)) or real(c))
+    acc = block._PairAccumulator()
+    rng = np.random.default_rng(1)
+    parts = [rng.integers(0, 50_000, 60) for _ in range(400)]
+    for part in parts:
+        acc.add(part)
+    assert acc.result().tolist() == sorted(set(np.concatenate(parts).tolist()))
+    # merging only when pending outgrows the merged codes re-sorts each code O(log n) times
+    assert sum(sorts) < 8 * 400 * 60
+
+
 def test_bloom_lsh_index_in_recordlinkage():
     people = _people()
     encoded = encode(people).set_index("record_key")
