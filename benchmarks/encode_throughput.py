@@ -163,7 +163,7 @@ def main() -> None:
     args = parser.parse_args()
 
     normalized = synthetic_normalized(args.n)
-    schema = load_encoding_schema(1)
+    schema = load_encoding_schema()
     secret = _BenchSecret()
     encode_participants(normalized.head(2000), secret, schema)  # warm-up: numba compile/cache
     times, cpu_times = [], []

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from keys import SharedSecret, generate_secret
 from linkage.encode import encode_participants, load_encoding_schema
-from linkage.engine import LinkSpec, link_records
-from linkage.evaluate import pairs_completeness, pairwise_scores
+from linkage.engine import CURRENT_SPEC, LinkSpec, link_records
+from linkage.evaluate import pairwise_scores, positions_completeness
 from linkage.normalize import normalize_participants
 
 #: FEBRL was generated around 2008 with birth dates 1900-1999: judge DOB plausibility
@@ -66,7 +66,7 @@ def encode_frame(raw: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFrame, float
     t0 = time.perf_counter()
     secret = SharedSecret("bench", generate_secret())
     normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=as_of)
-    encoded = encode_participants(normalized, secret, load_encoding_schema(1))
+    encoded = encode_participants(normalized, secret, load_encoding_schema())
     encoded["partner_id"] = raw["partner_id"].to_numpy()
     encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
     return encoded.reset_index(drop=True), time.perf_counter() - t0
@@ -75,15 +75,16 @@ def encode_frame(raw: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFrame, float
 def evaluate(name: str, encoded: pd.DataFrame, truth: pd.DataFrame, spec: LinkSpec,
              encode_s: float) -> dict:
     t0 = time.perf_counter()
-    result = link_records(encoded, spec)
+    result = link_records(encoded, spec, keep_pairs="scored")
     link_s = time.perf_counter() - t0
     scores = pairwise_scores(result.clusters, truth)
-    pairs = result.pairs.set_index(["record_key_l", "record_key_r"]).index
-    completeness = pairs_completeness(pairs, truth)
+    true_id = encoded["record_key"].map(truth.set_index("record_key")["true_id"])
+    completeness = positions_completeness(result.candidates.left, result.candidates.right,
+                                          true_id)
     row = {
         "dataset": name, "records": len(encoded), "precision": scores["precision"],
         "recall": scores["recall"], "f1": scores["f1"], "pairs_completeness": completeness,
-        "candidate_pairs": len(result.pairs), "true_pairs": scores["true_pairs"],
+        "candidate_pairs": result.stats["candidate_pairs"], "true_pairs": scores["true_pairs"],
         "match_pairs": result.stats["match_pairs"],
         "possible_pairs": result.stats["possible_pairs"],
         "split_clusters": result.stats["split_clusters"], "encode_s": encode_s, "link_s": link_s,
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="*", default=["febrl4", "febrl3", "synthetic"])
     parser.add_argument("--persons", type=int, default=3000)
-    parser.add_argument("--spec", default="1", help="spec version number or path")
+    parser.add_argument("--spec", default=str(CURRENT_SPEC), help="spec version number or path")
     args = parser.parse_args(argv)
     spec = LinkSpec.load(int(args.spec) if args.spec.isdigit() else args.spec)
     for name in args.datasets:

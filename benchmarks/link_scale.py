@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from encode_throughput import STREET_NAMES, STREET_TYPES, _BenchSecret, synthetic_normalized
 
 from linkage.encode import encode_participants, load_encoding_schema
-from linkage.engine import LinkSpec, link_records
-from linkage.evaluate import pairs_completeness, pairwise_scores
+from linkage.engine import CURRENT_SPEC, LinkSpec, link_records
+from linkage.evaluate import pairwise_scores, positions_completeness
 
 
 def _typo(values: np.ndarray, picks: np.ndarray, rng: np.random.Generator) -> None:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--duplicates", type=float, default=0.25)
-    parser.add_argument("--spec", default="1", help="spec version number or path")
+    parser.add_argument("--spec", default=str(CURRENT_SPEC), help="spec version number or path")
     args = parser.parse_args(argv)
     spec = LinkSpec.load(int(args.spec) if args.spec.isdigit() else args.spec)
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     generate_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    encoded = encode_participants(normalized, _BenchSecret(), load_encoding_schema(1))
+    encoded = encode_participants(normalized, _BenchSecret(), load_encoding_schema())
     del normalized
     n = len(encoded)
     encoded["record_key"] = [f"r{i:08d}" for i in range(n)]
@@ -97,14 +97,14 @@ def main(argv: list[str] | None = None) -> None:
     encode_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    result = link_records(encoded, spec)
+    result = link_records(encoded, spec, keep_pairs="scored")
     link_s = time.perf_counter() - t0
     total_s = time.perf_counter() - t_all
 
     truth = pd.DataFrame({"record_key": encoded["record_key"], "true_id": true_id})
     scores = pairwise_scores(result.clusters, truth)
-    pairs = result.pairs.set_index(["record_key_l", "record_key_r"]).index
-    completeness = pairs_completeness(pairs, truth)
+    completeness = positions_completeness(result.candidates.left, result.candidates.right,
+                                          pd.Series(true_id))
     stats = result.stats
     print(f"records={n:,} duplicates={args.duplicates} true_pairs={scores['true_pairs']:,}")
     print(f"generate_s={generate_s:.1f} (not in total) encode_s={encode_s:.1f} "

@@ -38,6 +38,12 @@ __all__ = ["MATCH_CLASSES", "FellegiSunter", "clerical_review"]
 
 MATCH_CLASSES = ("match", "possible", "non_match")
 _EPS = 1e-6
+#: Fewer candidate pairs than this: no EM (see ``fit_patterns``).
+MIN_EM_PAIRS = 100
+#: A comparison needs this many non-null gammas among the random pairs for its random-pair u;
+#: with fewer (salt-gated comparisons: two random records rarely share a dob) its u comes from
+#: EM over the candidate pairs, where every same-salt pair is (blocking keeps them all).
+MIN_RANDOM_GAMMAS = 500
 
 
 def _normalize(p: np.ndarray) -> np.ndarray:
@@ -84,6 +90,7 @@ class FellegiSunter:
         self.lambda_ = float(self.settings.initial_match_prior)
         self.prior_ = self.lambda_
         self.u_random_: dict[str, np.ndarray] | None = None
+        self.random_gammas_: dict[str, int] = {}
         self.u_em_: dict[str, np.ndarray] = {}
         self.n_iter_ = 0
         self.converged_ = False
@@ -99,9 +106,11 @@ class FellegiSunter:
     def estimate_u(self, random_features: pd.DataFrame) -> dict[str, np.ndarray]:
         """u probabilities from gamma vectors of random pairs (add-one smoothing)."""
         u = {}
+        self.random_gammas_ = {}
         for f in self.features:
             counts = self._level_counts(random_features[f].to_numpy(), self.levels[f])
             u[f] = _normalize((counts + 1.0) / (counts.sum() + self.levels[f]))
+            self.random_gammas_[f] = int(counts.sum())
         return u
 
     def fit(self, features: pd.DataFrame, random_features: pd.DataFrame | None = None,
@@ -117,13 +126,69 @@ class FellegiSunter:
         Returns:
             self
         """
-        gamma = np.stack([features[f].to_numpy(dtype=np.int64) for f in self.features], axis=1)
-        base = max(self.levels.values()) + 1
-        codes = ((gamma + 1) * (base ** np.arange(gamma.shape[1], dtype=np.int64))).sum(axis=1)
-        _uniq, first, counts = np.unique(codes, return_index=True, return_counts=True)
-        patterns = gamma[first]  # one row per distinct gamma vector
-        counts = counts.astype(float)
+        gamma = np.stack([features[f].to_numpy(dtype=np.int8) for f in self.features], axis=1)
+        uniq, counts = np.unique(self.pattern_codes(gamma), return_counts=True)
+        return self.fit_patterns(self.decode_patterns(uniq), counts,
+                                 random_features=random_features,
+                                 comparable_pairs=comparable_pairs)
 
+    # gamma vectors <-> integer pattern codes (so EM and scoring run once per distinct vector)
+
+    @property
+    def pattern_base(self) -> int:
+        """Radix of a pattern code: gamma + 1 ranges over 0 .. max levels."""
+        return max(self.levels.values()) + 1
+
+    def pattern_dtype(self) -> type:
+        """``int32`` when every pattern code fits in it, else ``int64``."""
+        return np.int32 if self.pattern_base ** len(self.features) < 2 ** 31 else np.int64
+
+    def pattern_codes(self, gamma: np.ndarray) -> np.ndarray:
+        """One integer per row of an ``int8[n, features]`` gamma matrix (features in
+        ``self.features`` order): ``sum((gamma_j + 1) * base**j)``."""
+        dtype = self.pattern_dtype()
+        codes = np.zeros(len(gamma), dtype=dtype)
+        scale = 1
+        for j in range(gamma.shape[1]):
+            codes += (gamma[:, j].astype(dtype) + 1) * dtype(scale)
+            scale *= self.pattern_base
+        return codes
+
+    def decode_patterns(self, codes: np.ndarray) -> np.ndarray:
+        """The ``int8[n, features]`` gamma matrix of pattern codes (inverse of
+        :meth:`pattern_codes`)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        out = np.empty((len(codes), len(self.features)), dtype=np.int8)
+        for j in range(len(self.features)):
+            out[:, j] = codes % self.pattern_base - 1
+            codes = codes // self.pattern_base
+        return out
+
+    def fit_patterns(self, patterns: np.ndarray, counts: np.ndarray,
+                     random_features: pd.DataFrame | None = None,
+                     comparable_pairs: int | None = None,
+                     random_ungated: pd.DataFrame | None = None) -> FellegiSunter:
+        """:meth:`fit` from the distinct gamma vectors of the candidate pairs and their counts.
+
+        Args:
+            patterns: ``int[p, features]`` distinct gamma vectors (``self.features`` order).
+            counts: How many candidate pairs have each vector.
+            random_features: As in :meth:`fit`.
+            comparable_pairs: As in :meth:`fit`.
+            random_ungated: The random pairs' gammas without salt gates (filters under
+                different salts compared as unrelated records).
+
+        A gated comparison (salted filters: only same-salt pairs are compared) rarely has
+        ``MIN_RANDOM_GAMMAS`` random pairs to estimate u from. Its u then comes from EM over
+        the candidate pairs (which hold every same-salt pair), or, when there are too few
+        candidate pairs for EM, from ``random_ungated`` (chance agreement).
+
+        Returns:
+            self
+        """
+        patterns = np.asarray(patterns, dtype=np.int64)
+        counts = np.asarray(counts, dtype=float)
+        n_pairs = float(counts.sum())
         self.u_random_ = None
         if random_features is not None and len(random_features):
             self.u_random_ = self.estimate_u(random_features)
@@ -138,7 +203,12 @@ class FellegiSunter:
         lam = float(self.settings.initial_match_prior)
 
         self.converged_ = False
-        for it in range(1, self.settings.em_max_iterations + 1):
+        # EM is not identifiable on a handful of pairs (it may put them all in either class):
+        # there the starting m (or the spec's fixed m) and the random-pair u are the model
+        iterations = self.settings.em_max_iterations
+        if n_pairs < MIN_EM_PAIRS and self.u_random_ is not None:
+            iterations = 0
+        for it in range(1, iterations + 1):
             log_m = np.zeros(len(patterns))
             log_u = np.zeros(len(patterns))
             for k, f in enumerate(self.features):
@@ -172,8 +242,14 @@ class FellegiSunter:
         self.u_em_ = self.u_
         self.prior_ = lam
         if self.u_random_ is not None and comparable_pairs:
-            self.u_ = self.u_random_
-            self.prior_ = float(np.clip(lam * len(features) / comparable_pairs, 1e-300, 1 - _EPS))
+            fallback = self.u_em_
+            if not iterations and random_ungated is not None and len(random_ungated):
+                fallback = {f: _normalize((c + 1.0) / (c.sum() + self.levels[f])) for f, c in (
+                    (f, self._level_counts(random_ungated[f].to_numpy(), self.levels[f]))
+                    for f in self.features)}
+            self.u_ = {f: (u if self.random_gammas_[f] >= MIN_RANDOM_GAMMAS else fallback[f])
+                       for f, u in self.u_random_.items()}
+            self.prior_ = float(np.clip(lam * n_pairs / comparable_pairs, 1e-300, 1 - _EPS))
         return self
 
     # ----------------------------------------------------------------------------- scoring

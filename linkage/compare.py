@@ -204,6 +204,20 @@ def _exact_levels(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.
     return out
 
 
+def _exact_ladder(codes: tuple[np.ndarray, ...], left: np.ndarray,
+                  right: np.ndarray) -> np.ndarray:
+    """``exact_levels``: the strongest agreeing column of ``codes`` (strongest first) gives
+    level ``len(codes)``, the next ``len(codes) - 1``, ...; none agreeing 0; -1 when no column
+    is present on both sides."""
+    out = np.full(len(left), -1, dtype=np.int8)
+    for i in range(len(codes) - 1, -1, -1):  # weakest first: stronger agreement overwrites
+        a, b = codes[i][left], codes[i][right]
+        both = (a >= 0) & (b >= 0)
+        out[both & (out < 0)] = 0
+        out[both & (a == b)] = len(codes) - i
+    return out
+
+
 def _year_levels(values: np.ndarray, present: np.ndarray, left: np.ndarray, right: np.ndarray,
                  thresholds: tuple[float, ...]) -> np.ndarray:
     diff = np.abs(values[left] - values[right])
@@ -256,9 +270,9 @@ class ComparisonColumns:
             if comp.column not in encoded.columns:
                 out.missing_columns.append(comp.column)
                 continue
-            salt = getattr(comp, "salt_column", None)
-            if salt and salt in encoded.columns and salt not in out.salts:
-                out.salts[salt] = _salt_codes(encoded[salt])
+            for salt in (comp.salt_column, comp.only_if_differs):
+                if salt and salt in encoded.columns and salt not in out.salts:
+                    out.salts[salt] = _salt_codes(encoded[salt])
             if comp.kind == "dice":
                 # one table field per (column, thresholds)
                 key = (comp.column, tuple(comp.thresholds))
@@ -273,6 +287,11 @@ class ComparisonColumns:
                 column = encoded[comp.column]
                 if comp.kind == "exact":
                     cache[key] = (_exact_codes(column),)
+                elif comp.kind == "exact_levels":
+                    missing = np.full(len(encoded), -1, dtype=np.int64)
+                    cache[key] = tuple(_exact_codes(encoded[c]) if c in encoded.columns
+                                       else missing
+                                       for c in (comp.column, *comp.weaker_columns))
                 else:
                     numeric = pd.to_numeric(column, errors="coerce")
                     present = numeric.notna().to_numpy()
@@ -283,29 +302,50 @@ class ComparisonColumns:
                                               dice_thresholds)
         return out
 
-    def compare(self, left: np.ndarray, right: np.ndarray) -> pd.DataFrame:
-        """Gamma columns for row positions ``left[i]``, ``right[i]`` (RangeIndex)."""
+    def compare(self, left: np.ndarray, right: np.ndarray, *, gated: bool = True) -> pd.DataFrame:
+        """Gamma columns for row positions ``left[i]``, ``right[i]`` (RangeIndex); see
+        :meth:`gamma_matrix` for ``gated``."""
+        gamma = self.gamma_matrix(left, right, gated=gated)
+        return pd.DataFrame({comp.gamma_column: gamma[:, j]
+                             for j, comp in enumerate(self.comparisons)})
+
+    def gamma_matrix(self, left: np.ndarray, right: np.ndarray, *,
+                     gated: bool = True) -> np.ndarray:
+        """``int8[len(left), comparisons]`` gamma levels, comparisons in spec order.
+
+        ``gated=False`` skips the ``salt_column`` / ``only_if_differs`` gates: filters under
+        different salts are then compared as they are, i.e. as unrelated records (the chance
+        agreement a small workspace's u falls back to, see ``classify.FellegiSunter``).
+        """
         left = _positions(left)
         right = _positions(right)
         dice = self.dice.levels(left, right) if self.dice is not None else None
-        data = {}
-        for comp in self.comparisons:
+        out = np.empty((len(left), len(self.comparisons)), dtype=np.int8)
+        for j, comp in enumerate(self.comparisons):
             if comp.name in self.dice_field:
-                gamma = dice[:, self.dice_field[comp.name]].copy()
+                gamma = dice[:, self.dice_field[comp.name]]
             elif comp.name in self.arrays:
                 arrays = self.arrays[comp.name]
                 if comp.kind == "exact":
                     gamma = _exact_levels(arrays[0], left, right)
+                elif comp.kind == "exact_levels":
+                    gamma = _exact_ladder(arrays, left, right)
                 else:
                     gamma = _year_levels(arrays[0], arrays[1], left, right, comp.thresholds)
             else:
-                gamma = np.full(len(left), -1, dtype=np.int8)
-            salt = self.salts.get(getattr(comp, "salt_column", None) or "")
+                gamma = -1
+            out[:, j] = gamma
+            if not gated:
+                continue
+            salt = self.salts.get(comp.salt_column or "")
             if salt is not None:
                 # filters salted by different values are unrelated: no evidence either way
-                gamma[salt[left] != salt[right]] = -1
-            data[comp.gamma_column] = gamma
-        return pd.DataFrame(data)
+                out[salt[left] != salt[right], j] = -1
+            differs = self.salts.get(comp.only_if_differs or "")
+            if differs is not None:
+                # the fallback of a salted comparison: silent where that one speaks
+                out[differs[left] == differs[right], j] = -1
+        return out
 
 
 def compare_pairs(pairs: pd.MultiIndex, encoded: pd.DataFrame, spec: LinkSpec) -> pd.DataFrame:
@@ -353,7 +393,12 @@ def random_pairs(encoded: pd.DataFrame, spec: LinkSpec, size: int,
             break
     left = np.concatenate(lefts)[:size].astype(np.int64)
     right = np.concatenate(rights)[:size].astype(np.int64)
-    return left, right
+    # distinct pairs: a small workspace has fewer pairs than the sample size, and drawing the
+    # same pair many times would not tell u anything more (it would hide how little there is)
+    lo, hi = np.minimum(left, right), np.maximum(left, right)
+    _, first = np.unique(lo * n + hi, return_index=True)
+    first.sort()
+    return left[first], right[first]
 
 
 class DiceFeature(BaseCompareFeature):

@@ -123,6 +123,8 @@ META_SCHEMA: dict[str, Any] = {
             "properties": {
                 "applies_to": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
                 "salt": {"enum": [None, *SALTS]},
+                "salt_by_field": {"type": "object",
+                                  "additionalProperties": {"enum": [None, *SALTS]}},
                 "blip_probability": {"type": "number", "minimum": 0, "maximum": 0.5},
                 "balance": {"type": "boolean"},
                 "xor_fold": {"type": "boolean"},
@@ -165,18 +167,29 @@ class BloomField:
 
 @dataclass(frozen=True)
 class Hardening:
-    """Hardening applied to the filters of ``applies_to``."""
+    """Hardening applied to the filters of ``applies_to``.
+
+    ``salt`` salts every filter of ``applies_to``; ``salt_by_field`` overrides it per filter
+    (e.g. the full name salted by birth year, so a day or month typo keeps its evidence).
+    """
 
     applies_to: tuple[str, ...] = ()
     salt: str | None = None
     blip_probability: float = 0.0
     balance: bool = False
     xor_fold: bool = False
+    salt_by_field: tuple[tuple[str, str | None], ...] = ()
+
+    def salt_for(self, field_name: str) -> str | None:
+        """The salt of ``bf_<field_name>``, or None when it is not salted."""
+        if field_name not in self.applies_to:
+            return None
+        return dict(self.salt_by_field).get(field_name, self.salt)
 
 
 @dataclass(frozen=True)
 class EncodingSchema:
-    """A validated encoding schema (see ``schemas/encoding/v1.json``)."""
+    """A validated encoding schema (see ``schemas/encoding/v2.json``)."""
 
     id: str
     version: int
@@ -218,6 +231,7 @@ class EncodingSchema:
                 blip_probability=float(hard["blip_probability"]),
                 balance=hard["balance"],
                 xor_fold=hard["xor_fold"],
+                salt_by_field=tuple(sorted(hard.get("salt_by_field", {}).items())),
             ),
             passthrough=tuple(spec["passthrough"]),
             raw=spec,
@@ -242,13 +256,20 @@ def validate_encoding_schema(spec: dict[str, Any]) -> None:
     unknown = set(spec["hardening"]["applies_to"]) - set(spec["bloom"])
     if unknown:
         raise ValueError(f"hardening applies to unknown Bloom fields: {sorted(unknown)}")
+    stray = set(spec["hardening"].get("salt_by_field", {})) - set(spec["hardening"]["applies_to"])
+    if stray:
+        raise ValueError(f"salt_by_field names fields outside applies_to: {sorted(stray)}")
     for name, f in spec["bloom"].items():
         if f["elements"] == "date_parts" and not isinstance(f["source"], str):
             raise ValueError(f"Bloom field {name!r}: date_parts take a single source field")
 
 
-def load_encoding_schema(version: int = 1) -> EncodingSchema:
-    """Read and validate ``schemas/encoding/v<version>.json``."""
+#: The encoding schema version new data is encoded under (``schemas/encoding/v<N>.json``).
+CURRENT_ENCODING_VERSION = 2
+
+
+def load_encoding_schema(version: int = CURRENT_ENCODING_VERSION) -> EncodingSchema:
+    """Read and validate ``schemas/encoding/v<version>.json`` (default: the current one)."""
     return EncodingSchema.from_dict(load_schema("encoding", version))
 
 
@@ -573,10 +594,11 @@ def _encode_bloom(
     if not present.any():
         return out
     hardened = spec.name in hardening.applies_to
-    salted = hardened and hardening.salt is not None
+    salt = hardening.salt_for(spec.name)
+    salted = salt is not None
     unit_columns = [row[present] for row in codes]
     if salted:  # distinct salt values, then the empty salt that stands for a missing one
-        salt_fact = cols.factorized(hardening.salt)
+        salt_fact = cols.factorized(salt)
         n_salts = len(salt_fact.uniques)
         salt_codes = salt_fact.codes[present]
         unit_columns.append(np.where(salt_codes >= 0, salt_codes, n_salts))

@@ -1,6 +1,7 @@
 """The linkage spec and ``link_records``: block -> compare -> classify -> cluster.
 
-The spec (``schemas/linkage/v1.json``, version ``pathlink-linkage/1``) is engine-neutral: it
+The spec (``schemas/linkage/v2.json``, version ``pathlink-linkage/2``, for
+``pathlink-encoding/2`` columns; v1 is kept for v1 encodings) is engine-neutral: it
 names encoded columns, comparison levels and Fellegi-Sunter settings, nothing about DuckDB,
 Prefect or files. It is validated with the JSON Schema below and loaded into frozen
 dataclasses.
@@ -18,7 +19,10 @@ import jsonschema
 import numpy as np
 import pandas as pd
 
-SPEC_VERSION = "pathlink-linkage/1"
+#: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
+CURRENT_SPEC = 2
+SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
+SPEC_VERSIONS = ("pathlink-linkage/1", SPEC_VERSION)
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "linkage"
 
 LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
@@ -28,7 +32,7 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                  "clustering"],
     "additionalProperties": False,
     "properties": {
-        "version": {"const": SPEC_VERSION},
+        "version": {"enum": list(SPEC_VERSIONS)},
         "description": {"type": "string"},
         "link_type": {"enum": ["link_and_dedupe", "link_only", "dedupe_only"]},
         "blocking": {
@@ -82,10 +86,13 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                     "description": {"type": "string"},
-                    "kind": {"enum": ["dice", "exact", "year_diff"]},
+                    "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels"]},
+                    "weaker_columns": {"type": "array", "items": {"type": "string"},
+                                       "minItems": 1},
                     "column": {"type": "string"},
                     "thresholds": {"type": "array", "items": {"type": "number"}},
                     "salt_column": {"type": "string"},
+                    "only_if_differs": {"type": "string"},
                     "m_probabilities": {"type": "array",
                                         "items": {"type": "number", "exclusiveMinimum": 0,
                                                   "exclusiveMaximum": 1}},
@@ -179,8 +186,11 @@ class ComparisonSpec:
     (integers: gamma = number of ``thresholds`` (max absolute differences, ascending) met).
     Missing on either side gives -1. ``salt_column`` names the column the filters were salted
     with (e.g. ``bf_dob``): gamma is -1 unless both records hold the same salt value (both
-    missing counts as the same, empty, salt). ``m_probabilities`` (one per level, gamma 0
-    first) fixes m for this comparison instead of estimating it by EM.
+    missing counts as the same, empty, salt). ``only_if_differs`` is the converse, for the
+    exact fallback of a salted filter: gamma is -1 unless the two records hold *different*
+    values of that column (a token of the name pair then speaks only where the dob-salted
+    name filters cannot, so the same evidence is not counted twice). ``m_probabilities``
+    (one per level, gamma 0 first) fixes m for this comparison instead of estimating it by EM.
     """
 
     name: str
@@ -190,10 +200,14 @@ class ComparisonSpec:
     m_probabilities: tuple[float, ...] | None = None
     description: str = ""
     salt_column: str | None = None
+    only_if_differs: str | None = None
+    weaker_columns: tuple[str, ...] = ()
 
     @property
     def levels(self) -> int:
         """Number of non-null gamma levels."""
+        if self.kind == "exact_levels":
+            return len(self.weaker_columns) + 2
         return 2 if self.kind == "exact" else len(self.thresholds) + 1
 
     @property
@@ -271,13 +285,17 @@ class LinkSpec:
                                  else None),
                 description=c.get("description", ""),
                 salt_column=c.get("salt_column"),
+                only_if_differs=c.get("only_if_differs"),
+                weaker_columns=tuple(c.get("weaker_columns", ())),
             )
             if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
                                                                         reverse=True):
                 raise ValueError(f"{comp.name}: dice thresholds must be descending")
             if comp.kind == "year_diff" and list(comp.thresholds) != sorted(comp.thresholds):
                 raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
-            if comp.kind != "exact" and not comp.thresholds:
+            if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
+                raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
+            if comp.kind not in ("exact", "exact_levels") and not comp.thresholds:
                 raise ValueError(f"{comp.name}: {comp.kind} needs thresholds")
             if comp.m_probabilities is not None and len(comp.m_probabilities) != comp.levels:
                 raise ValueError(f"{comp.name}: m_probabilities needs {comp.levels} values")
@@ -299,7 +317,7 @@ class LinkSpec:
         )
 
     @classmethod
-    def load(cls, source: int | str | Path = 1) -> LinkSpec:
+    def load(cls, source: int | str | Path = CURRENT_SPEC) -> LinkSpec:
         """Load by version number (``schemas/linkage/v<N>.json``) or from a path."""
         return load_link_spec(source)
 
@@ -310,7 +328,7 @@ class LinkSpec:
         return dataclasses.replace(self, **changes)
 
 
-def load_link_spec(source: int | str | Path = 1) -> LinkSpec:
+def load_link_spec(source: int | str | Path = CURRENT_SPEC) -> LinkSpec:
     """Load a linkage spec by version number (``schemas/linkage/v<N>.json``) or path."""
     path = _SCHEMA_DIR / f"v{source}.json" if isinstance(source, int) else Path(source)
     return LinkSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
@@ -321,17 +339,22 @@ class LinkResult:
     """Output of :func:`link_records`.
 
     Attributes:
-        pairs: One row per candidate pair: ``record_key_l``, ``record_key_r``, ``gamma_*``,
-            ``match_weight``, ``match_probability``, ``match_class``.
+        pairs: One row per candidate pair (``keep_pairs="all"``) or per pair at or above the
+            possible-match weight (``keep_pairs="scored"``): ``record_key_l``,
+            ``record_key_r``, ``gamma_*``, ``match_weight``, ``match_probability``,
+            ``match_class``.
         clusters: ``record_key``, ``cluster_id``, ``cluster_reason`` for every record.
         stats: Counts and timings (no record values).
         model: The fitted :class:`linkage.classify.FellegiSunter`.
+        candidates: Every candidate pair as row positions of the encoded frame (for pairs
+            completeness without a frame of all pairs).
     """
 
     pairs: pd.DataFrame
     clusters: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
     model: Any = None
+    candidates: Any = None
 
 
 def comparable_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> int:
@@ -358,59 +381,98 @@ def usable_spec(encoded: pd.DataFrame, spec: LinkSpec) -> tuple[LinkSpec, list[s
     return (spec if not notes else spec.replace(comparisons=tuple(kept))), notes
 
 
-def link_records(encoded: pd.DataFrame, spec: LinkSpec) -> LinkResult:
+#: Candidate pairs compared per batch: bounds the int8 gamma matrix and the kernels' scratch.
+COMPARE_BATCH = 2_000_000
+
+
+def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "all",
+                 batch_size: int = COMPARE_BATCH) -> LinkResult:
     """Run blocking, comparison, Fellegi-Sunter scoring and clustering.
+
+    Candidate pairs are held as row positions; they are compared in batches, and each pair
+    keeps only its gamma pattern code (one integer), so memory per candidate pair stays at a
+    few bytes. EM runs once per distinct gamma vector, and so does scoring.
 
     Args:
         encoded: Encoded records with ``record_key`` (unique), ``partner_id``, ``tok_*``,
             ``bf_*`` and optionally ``birth_year``, ``sex``.
         spec: The linkage spec.
+        keep_pairs: ``"all"`` returns every candidate pair in ``pairs``; ``"scored"`` only
+            those at or above ``possible_weight_threshold`` (the matches and the
+            clerical-review list), which is what clustering and review need at scale.
+        batch_size: Candidate pairs compared per batch.
 
     Returns:
         A :class:`LinkResult`.
     """
     from linkage import block, classify, cluster, compare
 
+    if keep_pairs not in ("all", "scored"):
+        raise ValueError("keep_pairs must be 'all' or 'scored'")
     spec, notes = usable_spec(encoded, spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    pairs, block_stats = block.candidate_pairs_with_stats(encoded, spec)
+    candidates = block.candidate_positions(encoded, spec)
+    block_stats = candidates.stats
     timings["block_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    model = classify.FellegiSunter(spec)
     columns = compare.ComparisonColumns.build(encoded, spec)
-    left, right = block.pair_positions(pairs, encoded)
-    features = columns.compare(left, right)
+    n_pairs = len(candidates)
+    pattern = np.empty(n_pairs, dtype=model.pattern_dtype())
+    for lo in range(0, n_pairs, batch_size):
+        hi = min(lo + batch_size, n_pairs)
+        gamma = columns.gamma_matrix(candidates.left[lo:hi], candidates.right[lo:hi])
+        pattern[lo:hi] = model.pattern_codes(gamma)
     rng = np.random.default_rng(spec.fellegi_sunter.u_seed)
     rand_left, rand_right = compare.random_pairs(encoded, spec, spec.fellegi_sunter.u_sample_size,
                                                  rng)
     random_features = columns.compare(rand_left, rand_right)
+    random_ungated = columns.compare(rand_left, rand_right, gated=False)
     timings["compare_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    model = classify.FellegiSunter(spec).fit(features, random_features=random_features,
-                                             comparable_pairs=comparable_pairs(encoded, spec))
-    scores = model.predict(features)
-    timings["classify_s"] = time.perf_counter() - t0
-
+    codes, counts = np.unique(pattern, return_counts=True)
+    patterns = model.decode_patterns(codes)
+    model.fit_patterns(patterns, counts, random_features=random_features,
+                       comparable_pairs=comparable_pairs(encoded, spec),
+                       random_ungated=random_ungated)
+    pattern_scores = model.predict(pd.DataFrame(patterns, columns=model.features))
+    # per pair: its pattern's row (pairs are scored by pattern, never one by one)
+    which = np.empty(n_pairs, dtype=np.int32 if len(codes) < 2 ** 31 else np.int64)
+    for lo in range(0, n_pairs, batch_size):
+        hi = min(lo + batch_size, n_pairs)
+        which[lo:hi] = np.searchsorted(codes, pattern[lo:hi])
+    del pattern
+    class_codes = pattern_scores["match_class"].cat.codes.to_numpy()
+    class_counts = np.bincount(class_codes[which], minlength=len(classify.MATCH_CLASSES)) \
+        if n_pairs else np.zeros(len(classify.MATCH_CLASSES), dtype=np.int64)
+    kept = (np.arange(n_pairs) if keep_pairs == "all"
+            else np.flatnonzero(class_codes[which] < classify.MATCH_CLASSES.index("non_match")))
+    record_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)
+    rows = which[kept]
     scored = pd.concat(
-        [pd.DataFrame({"record_key_l": pairs.get_level_values(0),
-                       "record_key_r": pairs.get_level_values(1)}),
-         features.reset_index(drop=True), scores.reset_index(drop=True)], axis=1)
+        [pd.DataFrame({"record_key_l": record_keys[candidates.left[kept]],
+                       "record_key_r": record_keys[candidates.right[kept]]}),
+         pd.DataFrame(patterns[rows], columns=model.features),
+         pattern_scores.iloc[rows].reset_index(drop=True)], axis=1)
+    del which, rows, kept
+    timings["classify_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     clusters = cluster.cluster_records(encoded["record_key"], scored, encoded, spec)
     timings["cluster_s"] = time.perf_counter() - t0
 
-    counts = scored["match_class"].value_counts()
     stats: dict[str, Any] = {
         "records": len(encoded),
         "candidate_pairs": block_stats.pair_count,
         "pairs_by_rule": dict(block_stats.pairs_by_rule),
         "skipped_blocks": dict(block_stats.skipped_blocks),
         "skipped_block_records": dict(block_stats.skipped_block_records),
-        "match_pairs": int(counts.get("match", 0)),
-        "possible_pairs": int(counts.get("possible", 0)),
+        "match_pairs": int(class_counts[classify.MATCH_CLASSES.index("match")]),
+        "possible_pairs": int(class_counts[classify.MATCH_CLASSES.index("possible")]),
+        "gamma_patterns": len(codes),
         "clusters": int(clusters["cluster_id"].nunique()),
         "split_clusters": int(clusters["cluster_reason"].str.startswith("split:").sum()),
         "candidate_match_share": float(model.lambda_),
@@ -419,4 +481,5 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec) -> LinkResult:
         "notes": notes,
         **timings,
     }
-    return LinkResult(pairs=scored, clusters=clusters, stats=stats, model=model)
+    return LinkResult(pairs=scored, clusters=clusters, stats=stats, model=model,
+                      candidates=candidates)

@@ -127,7 +127,7 @@ def encode_file(
         period: Optional ``YYYY-MM`` the extract reports on (ages are judged at its start).
         as_of: Reporting date (normally today).
         dataset: Only ``participants`` can be encoded.
-        schema: Encoding schema; default ``schemas/encoding/v1.json``.
+        schema: Encoding schema; default the current one (``schemas/encoding/v2.json``).
 
     Returns:
         The encoded drop. When validation rejects the whole file, ``drop.accepted`` is False
@@ -143,7 +143,7 @@ def encode_file(
         raise ValueError("period must be YYYY-MM")
     if dataset != "participants":
         raise ValueError("only the participants dataset can be encoded")
-    schema = schema or load_encoding_schema(1)
+    schema = schema or load_encoding_schema()
     path = Path(path)
     name = intake.display_name(path)
     read = intake.read_table(path, dataset=dataset, source_name=name)
@@ -255,7 +255,7 @@ def read_encoded_drop(
         expected_fingerprint: The hub key's fingerprint (or the ``SharedSecret`` itself: only
             its ``fingerprint`` is used).
         expected_schema: The hub's ``EncodingSchema`` (or its id, e.g.
-            ``"pathlink-encoding/1"``).
+            ``"pathlink-encoding/2"``).
         expected_partner: When given, the partner recorded in the file must be this one.
         previous_fingerprints: Fingerprints of previous keys still accepted during a key
             rotation's overlap (docs/keys.md, "Rotation"); ``attrs["key_fingerprint"]`` tells

@@ -348,7 +348,8 @@ class StateStore:
         self.con.unregister("enc_in")
 
     def latest_records(self, key_fingerprint: str | None = None, *,
-                       only_key: bool = False) -> pd.DataFrame:
+                       only_key: bool = False,
+                       encoding_schema: str | None = None) -> pd.DataFrame:
         """Each partner record's most recent encoded version.
 
         Args:
@@ -356,18 +357,26 @@ class StateStore:
                 rotation's overlap pair) the one under this key wins.
             only_key: Only versions under `key_fingerprint` (or with no recorded key) count:
                 the records that can be linked under the current key.
+            encoding_schema: When given, only versions encoded under this schema id (or with
+                none recorded) count: encodings of two schema versions are not comparable.
         """
         if not self._has_table("record_versions"):
             return pd.DataFrame()
-        where = ""
+        conditions: list[str] = []
+        params: list[object] = []
         if only_key and key_fingerprint is not None:
-            where = "WHERE key_fingerprint = ? OR key_fingerprint IS NULL "
+            conditions.append("(key_fingerprint = ? OR key_fingerprint IS NULL)")
+            params.append(key_fingerprint)
+        if encoding_schema is not None:
+            conditions.append("(encoding_schema = ? OR encoding_schema IS NULL)")
+            params.append(encoding_schema)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         records = self.con.execute(
             f"SELECT * FROM record_versions {where}QUALIFY row_number() OVER "  # noqa: S608
             "(PARTITION BY record_key ORDER BY period DESC, "
             "(key_fingerprint IS NOT DISTINCT FROM ?) DESC, key_fingerprint, file_sha256) = 1 "
             "ORDER BY record_key",
-            [key_fingerprint] * (2 if where else 1),
+            [*params, key_fingerprint],
         ).df()
         # DuckDB hands BLOBs back as bytearray; the encoded-frame contract is bytes (hashable,
         # as the linkage stages expect, e.g. for the bf_dob salt of salted filters).

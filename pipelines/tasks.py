@@ -363,17 +363,20 @@ def store_drop(workspace: str, outcome: DropOutcome, encoded: pd.DataFrame | Non
 def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> dict[str, Any]:
     """Link all current records, cluster them into persons and keep person IDs stable.
 
-    Only records with a version under the current key take part (tokens and filters of
-    different keys never match). After a key rotation, a record known only under an earlier
-    key keeps its person but is not linked: it is counted in `old_key_records` (docs/keys.md,
-    "Rotation").
+    Only records with a version under the current key and the current encoding schema take
+    part (tokens and filters of different keys, or of two schema versions, never match). After
+    a key rotation (or an encoding-schema upgrade), a record known only under an earlier key
+    (or schema) keeps its person but is not linked: it is counted in `old_key_records`
+    (docs/keys.md, "Rotation"); it links again once its partner sends it again.
     """
     crash_point("link:start")
     ws = load_workspace(workspace)
     spec = LinkSpec.load()
     current_fp = _current_fingerprint(ws)
     with StateStore(ws.state_db) as state:
-        records = state.latest_records(current_fp, only_key=True)  # linkable: current key
+        # linkable: encoded under the current key and the current encoding schema
+        records = state.latest_records(current_fp, only_key=True,
+                                       encoding_schema=load_encoding_schema().id)
         versions = state.records_by_key()  # lineage of every stored version, any key
         if versions.empty:
             return {"records": 0, "persons": 0, "pairs": 0}
@@ -381,15 +384,17 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
         rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
         lineage = ["record_key", "partner_id", "partner_record_id"]
         if len(records):
-            result = link_records(records, spec)
+            result = link_records(records, spec, keep_pairs="scored")  # matches + review
             crosswalk, history = assign_person_ids(result.clusters, previous, rng)
             crosswalk = crosswalk.merge(records[lineage], on="record_key").merge(
                 result.clusters[["record_key", "cluster_reason"]], on="record_key", how="left")
             pairs = result.pairs
+            candidate_count = result.stats["candidate_pairs"]
         else:
             crosswalk = pd.DataFrame(columns=[*lineage, "person_id", "cluster_reason"])
             history = pd.DataFrame(columns=ID_HISTORY_COLUMNS)
             pairs = pd.DataFrame()
+            candidate_count = 0
         # known only under an earlier key (after a rotation): persons kept, not linked
         old_key = versions[~versions["record_key"].isin(set(crosswalk["record_key"]))]
         kept, history = _keep_old_key_persons(old_key, previous, crosswalk, history, rng)
@@ -410,7 +415,7 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
     summary = {
         "records": len(crosswalk),
         "persons": int(crosswalk["person_id"].nunique()),
-        "pairs": len(pairs),
+        "pairs": candidate_count,
         "matches": int((pairs["match_class"] == "match").sum()) if len(pairs) else 0,
         "possible": len(review),
         "id_events": len(history),

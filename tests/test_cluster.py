@@ -132,10 +132,96 @@ def test_link_records_end_to_end():
     assert result.stats["candidate_pairs"] == len(result.pairs)
 
 
+def _people_with_duplicates(n=120, seed=3):
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    people = []
+    for i in range(n):
+        given = "".join(rng.choice(letters, 5))
+        family = "".join(rng.choice(letters, 7))
+        dob = f"19{rng.integers(50, 99)}-0{rng.integers(1, 9)}-1{rng.integers(0, 9)}"
+        people.append({"partner_id": "a", "partner_record_id": str(i), "given": given,
+                       "family": family, "dob": dob})
+        if i % 2:
+            typo = family[:3] + "q" + family[4:]
+            people.append({"partner_id": "b", "partner_record_id": str(i), "given": given,
+                           "family": typo, "dob": dob if i % 3 else None})
+    return people
+
+
+def test_batched_pattern_scoring_equals_scoring_each_pair():
+    """The engine compares in batches and scores each distinct gamma vector once; that must
+    give every pair the gammas and weight that comparing and scoring it alone gives."""
+    from linkage.block import candidate_pairs
+    from linkage.classify import FellegiSunter
+    from linkage.compare import ComparisonColumns, compare_pairs, random_pairs
+
+    encoded = encode(_people_with_duplicates())
+    link_spec = spec()
+    result = link_records(encoded, link_spec, batch_size=37)  # many uneven batches
+    pairs = candidate_pairs(encoded, link_spec)
+    features = compare_pairs(pairs, encoded, link_spec)
+    rng = np.random.default_rng(link_spec.fellegi_sunter.u_seed)
+    rand = random_pairs(encoded, link_spec, link_spec.fellegi_sunter.u_sample_size, rng)
+    random_features = ComparisonColumns.build(encoded, link_spec).compare(*rand)
+    from linkage.engine import comparable_pairs
+
+    model = FellegiSunter(link_spec).fit(features, random_features=random_features,
+                                         comparable_pairs=comparable_pairs(encoded, link_spec))
+    expected = model.predict(features).reset_index(drop=True)
+    got = result.pairs
+    assert len(got) == len(pairs) > 100
+    assert list(got["record_key_l"]) == list(pairs.get_level_values(0))
+    assert list(got["record_key_r"]) == list(pairs.get_level_values(1))
+    for column in features.columns:
+        assert got[column].tolist() == features[column].tolist(), column
+    np.testing.assert_allclose(got["match_weight"], expected["match_weight"], rtol=0, atol=1e-9)
+    assert got["match_class"].tolist() == expected["match_class"].tolist()
+    assert set(got["match_class"]) >= {"match", "non_match"}
+    # candidates hold the same pairs as row positions
+    keys = encoded["record_key"].to_numpy()
+    assert list(keys[result.candidates.left]) == list(got["record_key_l"])
+    assert list(keys[result.candidates.right]) == list(got["record_key_r"])
+
+    scored = link_records(encoded, link_spec, keep_pairs="scored")
+    subset = got[got["match_class"] != "non_match"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(scored.pairs, subset)
+    pd.testing.assert_frame_equal(scored.clusters, result.clusters)
+    assert scored.stats["candidate_pairs"] == len(pairs)
+    assert scored.stats["match_pairs"] == int((got["match_class"] == "match").sum())
+    assert scored.stats["possible_pairs"] == int((got["match_class"] == "possible").sum())
+    with pytest.raises(ValueError, match="keep_pairs"):
+        link_records(encoded, link_spec, keep_pairs="some")
+
+
+def test_positions_completeness_matches_the_key_based_measure():
+    from linkage.evaluate import positions_completeness
+
+    encoded = encode(_people_with_duplicates(60))
+    result = link_records(encoded, spec())
+    truth = pd.DataFrame({"record_key": encoded["record_key"],
+                          "true_id": encoded["record_key"].str.split(":").str[1]})
+    by_keys = pairs_completeness(
+        result.pairs.set_index(["record_key_l", "record_key_r"]).index, truth)
+    true_id = encoded["record_key"].map(truth.set_index("record_key")["true_id"])
+    assert positions_completeness(result.candidates.left, result.candidates.right,
+                                  true_id) == by_keys
+    # a lost true pair lowers it; no true pairs at all gives 1.0
+    assert positions_completeness(result.candidates.left[:0], result.candidates.right[:0],
+                                  true_id) == 0.0
+    assert positions_completeness(np.array([0]), np.array([1]),
+                                  pd.Series(["x", None, None])) == 1.0
+
+
 def test_v1_spec_loads_and_is_validated(tmp_path):
     spec_v1 = load_link_spec(1)
     assert spec_v1.version == "pathlink-linkage/1"
-    assert LinkSpec.load() == spec_v1
+    current = LinkSpec.load()
+    assert current == load_link_spec(2) and current.version == "pathlink-linkage/2"
+    # the current spec gates each salted filter on its salt (schemas/encoding/v2.json)
+    gates = {c.name: c.salt_column for c in current.comparisons}
+    assert (gates["full_name"], gates["address"], gates["given_name"]) == \
+        ("birth_year", "bf_dob", "bf_dob")
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "pathlink-linkage/1"}')
     with pytest.raises(Exception, match="required"):

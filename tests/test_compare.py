@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+import pytest
 import recordlinkage
 from _linkage_fixtures import SPEC_DICT, bloom, encode, spec
 
@@ -147,6 +148,42 @@ def test_salted_comparison_is_null_when_salts_differ():
     # same dob -> compared; different or one-sided dob -> -1; both missing (empty salt) compared
     assert out["gamma_given_name"].tolist() == [3, -1, -1, 3]
     assert out["gamma_family_name"].tolist() == [3, 3, 3, 3]  # not salted
+
+
+def test_fallback_comparison_speaks_only_where_the_salt_differs():
+    people = [{"partner_id": "a", "partner_record_id": str(i), "given": "maria",
+               "family": "rivera", "dob": dob, "ssn": ssn} for i, (dob, ssn) in
+              enumerate([("1990-01-02", "123456789"), ("1990-01-02", "123456789"),
+                         ("1990-01-03", "123456789"), (None, "123456789"), (None, None)])]
+    encoded = encode(people)
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"].append({"name": "ssn_other_dob", "kind": "exact",
+                                "column": "tok_ssn", "only_if_differs": "bf_dob"})
+    columns = ComparisonColumns.build(encoded, LinkSpec.from_dict(data))
+    out = columns.compare(np.array([0, 0, 0, 3]), np.array([1, 2, 3, 4]))
+    # same dob -> silent; other or one-sided dob -> compared; both missing -> silent
+    assert out["gamma_ssn_other_dob"].tolist() == [-1, 1, 1, -1]
+
+
+def test_exact_levels_ladder_takes_the_strongest_agreeing_token():
+    encoded = pd.DataFrame({
+        "record_key": list("abcdef"), "partner_id": "p",
+        "tok_strong": ["s1", "s1", "s2", "s3", None, None],
+        "tok_weak": ["w1", "w1", "w1", "w9", "w1", None],
+        "bf_given_name": [None] * 6,
+    })
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"] = [{"name": "names", "kind": "exact_levels", "column": "tok_strong",
+                            "weaker_columns": ["tok_weak", "tok_absent"]}]
+    link_spec = LinkSpec.from_dict(data)
+    assert link_spec.comparisons[0].levels == 4
+    out = ComparisonColumns.build(encoded, link_spec).compare(np.array([0, 0, 0, 0, 4]),
+                                                              np.array([1, 2, 3, 4, 5]))
+    # both agree -> 3; only the weak one -> 2; present, none agree -> 0; nothing on both -> -1
+    assert out["gamma_names"].tolist() == [3, 2, 0, 2, -1]
+    data["comparisons"][0].pop("weaker_columns")
+    with pytest.raises(ValueError, match="weaker_columns"):
+        LinkSpec.from_dict(data)
 
 
 def test_comparison_on_absent_column_is_skipped_with_a_note():

@@ -53,6 +53,7 @@ def person(**overrides: object) -> dict[str, object]:
         "ssn": "123456789",
         "sex": "M",
         "street": "12 MAIN ST",
+        "city": "HARTFORD",
         "phone": "+18605551234",
         "email": "john.smith@example.org",
         "zip5": "06103",
@@ -70,7 +71,7 @@ def frame(*people: dict[str, object]) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def schema() -> EncodingSchema:
-    return load_encoding_schema(1)
+    return load_encoding_schema()  # the current schema
 
 
 def test_columns_attrs_and_index(schema: EncodingSchema) -> None:
@@ -81,14 +82,14 @@ def test_columns_attrs_and_index(schema: EncodingSchema) -> None:
     assert encoded["birth_year"].dtype == "Int64"
     assert encoded["birth_year"].tolist() == [1990, 1990]
     assert encoded.attrs == {"key_fingerprint": SECRET.fingerprint,
-                             "encoding_schema": "pathlink-encoding/1"}
+                             "encoding_schema": "pathlink-encoding/2"}
     token = encoded.loc["r0", "tok_t4_ssn"]
     assert re.fullmatch(r"[0-9a-f]{64}", token)
 
 
 def test_token_is_documented_hmac(schema: EncodingSchema) -> None:
     encoded = encode_participants(frame(person()), SECRET, schema)
-    key = SECRET.subkey("token/t3_ssn_dob/v1")
+    key = SECRET.subkey(f"token/t3_ssn_dob/v{schema.version}")
     message = b"123456789\x1f1990-04-07"
     assert encoded.loc["r0", "tok_t3_ssn_dob"] == hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -117,7 +118,7 @@ def test_tokens_stable_across_runs_and_processes(schema: EncodingSchema) -> None
         "from test_encode import SECRET, frame, person\n"
         "from linkage.encode import encode_participants, load_encoding_schema\n"
         "e = encode_participants(frame(person(), person(given_name='maria', ssn=None)), SECRET,"
-        " load_encoding_schema(1))\n"
+        " load_encoding_schema())\n"
         "print(json.dumps({c: [v if v is None or isinstance(v, str) else v.hex() for v in e[c]]"
         " for c in e.columns if c.startswith(('tok_', 'bf_'))}))\n"
     )
@@ -202,6 +203,23 @@ def test_salt_changes_filter_when_year_differs() -> None:
     schema = EncodingSchema.from_dict(spec)
     encoded = encode_participants(frame(person(), person(dob="1991-04-07")), SECRET, schema)
     assert bloom.dice(*encoded["bf_given_name"]) < 0.5
+
+
+def test_salt_by_field_overrides_the_salt_per_filter() -> None:
+    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec["hardening"]["applies_to"] = ["given_name", "family_name", "full_name"]
+    spec["hardening"]["salt_by_field"] = {"full_name": "birth_year"}
+    schema = EncodingSchema.from_dict(spec)
+    assert [schema.hardening.salt_for(f) for f in ("given_name", "full_name", "dob")] == \
+        ["dob", "birth_year", None]
+    day_typo = encode_participants(frame(person(), person(dob="1990-04-08")), SECRET, schema)
+    assert bloom.dice(*day_typo["bf_given_name"]) < 0.5       # dob salt: other day, unrelated
+    assert day_typo["bf_full_name"].iloc[0] == day_typo["bf_full_name"].iloc[1]  # same year
+    year = encode_participants(frame(person(), person(dob="1991-04-07")), SECRET, schema)
+    assert bloom.dice(*year["bf_full_name"]) < 0.5
+    spec["hardening"]["salt_by_field"] = {"street": "dob"}  # not in applies_to
+    with pytest.raises(ValueError, match="outside applies_to"):
+        EncodingSchema.from_dict(spec)
 
 
 def test_swapped_names_token_matches(schema: EncodingSchema) -> None:
@@ -341,8 +359,12 @@ def test_salted_filters_follow_documented_construction(schema: EncodingSchema) -
     encoded = encode_participants(frame(person(), person(given_name="maria", dob="")), SECRET,
                                   schema)
     assert schema.hardening.salt == "dob"
-    assert set(schema.hardening.applies_to) == {"given_name", "family_name"}
+    assert set(schema.hardening.applies_to) == {"given_name", "family_name", "full_name",
+                                                "address"}
+    assert schema.hardening.salt_for("full_name") == "birth_year"
     expected = {
+        "full_name": reference_salted_filter(SECRET, "full_name", ["john", "smith"], "1990",
+                                             10, 512),
         "given_name": reference_salted_filter(SECRET, "given_name", ["john"], "1990-04-07",
                                               20, 512),
         "family_name": reference_salted_filter(SECRET, "family_name", ["smith"], "1990-04-07",
@@ -355,10 +377,20 @@ def test_salted_filters_follow_documented_construction(schema: EncodingSchema) -
         SECRET, "given_name", ["maria"], "", 20, 512)
 
 
-def test_full_name_filter_is_not_salted_by_dob(schema: EncodingSchema) -> None:
-    encoded = encode_participants(frame(person(), person(dob="1991-05-08")), SECRET, schema)
-    assert encoded.loc["r0", "bf_full_name"] == encoded.loc["r1", "bf_full_name"]
+def test_full_name_filter_is_salted_by_birth_year_not_dob(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person(), person(dob="1990-05-08"),
+                                        person(dob="1991-04-07")), SECRET, schema)
+    full = encoded["bf_full_name"].tolist()
+    assert full[0] == full[1]                # a day/month typo keeps the full-name evidence
+    assert bloom.dice(full[0], full[2]) < 0.5  # another birth year: unrelated
     assert encoded.loc["r0", "bf_given_name"] != encoded.loc["r1", "bf_given_name"]
+
+
+def test_v1_schema_still_loads_with_its_unsalted_multi_field_filters() -> None:
+    v1 = load_encoding_schema(1)
+    assert v1.id == "pathlink-encoding/1"
+    assert (v1.hardening.salt_for("full_name"), v1.hardening.salt_for("address")) == (None, None)
+    assert "street" in v1.bloom and "street" not in load_encoding_schema().bloom
 
 
 def test_full_name_filter_survives_swapped_names(schema: EncodingSchema) -> None:
@@ -394,8 +426,9 @@ def test_address_filter_unions_street_city_and_zip(schema: EncodingSchema) -> No
     assert bloom.dice(address[0], address[3]) < 0.5
     assert address[4] is not None and bloom.dice(address[0], address[4]) < 0.5
     assert address[5] is None
-    # keyed apart from the street filter: the same street line sets other bits
-    assert encoded["bf_street"].iloc[0] != encoded["bf_address"].iloc[0]
+    # salted by dob: the same address under another dob is unrelated
+    moved = encode_participants(frame(person(city="HARTFORD", dob="1990-04-08")), SECRET, schema)
+    assert bloom.dice(address[0], moved["bf_address"].iloc[0]) < 0.5
 
 
 def test_salt_makes_same_name_unrelated_and_varies_its_weight(schema: EncodingSchema) -> None:

@@ -65,14 +65,14 @@ def test_encoded_file_holds_no_pii_and_records_key_and_schema(written) -> None:
     table = pq.read_table(out)
     _assert_no_canary(repr(table.to_pydict()).encode())
     _assert_no_canary(repr(table.to_pandas().to_dict()).encode())
-    schema = load_encoding_schema(1)
+    schema = load_encoding_schema()
     assert table.column_names == encoded_drops.encoded_columns(schema)
     assert "bf_full_name" in table.column_names
     assert table.column("partner_record_id").to_pylist() == ["R-001", "R-002", "R-003"]
     assert table.column("source_row").to_pylist() == [2, 3, 4]
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     assert meta["pathlink_key_fingerprint"] == KEY_A.fingerprint
-    assert meta["pathlink_encoding_schema"] == "pathlink-encoding/1"
+    assert meta["pathlink_encoding_schema"] == "pathlink-encoding/2"
     assert meta["pathlink_partner"] == "youth_dept"
     assert (meta["pathlink_rows_read"], meta["pathlink_rows_accepted"],
             meta["pathlink_rows_quarantined"]) == ("4", "3", "1")
@@ -84,7 +84,7 @@ def test_encoded_file_holds_no_pii_and_records_key_and_schema(written) -> None:
 def test_hub_reads_what_the_partner_wrote(written) -> None:
     drop, out = written
     frame = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
-                              expected_schema=load_encoding_schema(1),
+                              expected_schema=load_encoding_schema(),
                               expected_partner="youth_dept")
     assert frame.attrs["partner_id"] == "youth_dept"
     assert frame.attrs["rows_quarantined"] == 1
@@ -94,7 +94,7 @@ def test_hub_reads_what_the_partner_wrote(written) -> None:
     assert frame["birth_year"].tolist() == [1987, 2001, 1999]
     # a SharedSecret works too (only its fingerprint is read), and a schema id
     again = read_encoded_drop(out, expected_fingerprint=KEY_A,
-                              expected_schema="pathlink-encoding/1")
+                              expected_schema="pathlink-encoding/2")
     assert len(again) == 3
 
 
@@ -102,7 +102,7 @@ def test_hub_under_another_key_refuses_the_file(written) -> None:
     _, out = written
     with pytest.raises(KeyMismatchError, match=r"participants\.encoded\.parquet") as info:
         read_encoded_drop(out, expected_fingerprint=KEY_B.fingerprint,
-                          expected_schema=load_encoding_schema(1))
+                          expected_schema=load_encoding_schema())
     assert KEY_A.fingerprint in str(info.value) and KEY_B.fingerprint in str(info.value)
 
 
@@ -119,14 +119,14 @@ def test_missing_fingerprint_refused(written) -> None:
                                     if k != b"pathlink_key_fingerprint"}))
     with pytest.raises(KeyMismatchError, match="no key fingerprint"):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
-                          expected_schema=load_encoding_schema(1))
+                          expected_schema=load_encoding_schema())
 
 
 def test_wrong_schema_refused(written) -> None:
     _, out = written
+    # a drop encoded under the current schema at a hub still on v1 (or the reverse) is refused
     spec = copy.deepcopy(load_schema("encoding", 1))
-    spec.update(id="pathlink-encoding/2", version=2)
-    with pytest.raises(EncodedDropError, match=r"schema 'pathlink-encoding/1'.*expects"):
+    with pytest.raises(EncodedDropError, match=r"schema 'pathlink-encoding/2'.*expects"):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
                           expected_schema=EncodingSchema.from_dict(spec))
 
@@ -143,7 +143,7 @@ def test_tampered_filter_length_refused(written) -> None:
     _rewrite(out, truncate)
     with pytest.raises(EncodedDropError, match="bf_given_name: 1 filter"):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
-                          expected_schema=load_encoding_schema(1))
+                          expected_schema=load_encoding_schema())
 
 
 @pytest.mark.parametrize(
@@ -163,7 +163,7 @@ def test_malformed_drops_refused(written, mutate, message) -> None:
     _rewrite(out, mutate)
     with pytest.raises(EncodedDropError, match=message):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
-                          expected_schema=load_encoding_schema(1), expected_partner="youth_dept")
+                          expected_schema=load_encoding_schema(), expected_partner="youth_dept")
 
 
 def test_rejected_file_is_not_written(tmp_path: Path) -> None:
@@ -191,7 +191,7 @@ def test_cli_encode(extract: Path, tmp_path: Path) -> None:
     assert KEY_A.fingerprint in result.output
     _assert_no_canary(result.output.encode())
     frame = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
-                              expected_schema=load_encoding_schema(1))
+                              expected_schema=load_encoding_schema())
     assert frame.attrs["period"] == "2026-10" and len(frame) == 3
     again = runner.invoke(app, ["encode", str(extract), "--partner", "youth_dept", "-o",
                                 str(out), "--key-id", "hub-2026a"], env=_env())

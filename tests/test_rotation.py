@@ -37,7 +37,7 @@ def encode_batch(partner_id: str, secret: SharedSecret) -> pd.DataFrame:
     """What the monthly flow stores for one batch: lineage + encoded columns + fingerprint."""
     raw = EXTRACTS[partner_id]
     encoded = encode_participants(normalize_participants(raw, as_of=date(2026, 1, 31)), secret,
-                                  load_encoding_schema(1))
+                                  load_encoding_schema())
     encoded.insert(0, "record_key", partner_id + ":" + raw["partner_record_id"])
     encoded.insert(1, "partner_id", partner_id)
     encoded.insert(2, "partner_record_id", raw["partner_record_id"])

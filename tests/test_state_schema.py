@@ -1,0 +1,37 @@
+"""The hub links only record versions encoded under the current encoding schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.state import StateStore
+
+
+def _versions(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "record_key": key, "partner_id": key.split(":")[0],
+        "partner_record_id": key.split(":")[1], "period": period, "file_sha256": sha,
+        "key_fingerprint": "ab" * 16, "encoding_schema": schema,
+        "tok_t4_ssn": f"{key}-{schema}", "bf_dob": b"\x01" * 32,
+    } for key, period, sha, schema in rows])
+
+
+def test_latest_records_keeps_only_the_current_schema_when_asked(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.duckdb") as state:
+        state.store_records(_versions([("p:A", "2026-01", "s1", "pathlink-encoding/1"),
+                                       ("p:B", "2026-01", "s1", "pathlink-encoding/1")]))
+        state.store_records(_versions([("p:A", "2026-02", "s2", "pathlink-encoding/2")]))
+        every = state.latest_records("ab" * 16)
+        linkable = state.latest_records("ab" * 16, only_key=True,
+                                        encoding_schema="pathlink-encoding/2")
+        stale_only = state.latest_records("ab" * 16, only_key=True,
+                                          encoding_schema="pathlink-encoding/1")
+    assert dict(zip(every["record_key"], every["encoding_schema"], strict=True)) == {
+        "p:A": "pathlink-encoding/2", "p:B": "pathlink-encoding/1"}
+    # B was never sent again under v2: it is not linked (it keeps its person, see tasks.link)
+    assert linkable["record_key"].tolist() == ["p:A"]
+    assert linkable["tok_t4_ssn"].tolist() == ["p:A-pathlink-encoding/2"]
+    assert stale_only["record_key"].tolist() == ["p:A", "p:B"]
+    assert stale_only["period"].tolist() == ["2026-01", "2026-01"]
