@@ -103,14 +103,18 @@ class FellegiSunter:
         return np.bincount(gammas[valid].astype(np.int64), minlength=levels,
                            weights=None if weights is None else weights[valid])[:levels]
 
+    def _smoothed_u(self, frame: pd.DataFrame) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Add-one smoothed level shares per feature, and how many non-null gammas each had."""
+        u, seen = {}, {}
+        for f in self.features:
+            counts = self._level_counts(frame[f].to_numpy(), self.levels[f])
+            u[f] = _normalize((counts + 1.0) / (counts.sum() + self.levels[f]))
+            seen[f] = int(counts.sum())
+        return u, seen
+
     def estimate_u(self, random_features: pd.DataFrame) -> dict[str, np.ndarray]:
         """u probabilities from gamma vectors of random pairs (add-one smoothing)."""
-        u = {}
-        self.random_gammas_ = {}
-        for f in self.features:
-            counts = self._level_counts(random_features[f].to_numpy(), self.levels[f])
-            u[f] = _normalize((counts + 1.0) / (counts.sum() + self.levels[f]))
-            self.random_gammas_[f] = int(counts.sum())
+        u, self.random_gammas_ = self._smoothed_u(random_features)
         return u
 
     def fit(self, features: pd.DataFrame, random_features: pd.DataFrame | None = None,
@@ -244,9 +248,7 @@ class FellegiSunter:
         if self.u_random_ is not None and comparable_pairs:
             fallback = self.u_em_
             if not iterations and random_ungated is not None and len(random_ungated):
-                fallback = {f: _normalize((c + 1.0) / (c.sum() + self.levels[f])) for f, c in (
-                    (f, self._level_counts(random_ungated[f].to_numpy(), self.levels[f]))
-                    for f in self.features)}
+                fallback = self._smoothed_u(random_ungated)[0]
             self.u_ = {f: (u if self.random_gammas_[f] >= MIN_RANDOM_GAMMAS else fallback[f])
                        for f, u in self.u_random_.items()}
             self.prior_ = float(np.clip(lam * n_pairs / comparable_pairs, 1e-300, 1 - _EPS))

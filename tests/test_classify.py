@@ -113,3 +113,30 @@ def test_weight_cap_bounds_a_group_of_comparisons(mixture):
     names = sum(np.concatenate(([0.0], bf[f]))[features[f].to_numpy() + 1]
                 for f in ("gamma_given_name", "gamma_family_name"))
     np.testing.assert_allclose(w_cap, w_free - names + np.minimum(names, 1.0))
+
+
+def test_sparse_random_gammas_take_u_from_em_and_few_pairs_skip_em(mixture):
+    """A salt-gated comparison is rarely non-null among random pairs: its u then comes from EM
+    over the candidates; with too few candidate pairs for EM, from the ungated random pairs."""
+    from linkage.classify import MIN_EM_PAIRS, MIN_RANDOM_GAMMAS
+
+    features, _, random_pairs = mixture
+    sparse = random_pairs.copy()
+    sparse.loc[MIN_RANDOM_GAMMAS // 2:, "gamma_given_name"] = -1  # like a dob-gated filter
+    model = FellegiSunter(spec()).fit(features, random_features=sparse,
+                                      comparable_pairs=10 * len(features))
+    assert model.random_gammas_["gamma_given_name"] < MIN_RANDOM_GAMMAS
+    assert model.n_iter_ > 0
+    np.testing.assert_allclose(model.u_["gamma_given_name"], model.u_em_["gamma_given_name"])
+    np.testing.assert_allclose(model.u_["gamma_dob"], model.u_random_["gamma_dob"])
+
+    few = features.iloc[: MIN_EM_PAIRS - 1]
+    ungated = random_pairs.assign(gamma_given_name=0)  # unrelated filters: no agreement
+    model = FellegiSunter(spec()).fit_patterns(
+        model.decode_patterns(model.pattern_codes(few[model.features].to_numpy(np.int8))),
+        np.ones(len(few)), random_features=sparse, comparable_pairs=1000,
+        random_ungated=ungated)
+    assert model.n_iter_ == 0  # no EM on a handful of pairs
+    assert model.u_["gamma_given_name"][0] > 0.99  # chance agreement of unrelated filters
+    np.testing.assert_allclose(model.u_["gamma_dob"], model.u_random_["gamma_dob"])
+    assert model.m_["gamma_given_name"].argmax() == 3  # the starting m favours agreement
