@@ -346,8 +346,9 @@ class LinkResult:
         clusters: ``record_key``, ``cluster_id``, ``cluster_reason`` for every record.
         stats: Counts and timings (no record values).
         model: The fitted :class:`linkage.classify.FellegiSunter`.
-        candidates: Every candidate pair as row positions of the encoded frame (for pairs
-            completeness without a frame of all pairs).
+        candidates: Every candidate pair as row positions of the encoded frame
+            (``block.CandidatePositions``, for pairs completeness without a frame of all
+            pairs).
     """
 
     pairs: pd.DataFrame
@@ -429,7 +430,9 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     rand_left, rand_right = compare.random_pairs(encoded, spec, spec.fellegi_sunter.u_sample_size,
                                                  rng)
     random_features = columns.compare(rand_left, rand_right)
-    random_ungated = columns.compare(rand_left, rand_right, gated=False)
+    # only a workspace too small for EM needs the ungated chance agreement (classify)
+    random_ungated = (columns.compare(rand_left, rand_right, gated=False)
+                      if n_pairs < classify.MIN_EM_PAIRS else None)
     timings["compare_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
