@@ -448,11 +448,11 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         hi = min(lo + batch_size, n_pairs)
         which[lo:hi] = np.searchsorted(codes, pattern[lo:hi])
     del pattern
-    class_codes = pattern_scores["match_class"].cat.codes.to_numpy()
-    class_counts = np.bincount(class_codes[which], minlength=len(classify.MATCH_CLASSES)) \
-        if n_pairs else np.zeros(len(classify.MATCH_CLASSES), dtype=np.int64)
+    pair_class = pattern_scores["match_class"].cat.codes.to_numpy()[which]
+    class_counts = np.bincount(pair_class, minlength=len(classify.MATCH_CLASSES))
     kept = (np.arange(n_pairs) if keep_pairs == "all"
-            else np.flatnonzero(class_codes[which] < classify.MATCH_CLASSES.index("non_match")))
+            else np.flatnonzero(pair_class < classify.MATCH_CLASSES.index("non_match")))
+    del pair_class
     record_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)
     rows = which[kept]
     scored = pd.concat(

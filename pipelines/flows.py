@@ -257,7 +257,7 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         with StateStore(ws.state_db) as state:
             for period in state.unfinished_periods():  # stored, but never published
                 by_period.setdefault(period, [])
-            state.start_run(run_id, code_version(), _fingerprint_or_none(ws))
+            state.start_run(run_id, code_version(), ws.fingerprint_or_none())
         runners.report("discovered", drops=len(found.pending), periods=len(by_period))
         results = []
         status = "failed"
@@ -308,13 +308,6 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
     for refusal in summary["refused"]:
         lines.append(f"- refused: {refusal['file']}")
     return "\n".join(lines) + "\n"
-
-
-def _fingerprint_or_none(ws: Workspace) -> str | None:
-    try:
-        return ws.expected_fingerprint()  # configured, or from the secret
-    except Exception:
-        return None
 
 
 def rotation_note(link: dict[str, Any]) -> str | None:

@@ -50,6 +50,7 @@ from data_contracts.compiler import (
     gx_context,
     suite_name,
 )
+from keys.secret import KEY_ID_PATTERN
 
 ROW = ROW_COLUMN
 REASONS = "reasons"
@@ -60,7 +61,6 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm"
            ".parquet": "parquet"}
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PARTNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-ENCODED_TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")  # a (lowercased) key id
 _DATE_SHAPE = re.compile(r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4}|\d{8})\s*$")
 _NUMBER = re.compile(NUMBER_REGEX)
 _SAFE_HEADER = re.compile(r"^[A-Za-z0-9 _\-/#().]{1,64}$")
@@ -917,7 +917,7 @@ def parse_drop_path(landing_root: Path, path: Path, *, as_of: date | None = None
                            code="unsupported")
     if suffix == ".parquet" and (stem == "participants.encoded" or (
             stem.startswith("participants.encoded.")
-            and ENCODED_TAG_RE.match(stem.removeprefix("participants.encoded.")))):
+            and KEY_ID_PATTERN.fullmatch(stem.removeprefix("participants.encoded.")))):
         # participants.encoded.<key id>.parquet: the second file of a key rotation's overlap
         # pair; the hub routes every encoded drop by the fingerprint recorded in it.
         return DropRef(partner_id, period, "participants", resolved, shown, encoded=True)

@@ -215,11 +215,9 @@ def status_report(ws: Workspace, *, as_of: Any = None) -> dict[str, Any]:
     found = discover(ws, as_of or date.today())
     fingerprints: dict[str, tuple[str, str]] = {}  # fingerprint -> (key id, role)
     for key_id in ws.key_ids:
-        try:
-            role = "current" if key_id == ws.key_id else "previous"
-            fingerprints[ws.fingerprint_of(key_id)] = (key_id, role)
-        except Exception:  # noqa: S112 - status only reads: a key it cannot load is not shown
-            continue
+        fingerprint = ws.fingerprint_or_none(key_id)  # a key it cannot load is not shown
+        if fingerprint is not None:
+            fingerprints[fingerprint] = (key_id, "current" if key_id == ws.key_id else "previous")
     current_fp = next((fp for fp, (_, role) in fingerprints.items() if role == "current"),
                       None)
     with StateStore(ws.state_db) as state:

@@ -315,15 +315,18 @@ class StateStore:
             return "BIGINT"
         return "VARCHAR"
 
+    def _record_columns(self) -> set[str]:
+        return {r[0] for r in self.con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'record_versions'").fetchall()}
+
     def _ensure_record_columns(self, columns: list[str]) -> None:
         """Create `record_versions` (typed by column name) or add columns a new schema brings."""
         if not self._has_table("record_versions"):
             body = ", ".join(f'"{c}" {self._column_type(c)}' for c in columns)
             self.con.execute(f"CREATE TABLE record_versions ({body})")
             return
-        existing = {r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'record_versions'").fetchall()}
+        existing = self._record_columns()
         for column in columns:
             if column not in existing:
                 self.con.execute(
@@ -417,9 +420,7 @@ class StateStore:
         key (after a key rotation old rows, e.g. wages, still match by old-key tokens)."""
         if not self._has_table("record_versions"):
             return pd.DataFrame(columns=["record_key", *columns])
-        have = {r[0] for r in self.con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'record_versions'").fetchall()}
+        have = self._record_columns()
         picked = [c for c in columns if c in have]
         select = ", ".join(["record_key", *(f'"{c}"' for c in picked)])
         return self.con.execute(

@@ -372,7 +372,9 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
     crash_point("link:start")
     ws = load_workspace(workspace)
     spec = LinkSpec.load()
-    current_fp = _current_fingerprint(ws)
+    # None when the current key is neither configured nor held: nothing can have been encoded
+    # then, and every stored record is linked as before rotation existed
+    current_fp = ws.fingerprint_or_none()
     with StateStore(ws.state_db) as state:
         # linkable: encoded under the current key and the current encoding schema
         records = state.latest_records(current_fp, only_key=True,
@@ -426,15 +428,6 @@ def link(workspace: str, run_id: str, period: str, seed: int | None = None) -> d
     crash_point("link:end")
     get_run_logger().info("linked %s", summary)
     return summary
-
-
-def _current_fingerprint(ws: Workspace) -> str | None:
-    """The current key's fingerprint, or None when neither configured nor held (nothing can
-    have been encoded then; every stored record is linked as before rotation existed)."""
-    try:
-        return ws.expected_fingerprint()
-    except Exception:
-        return None
 
 
 def _keep_old_key_persons(old_key: pd.DataFrame, previous: pd.DataFrame,
@@ -518,7 +511,7 @@ def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str,
     with StateStore(ws.state_db) as state:
         inputs = PublishInputs(
             crosswalk=state.crosswalk(),
-            records=state.latest_records(_current_fingerprint(ws)),
+            records=state.latest_records(ws.fingerprint_or_none()),
             record_periods=state.record_periods(),
             partners={p.partner_id: p.name or p.partner_id for p in ws.partners.values()},
             id_history=state.id_history(),

@@ -156,6 +156,16 @@ class Workspace:
         """The current key's public fingerprint (see `fingerprint_of`)."""
         return self.fingerprint_of(self.key_id)
 
+    def fingerprint_or_none(self, key_id: str | None = None) -> str | None:
+        """`fingerprint_of` (default: the current key), or None when this hub can tell it by
+        no means (neither configured nor loadable, e.g. an encrypted key file without its
+        passphrase or an unreachable Secret block): for run metadata and status, which only
+        read."""
+        try:
+            return self.fingerprint_of(key_id or self.key_id)
+        except Exception:
+            return None
+
     def previous_fingerprints(self) -> dict[str, str]:
         """`{fingerprint: key_id}` of the previous keys still accepted (rotation overlap).
 
