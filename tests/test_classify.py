@@ -127,7 +127,8 @@ def test_sparse_random_gammas_take_u_from_em_and_few_pairs_skip_em(mixture):
                                       comparable_pairs=10 * len(features))
     assert model.random_gammas_["gamma_given_name"] < MIN_RANDOM_GAMMAS
     assert model.n_iter_ > 0
-    np.testing.assert_allclose(model.u_["gamma_given_name"], model.u_em_["gamma_given_name"])
+    np.testing.assert_allclose(model.u_["gamma_given_name"],
+                               model.u_em_smoothed_["gamma_given_name"])
     np.testing.assert_allclose(model.u_["gamma_dob"], model.u_random_["gamma_dob"])
 
     few = features.iloc[: MIN_EM_PAIRS - 1]
@@ -140,3 +141,22 @@ def test_sparse_random_gammas_take_u_from_em_and_few_pairs_skip_em(mixture):
     assert model.u_["gamma_given_name"][0] > 0.99  # chance agreement of unrelated filters
     np.testing.assert_allclose(model.u_["gamma_dob"], model.u_random_["gamma_dob"])
     assert model.m_["gamma_given_name"].argmax() == 3  # the starting m favours agreement
+
+
+def test_em_u_of_a_sparse_comparison_is_smoothed_where_no_non_match_fell(mixture):
+    """Where a gated comparison's u comes from EM, a level that no candidate non-match shows
+    gets add-one u (as a random-pair u would), not EM's 1e-6 floor: that floor made a near-exact
+    FEBRL4 given name worth +15.6 bits, far above the exact name's +5."""
+    features, truth, random_pairs = mixture
+    features = features.copy()
+    given = features["gamma_given_name"].to_numpy().copy()
+    given[~truth & (given == 2)] = 1  # no non-match at level 2
+    features["gamma_given_name"] = given
+    sparse = random_pairs.copy()
+    sparse["gamma_given_name"] = -1  # like a dob-gated filter: no random pair shares the salt
+    model = FellegiSunter(spec(fellegi_sunter={"fix_u": False})).fit(  # as specs v2 and v3
+        features, random_features=sparse, comparable_pairs=10 * len(features))
+    non_matches = int(((~truth) & (given >= 0)).sum())
+    assert model.u_em_["gamma_given_name"][2] < 1e-4  # what EM alone gives
+    u = model.u_["gamma_given_name"]
+    assert u[2] >= 0.9 / (non_matches + 4)  # add-one over the expected non-match count
