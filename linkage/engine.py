@@ -1,10 +1,10 @@
 """The linkage spec and ``link_records``: block -> compare -> classify -> cluster.
 
-The spec (``schemas/linkage/v2.json``, version ``pathlink-linkage/2``, for
-``pathlink-encoding/2`` columns; v1 is kept for v1 encodings) is engine-neutral: it
-names encoded columns, comparison levels and Fellegi-Sunter settings, nothing about DuckDB,
-Prefect or files. It is validated with the JSON Schema below and loaded into frozen
-dataclasses.
+The spec (``schemas/linkage/v3.json``, version ``pathlink-linkage/3``, for
+``pathlink-encoding/2`` columns; v2 is kept to reproduce earlier figures, v1 for v1 encodings)
+is engine-neutral: it names encoded columns, comparison levels and Fellegi-Sunter settings,
+nothing about DuckDB, Prefect or files. It is validated with the JSON Schema below and loaded
+into frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 #: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
-CURRENT_SPEC = 2
+CURRENT_SPEC = 3
 SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
-SPEC_VERSIONS = ("pathlink-linkage/1", SPEC_VERSION)
+SPEC_VERSIONS = tuple(f"pathlink-linkage/{n}" for n in range(1, CURRENT_SPEC + 1))
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "linkage"
 
 LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {

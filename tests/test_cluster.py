@@ -216,12 +216,17 @@ def test_positions_completeness_matches_the_key_based_measure():
 def test_v1_spec_loads_and_is_validated(tmp_path):
     spec_v1 = load_link_spec(1)
     assert spec_v1.version == "pathlink-linkage/1"
+    assert load_link_spec(2).version == "pathlink-linkage/2"  # kept for earlier figures
     current = LinkSpec.load()
-    assert current == load_link_spec(2) and current.version == "pathlink-linkage/2"
+    assert current == load_link_spec(3) and current.version == "pathlink-linkage/3"
     # the current spec gates each salted filter on its salt (schemas/encoding/v2.json)
     gates = {c.name: c.salt_column for c in current.comparisons}
     assert (gates["full_name"], gates["address"], gates["given_name"]) == \
         ("birth_year", "bf_dob", "bf_dob")
+    # v3: the full name speaks only where the dob-salted name filters cannot
+    assert {c.name: c.only_if_differs for c in current.comparisons}["full_name"] == "bf_dob"
+    assert current.fellegi_sunter.weight_caps == (
+        (("names_other_dob", "address_other_dob"), 22.0),)
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "pathlink-linkage/1"}')
     with pytest.raises(Exception, match="required"):
