@@ -223,8 +223,9 @@ def test_v1_spec_loads_and_is_validated(tmp_path):
     gates = {c.name: c.salt_column for c in current.comparisons}
     assert (gates["full_name"], gates["address"], gates["given_name"]) == \
         ("birth_year", "bf_dob", "bf_dob")
-    # v3: the full name speaks only where the dob-salted name filters cannot
-    assert {c.name: c.only_if_differs for c in current.comparisons}["full_name"] == "bf_dob"
+    # v3: the swapped-names token speaks only where the names are not already equal in order
+    assert {c.name: c.only_if_differs for c in current.comparisons}["names_swapped_dob"] == \
+        "tok_t7_canonical_first_last_dob"
     assert current.fellegi_sunter.weight_caps == (
         (("names_other_dob", "address_other_dob"), 22.0),)
     bad = tmp_path / "bad.json"
