@@ -44,10 +44,10 @@ HOUSEHOLD = [
 def encoded(tmp_path_factory) -> pd.DataFrame:
     """3,000 synthetic persons of one month (more than the shared 500-person drops: EM's m,
     hence the household's weight, depends on how many pairs it sees) plus the household."""
-    out = tmp_path_factory.mktemp("household")
-    generate(out, seed=7, persons=3000, periods=["2026-10"])
+    drops = tmp_path_factory.mktemp("household")
+    generate(drops, seed=7, persons=3000, periods=["2026-10"])
     frames = []
-    for path in sorted((out / "landing").glob("*/2026-10/participants.csv")):
+    for path in sorted((drops / "landing").glob("*/2026-10/participants.csv")):
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         frame["partner_id"] = path.parts[-3]
         frames.append(frame)
