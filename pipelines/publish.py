@@ -16,7 +16,7 @@ from pipelines.runners import crash_point
 from pipelines.state import now_utc
 
 WAREHOUSE_DDL = Path(schemas.__file__).parent / "warehouse.sql"
-WAREHOUSE_SCHEMA_VERSION = 1
+WAREHOUSE_SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class PublishInputs:
     run_id: str
     periods: list[str]
     code_version: str
+    linkage_spec: str  # e.g. pathlink-linkage/3: the spec this run's crosswalk was linked with
+    encoding_schema: str  # e.g. pathlink-encoding/2: the encoding of the records it linked
     events: dict[str, pd.DataFrame] = field(default_factory=dict)  # restricted event rows
     small_cell_threshold: int = 10
     # record_key + wage-match tokens under every key a record was encoded under (after a key
@@ -100,8 +102,9 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
     )
     release = pd.DataFrame(
         [[inputs.run_id, now_utc(), ",".join(inputs.periods), inputs.code_version,
-          WAREHOUSE_SCHEMA_VERSION]],
-        columns=["run_id", "published_at", "periods", "code_version", "schema_version"],
+          WAREHOUSE_SCHEMA_VERSION, inputs.linkage_spec, inputs.encoding_schema]],
+        columns=["run_id", "published_at", "periods", "code_version", "schema_version",
+                 "linkage_spec", "encoding_schema"],
     )
     con = duckdb.connect(str(tmp))
     try:

@@ -27,7 +27,7 @@ from prefect.cache_policies import NO_CACHE
 from keys import KeyMismatchError
 from linkage.classify import clerical_review
 from linkage.encode import encode_participants, load_encoding_schema
-from linkage.engine import LinkSpec, link_records
+from linkage.engine import SPEC_VERSION, LinkSpec, link_records
 from linkage.normalize import normalize_participants
 from linkage.persons import ID_HISTORY_COLUMNS, assign_person_ids, new_person_ids
 from linkage.rotation import bridge_overlap, carry_over_persons
@@ -518,6 +518,8 @@ def publish_release(workspace: str, run_id: str, code_version: str) -> dict[str,
             run_id=run_id,
             periods=sorted(state.processed_periods()),
             code_version=code_version,
+            linkage_spec=SPEC_VERSION,
+            encoding_schema=load_encoding_schema().id,
             events=load_event_rows(state),
             small_cell_threshold=ws.small_cell_threshold,
             match_records=state.token_records(WAGE_MATCH_TOKENS),

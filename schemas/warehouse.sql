@@ -1,6 +1,6 @@
 -- Published, de-identified warehouse (published/pathlink.duckdb), read by evaluators.
 -- No names, dates of birth, SSNs, contact details, addresses, partner record ids or tokens.
--- Version 1.
+-- Version 2 (release records the linkage spec and encoding schema).
 
 CREATE TABLE partner (
     partner_id   VARCHAR PRIMARY KEY,
@@ -39,5 +39,7 @@ CREATE TABLE release (
     published_at  TIMESTAMP NOT NULL,
     periods       VARCHAR NOT NULL,
     code_version  VARCHAR NOT NULL,
-    schema_version INTEGER NOT NULL
+    schema_version INTEGER NOT NULL,
+    linkage_spec  VARCHAR NOT NULL,          -- spec the run linked with: pathlink-linkage/3
+    encoding_schema VARCHAR NOT NULL         -- encoding of the linked records: pathlink-encoding/2
 );

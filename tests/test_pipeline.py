@@ -71,6 +71,22 @@ def test_every_period_processed_oldest_first(synthetic_workspace: dict) -> None:
     assert periods == ["2026-09", "2026-10"]
 
 
+def test_release_records_the_linkage_spec_and_encoding(synthetic_workspace: dict) -> None:
+    """Evaluators comparing two releases can see when the model that linked them changed."""
+    from linkage.encode import load_encoding_schema
+    from linkage.engine import SPEC_VERSION
+
+    db = load_workspace(synthetic_workspace["root"]).published_db
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("SELECT schema_version, linkage_spec, encoding_schema "
+                          "FROM release").fetchall()
+    finally:
+        con.close()
+    assert row == [(2, SPEC_VERSION, load_encoding_schema().id)]
+    assert SPEC_VERSION == "pathlink-linkage/3"
+
+
 def _drops(summary: dict, dataset: str | None = None) -> list[dict]:
     return [d for p in summary["periods"] for d in p["drops"]
             if dataset is None or d["dataset"] == dataset]
