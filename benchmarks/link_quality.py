@@ -137,12 +137,7 @@ def synthetic(spec: LinkSpec, persons: int) -> dict | None:
         truth = pd.read_csv(summary.truth_path, dtype=str)
         last = summary.periods[-1]
         truth = truth[truth["period"] == last]
-        frames = []
-        for path in sorted(Path(summary.landing_dir).glob(f"*/{last}/*.csv")):
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            frame["partner_id"] = path.parts[-3]
-            frames.append(frame)
-    raw = pd.concat(frames, ignore_index=True).replace({"": None})
+        raw = synth.read_period(summary.landing_dir, last)
     encoded, encode_s = encode_frame(raw, dt.date(int(last[:4]), int(last[5:]), 28))
     truth = pd.DataFrame({"record_key": truth["partner_id"] + ":" + truth["partner_record_id"],
                           "true_id": truth["true_person_id"]})

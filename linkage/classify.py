@@ -56,6 +56,11 @@ def _normalize(p: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
+def _add_one(counts: np.ndarray, levels: int) -> np.ndarray:
+    """Add-one (Laplace) smoothed level shares of per-level counts."""
+    return _normalize((counts + 1.0) / (counts.sum() + levels))
+
+
 def _initial_m(levels: int) -> np.ndarray:
     """A starting m that favours the top level (agreement)."""
     if levels == 2:
@@ -112,7 +117,7 @@ class FellegiSunter:
         u, seen = {}, {}
         for f in self.features:
             counts = self._level_counts(frame[f].to_numpy(), self.levels[f])
-            u[f] = _normalize((counts + 1.0) / (counts.sum() + self.levels[f]))
+            u[f] = _add_one(counts, self.levels[f])
             seen[f] = int(counts.sum())
         return u, seen
 
@@ -250,8 +255,7 @@ class FellegiSunter:
                 break
         self.lambda_ = lam
         self.u_em_ = self.u_
-        self.u_em_smoothed_ = {f: _normalize((c + 1.0) / (c.sum() + self.levels[f]))
-                               for f, c in non_counts.items()}
+        self.u_em_smoothed_ = {f: _add_one(c, self.levels[f]) for f, c in non_counts.items()}
         self.prior_ = lam
         if self.u_random_ is not None and comparable_pairs:
             fallback = self.u_em_smoothed_ if non_counts else self.u_em_

@@ -33,10 +33,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from faker import Faker
 from unidecode import unidecode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "CANONICAL_COLUMNS",
@@ -48,6 +52,7 @@ __all__ = [
     "PartnerProfile",
     "SynthSummary",
     "generate",
+    "read_period",
 ]
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
@@ -717,6 +722,20 @@ def generate(
         landing_dir=landing_dir,
         truth_path=truth_path,
     )
+
+
+def read_period(landing_dir: Path, period: str) -> pd.DataFrame:
+    """Every partner's participant drop of one period as one raw frame (all strings, blanks as
+    None) with a ``partner_id`` column: what benchmarks and tests link directly, without the
+    intake flow."""
+    import pandas as pd
+
+    frames = []
+    for path in sorted(Path(landing_dir).glob(f"*/{period}/{DATASET}.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame["partner_id"] = path.parts[-3]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).replace({"": None})
 
 
 def _check_periods(periods: Sequence[str]) -> list[str]:

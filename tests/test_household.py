@@ -16,7 +16,7 @@ from keys import SharedSecret
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records, load_link_spec
 from linkage.normalize import normalize_participants
-from pipelines.synth import generate
+from pipelines.synth import generate, read_period
 
 SECRET = SharedSecret("household-test", b"\x5a" * 32)
 AS_OF = dt.date(2026, 10, 28)
@@ -46,13 +46,8 @@ def encoded(tmp_path_factory) -> pd.DataFrame:
     hence the household's weight, depends on how many pairs it sees) plus the household."""
     drops = tmp_path_factory.mktemp("household")
     generate(drops, seed=7, persons=3000, periods=["2026-10"])
-    frames = []
-    for path in sorted((drops / "landing").glob("*/2026-10/participants.csv")):
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        frame["partner_id"] = path.parts[-3]
-        frames.append(frame)
-    raw = pd.concat([*frames, pd.DataFrame(HOUSEHOLD)], ignore_index=True)
-    raw = raw.replace({"": None})
+    raw = pd.concat([read_period(drops / "landing", "2026-10"), pd.DataFrame(HOUSEHOLD)],
+                    ignore_index=True)
     normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=AS_OF)
     out = encode_participants(normalized, SECRET, load_encoding_schema())
     out["partner_id"] = raw["partner_id"].to_numpy()
