@@ -109,10 +109,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"records={n:,} duplicates={args.duplicates} true_pairs={scores['true_pairs']:,}")
     print(f"generate_s={generate_s:.1f} (not in total) encode_s={encode_s:.1f} "
           f"block_s={stats['block_s']:.1f} compare_s={stats['compare_s']:.1f} "
-          f"classify_s={stats['classify_s']:.1f} cluster_s={stats['cluster_s']:.1f} "
+          f"classify_s={stats['classify_s']:.1f} "
+          f"frequency_s={stats.get('frequency_s', 0.0):.1f} cluster_s={stats['cluster_s']:.1f} "
           f"link_s={link_s:.1f} total_s={total_s - generate_s:.1f}")
     print(f"peak_rss_gb={_rss_gb():.2f} candidate_pairs={stats['candidate_pairs']:,} "
-          f"({stats['candidate_pairs'] / n:.1f} per record) match_pairs={stats['match_pairs']:,}")
+          f"({stats['candidate_pairs'] / n:.1f} per record) match_pairs={stats['match_pairs']:,} "
+          f"frequency_adjusted_pairs={stats['frequency_adjusted_pairs']:,} "
+          f"frequency_demoted_matches={stats['frequency_demoted_matches']:,}")
     print("pairs_by_rule: " + ", ".join(f"{k.split(':', 1)[1]}={v:,}"
                                          for k, v in stats["pairs_by_rule"].items()))
     skipped = {k.split(":", 1)[1]: v for k, v in stats["skipped_blocks"].items() if v}

@@ -34,7 +34,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from linkage.engine import LinkSpec
 
-__all__ = ["MATCH_CLASSES", "FellegiSunter", "clerical_review"]
+__all__ = ["MATCH_CLASSES", "FellegiSunter", "clerical_review", "match_classes"]
 
 MATCH_CLASSES = ("match", "possible", "non_match")
 _EPS = 1e-6
@@ -304,14 +304,9 @@ class FellegiSunter:
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """``match_weight``, ``match_probability``, ``match_class`` per pair."""
         w = self.match_weight(features)
-        cls = np.full(len(w), 2, dtype=np.int8)
-        cls[w >= self.settings.possible_weight_threshold] = 1
-        cls[w >= self.settings.match_weight_threshold] = 0
-        return pd.DataFrame(
-            {"match_weight": w,
-             "match_probability": 1.0 / (1.0 + np.exp2(-w)),
-             "match_class": pd.Categorical.from_codes(cls, categories=list(MATCH_CLASSES))},
-            index=features.index)
+        return pd.DataFrame({"match_weight": w, "match_probability": 1.0 / (1.0 + np.exp2(-w)),
+                             "match_class": match_classes(w, self.settings)},
+                            index=features.index)
 
     def parameters(self) -> pd.DataFrame:
         """The fitted m, u and log2 Bayes factor per feature and level (no record data)."""
@@ -324,13 +319,23 @@ class FellegiSunter:
         return pd.DataFrame(rows)
 
 
+def match_classes(weight: np.ndarray, settings) -> pd.Categorical:
+    """``match`` / ``possible`` / ``non_match`` of each weight under the spec's thresholds."""
+    cls = np.full(len(weight), 2, dtype=np.int8)
+    cls[weight >= settings.possible_weight_threshold] = 1
+    cls[weight >= settings.match_weight_threshold] = 0
+    return pd.Categorical.from_codes(cls, categories=list(MATCH_CLASSES))
+
+
 def clerical_review(scored_pairs: pd.DataFrame) -> pd.DataFrame:
     """The ``possible`` pairs as a similarity profile for clerical review.
 
-    Only pair keys, gamma levels and the weight: never names, dates or tokens.
+    Only pair keys, gamma levels, the frequency adjustment (when scored) and the weight: never
+    names, dates or tokens.
     """
     cols = ["record_key_l", "record_key_r"] + [c for c in scored_pairs.columns
                                                if c.startswith("gamma_")]
+    cols += [c for c in ("frequency_adjustment",) if c in scored_pairs.columns]
     cols += ["match_weight", "match_probability"]
     review = scored_pairs.loc[scored_pairs["match_class"] == "possible", cols]
     return review.sort_values("match_weight", ascending=False).reset_index(drop=True)

@@ -1,7 +1,8 @@
 """The linkage spec and ``link_records``: block -> compare -> classify -> cluster.
 
-The spec (``schemas/linkage/v3.json``, version ``pathlink-linkage/3``, for
-``pathlink-encoding/2`` columns; v2 is kept to reproduce earlier figures, v1 for v1 encodings)
+The spec (``schemas/linkage/v4.json``, version ``pathlink-linkage/4``, for
+``pathlink-encoding/2`` columns; v2 and v3 are kept to reproduce earlier figures, v1 for v1
+encodings)
 is engine-neutral: it names encoded columns, comparison levels and Fellegi-Sunter settings,
 nothing about DuckDB, Prefect or files. It is validated with the JSON Schema below and loaded
 into frozen dataclasses.
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 #: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
-CURRENT_SPEC = 3
+CURRENT_SPEC = 4
 SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
 SPEC_VERSIONS = tuple(f"pathlink-linkage/{n}" for n in range(1, CURRENT_SPEC + 1))
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "linkage"
@@ -93,6 +94,7 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "thresholds": {"type": "array", "items": {"type": "number"}},
                     "salt_column": {"type": "string"},
                     "only_if_differs": {"type": "string"},
+                    "frequency_adjusted": {"type": "boolean"},
                     "m_probabilities": {"type": "array",
                                         "items": {"type": "number", "exclusiveMinimum": 0,
                                                   "exclusiveMaximum": 1}},
@@ -191,6 +193,8 @@ class ComparisonSpec:
     values of that column (a token of the name pair then speaks only where the dob-salted
     name filters cannot, so the same evidence is not counted twice). ``m_probabilities``
     (one per level, gamma 0 first) fixes m for this comparison instead of estimating it by EM.
+    ``frequency_adjusted`` (``exact`` and ``exact_levels`` only) lowers the weight of an
+    agreement on a value that other persons hold too (``linkage.frequency``).
     """
 
     name: str
@@ -202,6 +206,7 @@ class ComparisonSpec:
     salt_column: str | None = None
     only_if_differs: str | None = None
     weaker_columns: tuple[str, ...] = ()
+    frequency_adjusted: bool = False
 
     @property
     def levels(self) -> int:
@@ -287,6 +292,7 @@ class LinkSpec:
                 salt_column=c.get("salt_column"),
                 only_if_differs=c.get("only_if_differs"),
                 weaker_columns=tuple(c.get("weaker_columns", ())),
+                frequency_adjusted=bool(c.get("frequency_adjusted", False)),
             )
             if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
                                                                         reverse=True):
@@ -297,6 +303,9 @@ class LinkSpec:
                 raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
             if comp.kind not in ("exact", "exact_levels") and not comp.thresholds:
                 raise ValueError(f"{comp.name}: {comp.kind} needs thresholds")
+            if comp.frequency_adjusted and comp.kind not in ("exact", "exact_levels"):
+                raise ValueError(f"{comp.name}: frequency_adjusted needs kind exact or "
+                                 "exact_levels")
             if comp.m_probabilities is not None and len(comp.m_probabilities) != comp.levels:
                 raise ValueError(f"{comp.name}: m_probabilities needs {comp.levels} values")
             comparisons.append(comp)
@@ -342,7 +351,8 @@ class LinkResult:
         pairs: One row per candidate pair (``keep_pairs="all"``) or per pair at or above the
             possible-match weight (``keep_pairs="scored"``): ``record_key_l``,
             ``record_key_r``, ``gamma_*``, ``match_weight``, ``match_probability``,
-            ``match_class``.
+            ``match_class``, ``frequency_adjustment`` (log2 bits already in the weight; 0
+            unless the spec has ``frequency_adjusted`` comparisons).
         clusters: ``record_key``, ``cluster_id``, ``cluster_reason`` for every record.
         stats: Counts and timings (no record values).
         model: The fitted :class:`linkage.classify.FellegiSunter`.
@@ -386,13 +396,28 @@ def usable_spec(encoded: pd.DataFrame, spec: LinkSpec) -> tuple[LinkSpec, list[s
 COMPARE_BATCH = 2_000_000
 
 
+def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd.DataFrame:
+    """``scored`` with ``adjustment`` added to each pair's weight, re-classified."""
+    from linkage import classify
+
+    weight = scored["match_weight"].to_numpy() + adjustment
+    return scored.assign(
+        match_weight=weight, match_probability=1.0 / (1.0 + np.exp2(-weight)),
+        match_class=classify.match_classes(weight, spec.fellegi_sunter),
+        frequency_adjustment=scored["frequency_adjustment"].to_numpy() + adjustment)
+
+
 def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "all",
                  batch_size: int = COMPARE_BATCH) -> LinkResult:
     """Run blocking, comparison, Fellegi-Sunter scoring and clustering.
 
     Candidate pairs are held as row positions; they are compared in batches, and each pair
     keeps only its gamma pattern code (one integer), so memory per candidate pair stays at a
-    few bytes. EM runs once per distinct gamma vector, and so does scoring.
+    few bytes. EM runs once per distinct gamma vector, and so does scoring. A spec with
+    ``frequency_adjusted`` comparisons adds a second pass over the scored pairs
+    (``linkage.frequency``): persons per token value are counted in a clustering without that
+    evidence, agreements on values other persons hold lose weight, and the pairs are
+    re-classified before the final clustering.
 
     Args:
         encoded: Encoded records with ``record_key`` (unique), ``partner_id``, ``tok_*``,
@@ -406,7 +431,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     Returns:
         A :class:`LinkResult`.
     """
-    from linkage import block, classify, cluster, compare
+    from linkage import block, classify, cluster, compare, frequency
 
     if keep_pairs not in ("all", "scored"):
         raise ValueError("keep_pairs must be 'all' or 'scored'")
@@ -449,23 +474,59 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         which[lo:hi] = np.searchsorted(codes, pattern[lo:hi])
     del pattern
     pair_class = pattern_scores["match_class"].cat.codes.to_numpy()[which]
-    class_counts = np.bincount(pair_class, minlength=len(classify.MATCH_CLASSES))
     kept = (np.arange(n_pairs) if keep_pairs == "all"
             else np.flatnonzero(pair_class < classify.MATCH_CLASSES.index("non_match")))
     del pair_class
     record_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)
     rows = which[kept]
+    scored_left = candidates.left[kept]
+    scored_right = candidates.right[kept]
     scored = pd.concat(
-        [pd.DataFrame({"record_key_l": record_keys[candidates.left[kept]],
-                       "record_key_r": record_keys[candidates.right[kept]]}),
+        [pd.DataFrame({"record_key_l": record_keys[scored_left],
+                       "record_key_r": record_keys[scored_right]}),
          pd.DataFrame(patterns[rows], columns=model.features),
          pattern_scores.iloc[rows].reset_index(drop=True)], axis=1)
+    scored["frequency_adjustment"] = 0.0
     del which, rows, kept
     timings["classify_s"] = time.perf_counter() - t0
+
+    adjusted = [c for c in spec.comparisons if c.frequency_adjusted]
+    frequency_stats = {"frequency_adjusted_pairs": 0, "frequency_demoted_matches": 0}
+    if adjusted and len(scored):
+        # first pass without the adjusted evidence, to count persons per value (frequency)
+        # (over the pairs "scored" keeps, so that both keep_pairs modes agree)
+        t0 = time.perf_counter()
+        candidates_first = scored[scored["match_class"] != "non_match"]
+        without = candidates_first[model.features].copy()
+        without[[c.gamma_column for c in adjusted if c.gamma_column in without]] = -1
+        weight = model.match_weight(without)
+        first = cluster.cluster_records(
+            encoded["record_key"],
+            candidates_first.assign(
+                match_weight=weight,
+                match_class=classify.match_classes(weight, spec.fellegi_sunter)),
+            encoded, spec)
+        adjustment = frequency.frequency_adjustments(
+            encoded, first["cluster_id"].to_numpy(), scored_left, scored_right, scored,
+            model.u_, adjusted)
+        del candidates_first, without, weight, first
+        if (adjustment < 0).any():
+            was_match = (scored["match_class"] == "match").to_numpy()
+            scored = _rescore(scored, adjustment, spec)
+            frequency_stats = {
+                "frequency_adjusted_pairs": int((adjustment < 0).sum()),
+                "frequency_demoted_matches": int(
+                    (was_match & (scored["match_class"] != "match").to_numpy()).sum()),
+            }
+            if keep_pairs == "scored":
+                scored = scored[scored["match_class"] != "non_match"].reset_index(drop=True)
+        timings["frequency_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     clusters = cluster.cluster_records(encoded["record_key"], scored, encoded, spec)
     timings["cluster_s"] = time.perf_counter() - t0
+    del scored_left, scored_right
+    final_class = scored["match_class"].to_numpy()
 
     stats: dict[str, Any] = {
         "records": len(encoded),
@@ -473,8 +534,9 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         "pairs_by_rule": dict(block_stats.pairs_by_rule),
         "skipped_blocks": dict(block_stats.skipped_blocks),
         "skipped_block_records": dict(block_stats.skipped_block_records),
-        "match_pairs": int(class_counts[classify.MATCH_CLASSES.index("match")]),
-        "possible_pairs": int(class_counts[classify.MATCH_CLASSES.index("possible")]),
+        "match_pairs": int((final_class == "match").sum()),
+        "possible_pairs": int((final_class == "possible").sum()),
+        **frequency_stats,
         "gamma_patterns": len(codes),
         "clusters": int(clusters["cluster_id"].nunique()),
         "split_clusters": int(clusters["cluster_reason"].str.startswith("split:").sum()),

@@ -499,6 +499,10 @@ def _review_list(pairs: pd.DataFrame) -> pd.DataFrame:
     gammas = [c for c in review.columns if c.startswith("gamma_")]
     review["profile"] = [";".join(f"{g}={int(v)}" for g, v in zip(gammas, row, strict=True))
                          for row in review[gammas].itertuples(index=False)]
+    if "frequency_adjustment" in review.columns:  # a common name's agreement weighed less
+        adjusted = review["frequency_adjustment"].to_numpy() < 0
+        review.loc[adjusted, "profile"] += [f";frequency_adjustment={v:.1f}" for v in
+                                            review.loc[adjusted, "frequency_adjustment"]]
     return review[REVIEW_COLUMNS]
 
 

@@ -40,6 +40,6 @@ CREATE TABLE release (
     periods       VARCHAR NOT NULL,
     code_version  VARCHAR NOT NULL,
     schema_version INTEGER NOT NULL,
-    linkage_spec  VARCHAR NOT NULL,          -- spec the run linked with: pathlink-linkage/3
+    linkage_spec  VARCHAR NOT NULL,          -- spec the run linked with: pathlink-linkage/4
     encoding_schema VARCHAR NOT NULL         -- encoding of the linked records: pathlink-encoding/2
 );

@@ -217,8 +217,11 @@ def test_v1_spec_loads_and_is_validated(tmp_path):
     spec_v1 = load_link_spec(1)
     assert spec_v1.version == "pathlink-linkage/1"
     assert load_link_spec(2).version == "pathlink-linkage/2"  # kept for earlier figures
+    assert load_link_spec(3).version == "pathlink-linkage/3"
     current = LinkSpec.load()
-    assert current == load_link_spec(3) and current.version == "pathlink-linkage/3"
+    assert current == load_link_spec(4) and current.version == "pathlink-linkage/4"
+    # v4: the dob-free names ladder is frequency adjusted, nothing else
+    assert [c.name for c in current.comparisons if c.frequency_adjusted] == ["names_other_dob"]
     # the current spec gates each salted filter on its salt (schemas/encoding/v2.json)
     gates = {c.name: c.salt_column for c in current.comparisons}
     assert (gates["full_name"], gates["address"], gates["given_name"]) == \
