@@ -31,27 +31,22 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from keys import SharedSecret, generate_secret
-from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import CURRENT_SPEC, LinkSpec, link_records
 from linkage.evaluate import (
     FEBRL_AS_OF,
+    encode_labelled,
     febrl_participants,
     febrl_truth,
     pairwise_scores,
     positions_completeness,
 )
-from linkage.normalize import normalize_participants
 
 
 def encode_frame(raw: pd.DataFrame, as_of: dt.date) -> tuple[pd.DataFrame, float]:
     """Normalize and encode; adds record_key and partner_id."""
     t0 = time.perf_counter()
-    secret = SharedSecret("bench", generate_secret())
-    normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=as_of)
-    encoded = encode_participants(normalized, secret, load_encoding_schema())
-    encoded["partner_id"] = raw["partner_id"].to_numpy()
-    encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
-    return encoded.reset_index(drop=True), time.perf_counter() - t0
+    encoded = encode_labelled(raw, SharedSecret("bench", generate_secret()), as_of)
+    return encoded, time.perf_counter() - t0
 
 
 def evaluate(name: str, encoded: pd.DataFrame, truth: pd.DataFrame, spec: LinkSpec,

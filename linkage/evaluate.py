@@ -8,8 +8,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-__all__ = ["FEBRL_AS_OF", "febrl_participants", "febrl_truth", "pairs_completeness",
-           "pairwise_scores", "positions_completeness"]
+__all__ = ["FEBRL_AS_OF", "encode_labelled", "febrl_participants", "febrl_truth",
+           "pairs_completeness", "pairwise_scores", "positions_completeness"]
 
 #: FEBRL was generated around 2008 with birth dates 1900-1999: judge DOB plausibility
 #: (future / older than the normalizer's maximum age) as of then, not today.
@@ -49,6 +49,23 @@ def febrl_truth(raw: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "record_key": (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy(),
         "true_id": raw["partner_record_id"].str.extract(r"rec-(\d+)-")[0].to_numpy()})
+
+
+def encode_labelled(raw: pd.DataFrame, secret, as_of: dt.date) -> pd.DataFrame:
+    """Normalize and encode a labelled participant set (a benchmark's or a test's), adding
+    ``partner_id`` and ``record_key`` (``partner_id:partner_record_id``), as linking needs.
+
+    ``raw`` has the canonical participant columns plus ``partner_id``; ``secret`` is a
+    ``keys.SharedSecret`` (or anything ``encode_participants`` takes).
+    """
+    from linkage.encode import encode_participants, load_encoding_schema
+    from linkage.normalize import normalize_participants
+
+    normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=as_of)
+    encoded = encode_participants(normalized, secret, load_encoding_schema())
+    encoded["partner_id"] = raw["partner_id"].to_numpy()
+    encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
+    return encoded.reset_index(drop=True)
 
 
 def _pairs(counts: np.ndarray) -> int:

