@@ -197,18 +197,11 @@ class DiceTable:
         return out
 
 
-def _exact_levels(codes: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    a, b = codes[left], codes[right]
-    out = (a == b).astype(np.int8)
-    out[(a < 0) | (b < 0)] = -1
-    return out
-
-
 def _exact_ladder(codes: tuple[np.ndarray, ...], left: np.ndarray,
                   right: np.ndarray) -> np.ndarray:
-    """``exact_levels``: the strongest agreeing column of ``codes`` (strongest first) gives
-    level ``len(codes)``, the next ``len(codes) - 1``, ...; none agreeing 0; -1 when no column
-    is present on both sides."""
+    """``exact`` (one column: 1 equal, 0 different) and ``exact_levels``: the strongest
+    agreeing column of ``codes`` (strongest first) gives level ``len(codes)``, the next
+    ``len(codes) - 1``, ...; none agreeing 0; -1 when no column is present on both sides."""
     out = np.full(len(left), -1, dtype=np.int8)
     for i in range(len(codes) - 1, -1, -1):  # weakest first: stronger agreement overwrites
         a, b = codes[i][left], codes[i][right]
@@ -326,9 +319,7 @@ class ComparisonColumns:
                 gamma = dice[:, self.dice_field[comp.name]]
             elif comp.name in self.arrays:
                 arrays = self.arrays[comp.name]
-                if comp.kind == "exact":
-                    gamma = _exact_levels(arrays[0], left, right)
-                elif comp.kind == "exact_levels":
+                if comp.kind in ("exact", "exact_levels"):
                     gamma = _exact_ladder(arrays, left, right)
                 else:
                     gamma = _year_levels(arrays[0], arrays[1], left, right, comp.thresholds)

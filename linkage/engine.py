@@ -407,6 +407,42 @@ def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd
         frequency_adjustment=scored["frequency_adjustment"].to_numpy() + adjustment)
 
 
+def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
+                    encoded: pd.DataFrame, spec: LinkSpec, model: Any,
+                    keep_pairs: str) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The scored pairs with ``linkage.frequency`` adjustments applied, and their counts.
+
+    Persons per token value come from a first clustering of the pairs "scored" keeps (so that
+    both ``keep_pairs`` modes agree) on their weights without the adjusted comparisons.
+    ``left`` and ``right`` are the row positions of ``scored``'s pairs.
+    """
+    from linkage import classify, cluster, frequency
+
+    adjusted = [c for c in spec.comparisons if c.frequency_adjusted]
+    first_pairs = scored[scored["match_class"] != "non_match"]
+    without = first_pairs[model.features].copy()
+    without[[c.gamma_column for c in adjusted if c.gamma_column in without]] = -1
+    weight = model.match_weight(without)
+    first = cluster.cluster_records(
+        encoded["record_key"],
+        first_pairs.assign(match_weight=weight,
+                           match_class=classify.match_classes(weight, spec.fellegi_sunter)),
+        encoded, spec)
+    adjustment = frequency.frequency_adjustments(
+        encoded, first["cluster_id"].to_numpy(), left, right, scored, model.u_, adjusted)
+    stats = {"frequency_adjusted_pairs": int((adjustment < 0).sum()),
+             "frequency_demoted_matches": 0}
+    if not stats["frequency_adjusted_pairs"]:
+        return scored, stats
+    was_match = (scored["match_class"] == "match").to_numpy()
+    scored = _rescore(scored, adjustment, spec)
+    stats["frequency_demoted_matches"] = int(
+        (was_match & (scored["match_class"] != "match").to_numpy()).sum())
+    if keep_pairs == "scored":
+        scored = scored[scored["match_class"] != "non_match"].reset_index(drop=True)
+    return scored, stats
+
+
 def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "all",
                  batch_size: int = COMPARE_BATCH) -> LinkResult:
     """Run blocking, comparison, Fellegi-Sunter scoring and clustering.
@@ -431,7 +467,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     Returns:
         A :class:`LinkResult`.
     """
-    from linkage import block, classify, cluster, compare, frequency
+    from linkage import block, classify, cluster, compare
 
     if keep_pairs not in ("all", "scored"):
         raise ValueError("keep_pairs must be 'all' or 'scored'")
@@ -490,36 +526,11 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     del which, rows, kept
     timings["classify_s"] = time.perf_counter() - t0
 
-    adjusted = [c for c in spec.comparisons if c.frequency_adjusted]
     frequency_stats = {"frequency_adjusted_pairs": 0, "frequency_demoted_matches": 0}
-    if adjusted and len(scored):
-        # first pass without the adjusted evidence, to count persons per value (frequency)
-        # (over the pairs "scored" keeps, so that both keep_pairs modes agree)
+    if any(c.frequency_adjusted for c in spec.comparisons) and len(scored):
         t0 = time.perf_counter()
-        candidates_first = scored[scored["match_class"] != "non_match"]
-        without = candidates_first[model.features].copy()
-        without[[c.gamma_column for c in adjusted if c.gamma_column in without]] = -1
-        weight = model.match_weight(without)
-        first = cluster.cluster_records(
-            encoded["record_key"],
-            candidates_first.assign(
-                match_weight=weight,
-                match_class=classify.match_classes(weight, spec.fellegi_sunter)),
-            encoded, spec)
-        adjustment = frequency.frequency_adjustments(
-            encoded, first["cluster_id"].to_numpy(), scored_left, scored_right, scored,
-            model.u_, adjusted)
-        del candidates_first, without, weight, first
-        if (adjustment < 0).any():
-            was_match = (scored["match_class"] == "match").to_numpy()
-            scored = _rescore(scored, adjustment, spec)
-            frequency_stats = {
-                "frequency_adjusted_pairs": int((adjustment < 0).sum()),
-                "frequency_demoted_matches": int(
-                    (was_match & (scored["match_class"] != "match").to_numpy()).sum()),
-            }
-            if keep_pairs == "scored":
-                scored = scored[scored["match_class"] != "non_match"].reset_index(drop=True)
+        scored, frequency_stats = _frequency_pass(scored, scored_left, scored_right, encoded,
+                                                  spec, model, keep_pairs)
         timings["frequency_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
