@@ -2,7 +2,8 @@
 
 Three kinds of blocking keys are unioned:
 
-* token equality on each ``tok_<name>`` column named in the spec (``None`` never blocks);
+* token equality on each ``tok_<name>`` column named in the spec (``None`` never blocks), and
+  on any shared token of each ``ts_<name>`` token set;
 * exact keys: joint equality of the values of a few encoded columns (e.g. the ``bf_dob``
   bytes, which are equal exactly when the dates of birth are); a record missing any of them
   takes no part;
@@ -120,6 +121,21 @@ def _factorize_tokens(column: pd.Series) -> np.ndarray:
                         count=len(values))
     codes[empty] = -1
     return codes
+
+
+def _token_set_keys(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(keys, members)``: every token of every present token set and its record, so that
+    records sharing any token share a block (a token set is a record's set of keys)."""
+    from linkage.encode import token_set_values
+
+    tokens, present = token_set_values(column)
+    rows = np.flatnonzero(present)
+    width = tokens.shape[1]
+    keys = pd.factorize(tokens[rows].ravel())[0].astype(np.int64)
+    members = np.repeat(rows, width)
+    # a set's padding tokens are its own (equal only for equal fields): they add no pair a
+    # real token does not, and each record appears once per distinct token
+    return keys, members
 
 
 def _factorize_key(encoded: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -416,9 +432,11 @@ def _candidate_codes(encoded: pd.DataFrame,
         partner = pd.factorize(encoded["partner_id"].to_numpy(dtype=object))[0]
     total = _PairAccumulator()
 
-    def key_rule(name: str, codes: np.ndarray) -> None:
-        members = np.flatnonzero(codes >= 0)
-        left, right, s, sr, lg = _group_pairs(codes[members], members, blocking.max_block_size)
+    def key_rule(name: str, codes: np.ndarray, members: np.ndarray | None = None) -> None:
+        if members is None:
+            members = np.flatnonzero(codes >= 0)
+            codes = codes[members]
+        left, right, s, sr, lg = _group_pairs(codes, members, blocking.max_block_size)
         rule_codes = _sorted_unique(_encode_pairs(left, right, rank, partner, spec.link_type))
         stats.pairs_by_rule[name] = len(rule_codes)
         stats.skipped_blocks[name] = s
@@ -427,7 +445,11 @@ def _candidate_codes(encoded: pd.DataFrame,
         total.add(rule_codes)
 
     for column in blocking.token_columns:
-        if column in encoded.columns:
+        if column not in encoded.columns:
+            continue
+        if column.startswith("ts_"):
+            key_rule(f"token:{column}", *_token_set_keys(encoded[column]))
+        else:
             key_rule(f"token:{column}", _factorize_tokens(encoded[column]))
     for exact in blocking.exact:
         if all(c in encoded.columns for c in exact.columns):

@@ -7,6 +7,12 @@
   own ``exact`` comparison, so SSN disagreement gets its own (strongly negative) weight.
 * ``year_diff``: integer difference (e.g. ``birth_year``): gamma = number of the (ascending)
   maximum differences met, e.g. ``[0, 1]``: equal -> 2, off by one -> 1, else 0.
+* ``token_set``: keyed token sets (``ts_*``, ``linkage.encode.tokens``): 1 when the two sets
+  share a token, else 0. ``exact_levels`` ladders may hold token sets as weaker columns.
+
+A ``dice`` comparison with ``null_below`` gives -1 instead of 0 below its lowest threshold: for
+a salted filter compared without a visible salt, a low Dice cannot tell other names from other
+salts, so only agreement is evidence.
 
 Either side missing gives -1 for every kind. :class:`DiceFeature` wraps the kernel for
 ``recordlinkage.Compare``.
@@ -197,18 +203,89 @@ class DiceTable:
         return out
 
 
-def _exact_ladder(codes: tuple[np.ndarray, ...], left: np.ndarray,
+@numba.njit(**_FAST)
+def _shared_tokens_kernel(tokens: np.ndarray, present: np.ndarray, left: np.ndarray,
+                          right: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    # rows of ``tokens`` are sorted: a merge counts the tokens two records share
+    w = tokens.shape[1]
+    for i in range(left.shape[0]):
+        a = left[i]
+        b = right[i]
+        if not (present[a] and present[b]):
+            out[i] = -1
+            continue
+        x = 0
+        y = 0
+        shared = 0
+        while x < w and y < w:
+            ta = tokens[a, x]
+            tb = tokens[b, y]
+            if ta == tb:
+                shared += 1
+                x += 1
+                y += 1
+            elif ta < tb:
+                x += 1
+            else:
+                y += 1
+        out[i] = shared
+
+
+def shared_tokens(tokens: np.ndarray, present: np.ndarray, left: np.ndarray,
                   right: np.ndarray) -> np.ndarray:
-    """``exact`` (one column: 1 equal, 0 different) and ``exact_levels``: the strongest
-    agreeing column of ``codes`` (strongest first) gives level ``len(codes)``, the next
-    ``len(codes) - 1``, ...; none agreeing 0; -1 when no column is present on both sides."""
-    out = np.full(len(left), -1, dtype=np.int8)
-    for i in range(len(codes) - 1, -1, -1):  # weakest first: stronger agreement overwrites
-        a, b = codes[i][left], codes[i][right]
-        both = (a >= 0) & (b >= 0)
-        out[both & (out < 0)] = 0
-        out[both & (a == b)] = len(codes) - i
+    """Tokens two records' token sets share (int32, -1 when either set is missing)."""
+    out = np.empty(len(left), dtype=np.int32)
+    if len(left):
+        _shared_tokens_kernel(tokens, present, _positions(left), _positions(right), out)
     return out
+
+
+@dataclass(frozen=True)
+class _TokenSetColumn:
+    """A ``ts_*`` column as sorted ``uint64`` rows and a presence mask."""
+
+    tokens: np.ndarray
+    present: np.ndarray
+
+    @classmethod
+    def of(cls, column: pd.Series) -> _TokenSetColumn:
+        from linkage.encode import token_set_values
+
+        return cls(*token_set_values(column))
+
+    def agree(self, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        shared = shared_tokens(self.tokens, self.present, left, right)
+        return shared >= 0, shared > 0
+
+
+def _agreement(column, left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(both present, agree)`` of a prepared column: token codes or a token set."""
+    if isinstance(column, _TokenSetColumn):
+        return column.agree(left, right)
+    a, b = column[left], column[right]
+    return (a >= 0) & (b >= 0), a == b
+
+
+def _exact_ladder(columns: tuple, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``exact`` (one column: 1 equal, 0 different), ``token_set`` (1 a shared token, 0 none)
+    and ``exact_levels``: the strongest agreeing column (strongest first) gives level
+    ``len(columns)``, the next ``len(columns) - 1``, ...; none agreeing 0; -1 when no column is
+    present on both sides. A column is token codes (agree = equal) or a token set (agree = a
+    shared token)."""
+    out = np.full(len(left), -1, dtype=np.int8)
+    for i in range(len(columns) - 1, -1, -1):  # weakest first: stronger agreement overwrites
+        both, agree = _agreement(columns[i], left, right)
+        out[both & (out < 0)] = 0
+        out[both & agree] = len(columns) - i
+    return out
+
+
+def _ladder_column(encoded: pd.DataFrame, name: str):
+    if name not in encoded.columns:
+        return np.full(len(encoded), -1, dtype=np.int64)
+    if name.startswith("ts_"):
+        return _TokenSetColumn.of(encoded[name])
+    return _exact_codes(encoded[name])
 
 
 def _year_levels(values: np.ndarray, present: np.ndarray, left: np.ndarray, right: np.ndarray,
@@ -278,12 +355,10 @@ class ComparisonColumns:
             key = (comp.kind, comp.column)
             if key not in cache:
                 column = encoded[comp.column]
-                if comp.kind == "exact":
-                    cache[key] = (_exact_codes(column),)
+                if comp.kind in ("exact", "token_set"):
+                    cache[key] = (_ladder_column(encoded, comp.column),)
                 elif comp.kind == "exact_levels":
-                    missing = np.full(len(encoded), -1, dtype=np.int64)
-                    cache[key] = tuple(_exact_codes(encoded[c]) if c in encoded.columns
-                                       else missing
+                    cache[key] = tuple(_ladder_column(encoded, c)
                                        for c in (comp.column, *comp.weaker_columns))
                 else:
                     numeric = pd.to_numeric(column, errors="coerce")
@@ -317,9 +392,11 @@ class ComparisonColumns:
         for j, comp in enumerate(self.comparisons):
             if comp.name in self.dice_field:
                 gamma = dice[:, self.dice_field[comp.name]]
+                if comp.null_below:  # below the lowest threshold: no evidence either way
+                    gamma = np.where(gamma == 0, np.int8(-1), gamma)
             elif comp.name in self.arrays:
                 arrays = self.arrays[comp.name]
-                if comp.kind in ("exact", "exact_levels"):
+                if comp.kind in ("exact", "exact_levels", "token_set"):
                     gamma = _exact_ladder(arrays, left, right)
                 else:
                     gamma = _year_levels(arrays[0], arrays[1], left, right, comp.thresholds)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 #: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
-CURRENT_SPEC = 4
+CURRENT_SPEC = 5
 SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
 SPEC_VERSIONS = tuple(f"pathlink-linkage/{n}" for n in range(1, CURRENT_SPEC + 1))
 _SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "linkage"
@@ -42,7 +42,7 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "token_columns": {"type": "array", "items": {"type": "string",
-                                                             "pattern": "^tok_"}},
+                                                             "pattern": "^(tok|ts)_"}},
                 "max_block_size": {"type": "integer", "minimum": 2},
                 "exact": {
                     "type": "array",
@@ -87,7 +87,9 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                     "description": {"type": "string"},
-                    "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels"]},
+                    "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels",
+                                      "token_set"]},
+                    "null_below": {"type": "boolean"},
                     "weaker_columns": {"type": "array", "items": {"type": "string"},
                                        "minItems": 1},
                     "column": {"type": "string"},
@@ -207,13 +209,14 @@ class ComparisonSpec:
     only_if_differs: str | None = None
     weaker_columns: tuple[str, ...] = ()
     frequency_adjusted: bool = False
+    null_below: bool = False
 
     @property
     def levels(self) -> int:
         """Number of non-null gamma levels."""
         if self.kind == "exact_levels":
             return len(self.weaker_columns) + 2
-        return 2 if self.kind == "exact" else len(self.thresholds) + 1
+        return 2 if self.kind in ("exact", "token_set") else len(self.thresholds) + 1
 
     @property
     def gamma_column(self) -> str:
@@ -293,6 +296,7 @@ class LinkSpec:
                 only_if_differs=c.get("only_if_differs"),
                 weaker_columns=tuple(c.get("weaker_columns", ())),
                 frequency_adjusted=bool(c.get("frequency_adjusted", False)),
+                null_below=bool(c.get("null_below", False)),
             )
             if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
                                                                         reverse=True):
@@ -301,7 +305,9 @@ class LinkSpec:
                 raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
             if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
                 raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
-            if comp.kind not in ("exact", "exact_levels") and not comp.thresholds:
+            if comp.null_below and comp.kind != "dice":
+                raise ValueError(f"{comp.name}: null_below goes with kind dice")
+            if comp.kind not in ("exact", "exact_levels", "token_set") and not comp.thresholds:
                 raise ValueError(f"{comp.name}: {comp.kind} needs thresholds")
             if comp.frequency_adjusted and comp.kind not in ("exact", "exact_levels"):
                 raise ValueError(f"{comp.name}: frequency_adjusted needs kind exact or "
