@@ -30,3 +30,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-workspace .pytest_cache
+
+# Pathlink (encodings) vs Splink (plain text) on held-out sets; Splink is the optional
+# `compare` extra, never a runtime dependency. ARGS, e.g. ARGS=--stability or ARGS="--keys 5".
+.PHONY: bench-compare
+bench-compare: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[compare]'
+	$(BIN)/python benchmarks/linkage_vs_splink.py $(ARGS)

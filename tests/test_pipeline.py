@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -9,8 +11,10 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from _release import canonical_content, differences, drops_digest, read_golden, write_golden
 from typer.testing import CliRunner
 
+from keys import write_secret_file
 from pipelines.cli import app
 from pipelines.demo import evaluate_workspace
 from pipelines.flows import run_workspace
@@ -20,6 +24,12 @@ from pipelines.workspace import init_workspace, load_workspace
 
 AS_OF = "2026-11-22"
 runner = CliRunner()
+# Three of the seven synthetic partners and the state wage file: every dataset, cross-partner
+# links, and outcomes enough for unsuppressed released cells, in 38 drop files instead of 86.
+PIPELINE_PARTNERS = ("workforce_board", "youth_dept", "community_college")
+# A fixed test key, so the release can be compared with the golden one cell by cell.
+GOLDEN_KEY = hashlib.sha256(b"pathlink golden release test key").digest()
+GOLDEN = Path(__file__).resolve().parent / "golden" / "release.json.gz"
 
 
 def published_content(path: Path) -> dict[str, list[tuple]]:
@@ -38,14 +48,19 @@ def published_content(path: Path) -> dict[str, list[tuple]]:
 def synthetic_workspace(tmp_path_factory, prefect_harness, synthetic_drops) -> dict:
     root = tmp_path_factory.mktemp("ws") / "hartford"
     profiles = {pid: {"name": p.display_name, "age_min": p.age_min, "age_max": p.age_max}
-                for pid, p in PARTNERS.items()}
+                for pid, p in PARTNERS.items() if pid in PIPELINE_PARTNERS}
     profiles[STATE_WAGE_PARTNER] = {"name": "CT DOL"}
-    init_workspace(root, [*PARTNERS, STATE_WAGE_PARTNER], key_id="test-key",
+    write_secret_file(root / "secrets" / "test-key.key", GOLDEN_KEY, key_id="test-key")
+    init_workspace(root, [*PIPELINE_PARTNERS, STATE_WAGE_PARTNER], key_id="test-key",
                    partner_profiles=profiles)
-    shutil.copytree(synthetic_drops / "landing", root / "landing", dirs_exist_ok=True)
+    for partner_id in (*PIPELINE_PARTNERS, STATE_WAGE_PARTNER):
+        shutil.copytree(synthetic_drops / "landing" / partner_id, root / "landing" / partner_id,
+                        dirs_exist_ok=True)
     summary = run_workspace(root, as_of=AS_OF, seed=1)
+    truth = pd.read_csv(synthetic_drops / "truth" / "participants_truth.csv", dtype=str)
     return {"root": root, "summary": summary,
-            "truth": synthetic_drops / "truth" / "participants_truth.csv"}
+            "truth": synthetic_drops / "truth" / "participants_truth.csv",
+            "truth_records": truth[truth["partner_id"].isin(PIPELINE_PARTNERS)]}
 
 
 def test_init_writes_a_private_secret_outside_landing_and_published(tmp_path: Path) -> None:
@@ -94,7 +109,8 @@ def _drops(summary: dict, dataset: str | None = None) -> list[dict]:
 
 def test_every_row_is_accepted_or_quarantined(synthetic_workspace: dict) -> None:
     drops = _drops(synthetic_workspace["summary"])
-    assert len(_drops(synthetic_workspace["summary"], "participants")) == 2 * len(PARTNERS)
+    assert len(_drops(synthetic_workspace["summary"], "participants")) == 2 * len(
+        PIPELINE_PARTNERS)
     assert {d["dataset"] for d in drops} == {"participants", "enrollments", "services",
                                              "credentials", "employment", "assessments",
                                              "wages"}
@@ -122,7 +138,7 @@ def test_published_file_holds_persons_and_participation(synthetic_workspace: dic
             "SELECT DISTINCT length(zip3) FROM person WHERE zip3 IS NOT NULL").fetchall()
     finally:
         con.close()
-    truth = pd.read_csv(synthetic_workspace["truth"], dtype=str)
+    truth = synthetic_workspace["truth_records"]
     assert 0.9 * truth["true_person_id"].nunique() <= n_persons
     assert n_persons <= 1.1 * truth["true_person_id"].nunique()
     assert multi > 0
@@ -142,7 +158,7 @@ def test_crosswalk_cli_prints_one_row_per_record(synthetic_workspace: dict) -> N
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "partner_id,partner_record_id,person_id"
-    truth = pd.read_csv(synthetic_workspace["truth"], dtype=str)
+    truth = synthetic_workspace["truth_records"]
     records = truth.drop_duplicates(["partner_id", "partner_record_id"])
     drops = _drops(synthetic_workspace["summary"], "participants")
     quarantined = sum(d["rows_quarantined"] for d in drops)
@@ -205,3 +221,24 @@ def test_query_runs_on_released_views_only(synthetic_workspace: dict) -> None:
     assert ok.stdout.splitlines()[0] == "n"
     refused = runner.invoke(app, ["query", "--workspace", root, "SELECT * FROM wage"])
     assert refused.exit_code == 1
+
+
+def test_release_matches_the_golden_release(synthetic_workspace: dict) -> None:
+    """Same drops, same key, same seed: the published content is the golden one, cell by cell.
+
+    `tests/golden/release.json.gz` was made from this workspace before the code moved into
+    layered packages; a refactor must not change one published cell. After a deliberate
+    change of published content, rewrite it with PATHLINK_WRITE_GOLDEN=1 and say why.
+    """
+    ws = load_workspace(synthetic_workspace["root"])
+    drops = drops_digest(ws.landing)
+    content = canonical_content(ws.published_db, ws.state_db)
+    if os.environ.get("PATHLINK_WRITE_GOLDEN") == "1":
+        GOLDEN.parent.mkdir(exist_ok=True)
+        write_golden(GOLDEN, drops, content)
+        pytest.skip(f"golden release written to {GOLDEN}")
+    golden = read_golden(GOLDEN)
+    assert drops == golden["drops_sha256"], "the synthetic drops changed; the test's premise"
+    assert sum(len(t["rows"]) for t in golden["tables"].values()) > 1000
+    assert differences(golden["tables"], content) == []
+    assert content == golden["tables"]
