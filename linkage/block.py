@@ -372,6 +372,8 @@ class CandidatePositions:
             ``record_key``; ``int32`` below 2**31 records.
         right: Row position of the other record.
         stats: What blocking did.
+        rule_pairs: For each rule asked for, the indices (into ``left``/``right``) of the
+            pairs that rule produced (the training rules of the Fellegi-Sunter fit).
 
     Pairs are ordered by ``(record_key_l, record_key_r)``, as :func:`candidate_pairs`.
     """
@@ -379,21 +381,25 @@ class CandidatePositions:
     left: np.ndarray
     right: np.ndarray
     stats: BlockingStats
+    rule_pairs: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.left)
 
 
-def candidate_positions(encoded: pd.DataFrame, spec: LinkSpec) -> CandidatePositions:
+def candidate_positions(encoded: pd.DataFrame, spec: LinkSpec,
+                        keep_rules: Sequence[str] = ()) -> CandidatePositions:
     """Candidate pairs as row positions plus blocking statistics (no record-key strings per
-    pair: 8 bytes a pair instead of a ``MultiIndex``'s 16 plus its lookups)."""
-    codes, order, stats = _candidate_codes(encoded, spec)
+    pair: 8 bytes a pair instead of a ``MultiIndex``'s 16 plus its lookups); ``keep_rules``
+    names rules whose own pairs are wanted too (``CandidatePositions.rule_pairs``)."""
+    codes, order, stats, kept = _candidate_codes(encoded, spec, keep_rules)
     n = np.int64(len(order))
     dtype = np.int32 if len(order) < 2 ** 31 else np.int64
     order = order.astype(dtype)
     left = order[codes // n]
     right = order[codes % n]
-    return CandidatePositions(left=left, right=right, stats=stats)
+    rule_pairs = {name: np.searchsorted(codes, rule) for name, rule in kept.items()}
+    return CandidatePositions(left=left, right=right, stats=stats, rule_pairs=rule_pairs)
 
 
 def candidate_pairs_with_stats(encoded: pd.DataFrame,
@@ -408,7 +414,7 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
         ``(pairs, stats)`` where ``pairs`` is a ``MultiIndex`` named
         ``(record_key_l, record_key_r)`` with ``record_key_l < record_key_r``, sorted.
     """
-    codes, order, stats = _candidate_codes(encoded, spec)
+    codes, order, stats, _ = _candidate_codes(encoded, spec)
     n = len(order)
     sorted_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)[order]
     level = pd.Index(sorted_keys, dtype=object)
@@ -417,10 +423,11 @@ def candidate_pairs_with_stats(encoded: pd.DataFrame,
     return pairs, stats
 
 
-def _candidate_codes(encoded: pd.DataFrame,
-                     spec: LinkSpec) -> tuple[np.ndarray, np.ndarray, BlockingStats]:
-    """``(codes, order, stats)``: sorted distinct ``rank_l * n + rank_r`` pair codes over the
-    records' ``record_key`` ranks (``rank_l < rank_r``), and ``order[rank]`` = row position."""
+def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence[str] = (),
+                     ) -> tuple[np.ndarray, np.ndarray, BlockingStats, dict[str, np.ndarray]]:
+    """``(codes, order, stats, kept)``: sorted distinct ``rank_l * n + rank_r`` pair codes over
+    the records' ``record_key`` ranks (``rank_l < rank_r``), ``order[rank]`` = row position, and
+    the codes of each rule named in ``keep_rules`` (e.g. ``token:tok_t14_dob``)."""
     blocking = spec.blocking
     _, rank, _sorted_keys = _prepare(encoded)
     n = len(rank)
@@ -431,6 +438,7 @@ def _candidate_codes(encoded: pd.DataFrame,
             raise KeyError(f"link_type={spec.link_type!r} needs a partner_id column")
         partner = pd.factorize(encoded["partner_id"].to_numpy(dtype=object))[0]
     total = _PairAccumulator()
+    kept: dict[str, np.ndarray] = {}
 
     def key_rule(name: str, codes: np.ndarray, members: np.ndarray | None = None) -> None:
         if members is None:
@@ -442,6 +450,8 @@ def _candidate_codes(encoded: pd.DataFrame,
         stats.skipped_blocks[name] = s
         stats.skipped_block_records[name] = sr
         stats.largest_block[name] = lg
+        if name in keep_rules:
+            kept[name] = rule_codes
         total.add(rule_codes)
 
     for column in blocking.token_columns:
@@ -477,6 +487,8 @@ def _candidate_codes(encoded: pd.DataFrame,
         s, sr, lg = _lsh_pairs(matrices, lsh, blocking.max_block_size, emit, key_codes)
         rule_codes = rule.result()
         name = f"lsh:{lsh.name}"
+        if name in keep_rules:
+            kept[name] = rule_codes
         stats.pairs_by_rule[name] = len(rule_codes)
         stats.skipped_blocks[name] = s
         stats.skipped_block_records[name] = sr
@@ -487,7 +499,7 @@ def _candidate_codes(encoded: pd.DataFrame,
     stats.pair_count = len(codes)
     order = np.empty(n, dtype=np.int64)
     order[rank] = np.arange(n, dtype=np.int64)
-    return codes, order, stats
+    return codes, order, stats, kept
 
 
 def _filter_bits(column: pd.Series, matrix: np.ndarray) -> int:

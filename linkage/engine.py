@@ -90,6 +90,11 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels",
                                       "token_set"]},
                     "null_below": {"type": "boolean"},
+                    "u_condition": {"type": "array", "items": {"type": "string"},
+                                    "minItems": 1},
+                    "m_prior": {"type": "array",
+                                "items": {"type": "number", "exclusiveMinimum": 0}},
+                    "prior_strength": {"type": "number", "minimum": 0},
                     "weaker_columns": {"type": "array", "items": {"type": "string"},
                                        "minItems": 1},
                     "column": {"type": "string"},
@@ -117,6 +122,22 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                 "initial_match_prior": {"type": "number", "exclusiveMinimum": 0,
                                         "exclusiveMaximum": 1},
                 "fix_u": {"type": "boolean"},
+                "m_prior_strength": {"type": "number", "minimum": 0},
+                "fit": {"enum": ["legacy", "anchored"]},
+                "context": {
+                    "type": "object", "required": ["comparison", "shared"],
+                    "additionalProperties": False,
+                    "properties": {"comparison": {"type": "string"},
+                                   "shared": {"type": "array", "items": {"type": "string"}},
+                                   "description": {"type": "string"}}},
+                "training_rules": {
+                    "type": "array",
+                    "items": {"type": "object", "required": ["rule", "excludes"],
+                              "additionalProperties": False,
+                              "properties": {"rule": {"type": "string"},
+                                             "excludes": {"type": "array",
+                                                          "items": {"type": "string"}}}},
+                },
                 "match_weight_threshold": {"type": "number"},
                 "possible_weight_threshold": {"type": "number"},
                 "overwhelming_weight": {"type": "number"},
@@ -126,7 +147,9 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                               "additionalProperties": False,
                               "properties": {"comparisons": {"type": "array", "minItems": 1,
                                                              "items": {"type": "string"}},
-                                             "max_weight": {"type": "number"}}},
+                                             "max_weight": {"type": "number"},
+                                             "when": {"type": "string"},
+                                             "description": {"type": "string"}}},
                 },
             },
         },
@@ -210,6 +233,9 @@ class ComparisonSpec:
     weaker_columns: tuple[str, ...] = ()
     frequency_adjusted: bool = False
     null_below: bool = False
+    u_condition: tuple[str, ...] = ()
+    m_prior: tuple[float, ...] | None = None
+    prior_strength: float | None = None
 
     @property
     def levels(self) -> int:
@@ -221,6 +247,28 @@ class ComparisonSpec:
     @property
     def gamma_column(self) -> str:
         return f"gamma_{self.name}"
+
+
+@dataclass(frozen=True)
+class WeightCap:
+    """At most ``max_weight`` bits from ``comparisons`` together; with ``when``, only for pairs
+    where that comparison is not null (a context, e.g. two records of one household)."""
+
+    comparisons: tuple[str, ...]
+    max_weight: float
+    when: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """Pairs where ``comparison`` is not null (e.g. two records of one household) form a
+    context: there the ``shared`` comparisons (what the context implies: address, phone...)
+    count nothing, and the prior is the context's own match share, learned by EM."""
+
+    comparison: str
+    shared: tuple[str, ...]
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,12 +284,27 @@ class FellegiSunterSpec:
     possible_weight_threshold: float
     overwhelming_weight: float
     fix_u: bool = True
-    weight_caps: tuple[tuple[tuple[str, ...], float], ...] = ()
+    weight_caps: tuple[WeightCap, ...] = ()
+    m_prior_strength: float = 0.0
+    training_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    context: ContextSpec | None = None
+    fit: str = "anchored"
 
     def __post_init__(self) -> None:
-        caps = tuple((tuple(c["comparisons"]), float(c["max_weight"])) if isinstance(c, dict)
-                     else (tuple(c[0]), float(c[1])) for c in self.weight_caps)
+        caps = tuple(c if isinstance(c, WeightCap) else
+                     WeightCap(comparisons=tuple(c["comparisons"]),
+                               max_weight=float(c["max_weight"]), when=c.get("when"),
+                               description=c.get("description", ""))
+                     if isinstance(c, dict) else WeightCap(tuple(c[0]), float(c[1]))
+                     for c in self.weight_caps)
         object.__setattr__(self, "weight_caps", caps)
+        rules = tuple((r["rule"], tuple(r["excludes"])) if isinstance(r, dict)
+                      else (r[0], tuple(r[1])) for r in self.training_rules)
+        object.__setattr__(self, "training_rules", rules)
+        if isinstance(self.context, dict):
+            object.__setattr__(self, "context", ContextSpec(
+                comparison=self.context["comparison"], shared=tuple(self.context["shared"]),
+                description=self.context.get("description", "")))
 
 
 @dataclass(frozen=True)
@@ -297,6 +360,9 @@ class LinkSpec:
                 weaker_columns=tuple(c.get("weaker_columns", ())),
                 frequency_adjusted=bool(c.get("frequency_adjusted", False)),
                 null_below=bool(c.get("null_below", False)),
+                u_condition=tuple(c.get("u_condition", ())),
+                m_prior=tuple(c["m_prior"]) if "m_prior" in c else None,
+                prior_strength=c.get("prior_strength"),
             )
             if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
                                                                         reverse=True):
@@ -305,6 +371,8 @@ class LinkSpec:
                 raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
             if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
                 raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
+            if comp.u_condition and not comp.salt_column:
+                raise ValueError(f"{comp.name}: u_condition goes with a salt_column")
             if comp.null_below and comp.kind != "dice":
                 raise ValueError(f"{comp.name}: null_below goes with kind dice")
             if comp.kind not in ("exact", "exact_levels", "token_set") and not comp.thresholds:
@@ -312,12 +380,29 @@ class LinkSpec:
             if comp.frequency_adjusted and comp.kind not in ("exact", "exact_levels"):
                 raise ValueError(f"{comp.name}: frequency_adjusted needs kind exact or "
                                  "exact_levels")
+            if comp.m_prior is not None and len(comp.m_prior) != comp.levels:
+                raise ValueError(f"{comp.name}: m_prior needs {comp.levels} values")
             if comp.m_probabilities is not None and len(comp.m_probabilities) != comp.levels:
                 raise ValueError(f"{comp.name}: m_probabilities needs {comp.levels} values")
             comparisons.append(comp)
         if len({c.name for c in comparisons}) != len(comparisons):
             raise ValueError("comparison names must be unique")
+        names = {c.name for c in comparisons}
+        for comp in comparisons:
+            if set(comp.u_condition) - names:
+                raise ValueError(f"{comp.name}: u_condition names unknown comparisons")
         fs = data["fellegi_sunter"]
+        seen: set[str] = set()
+        for cap in fs.get("weight_caps", ()):
+            unknown = set(cap["comparisons"]) - names
+            if unknown or (cap.get("when") and cap["when"] not in names):
+                raise ValueError(f"weight cap names unknown comparisons: {sorted(unknown)}")
+            if seen & set(cap["comparisons"]):
+                raise ValueError("a comparison may be in one weight cap only")
+            seen |= set(cap["comparisons"])
+        context = fs.get("context")
+        if context and ({context["comparison"], *context["shared"]} - names):
+            raise ValueError("the context names unknown comparisons")
         if fs["possible_weight_threshold"] > fs["match_weight_threshold"]:
             raise ValueError("possible_weight_threshold must be <= match_weight_threshold")
         cl = data["clustering"]
@@ -402,6 +487,38 @@ def usable_spec(encoded: pd.DataFrame, spec: LinkSpec) -> tuple[LinkSpec, list[s
 COMPARE_BATCH = 2_000_000
 
 
+def _conditional_u_counts(columns: Any, spec: LinkSpec,
+                          rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """For each salt-gated comparison with a ``u_condition``: its level counts among random
+    pairs that share the salt and disagree (level 0) on every comparison of the condition.
+
+    Random pairs of the whole frame rarely share a salt (a dob), so a gated comparison's u
+    cannot come from them; same-salt random pairs hold the person's own other records too, but
+    those that disagree on the other names and the address are, almost all, two people, and
+    among two people one name is independent of the others. Their levels are the u.
+    """
+    from linkage import compare
+
+    out: dict[str, np.ndarray] = {}
+    size = spec.fellegi_sunter.u_sample_size
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for comp in spec.comparisons:
+        if not comp.u_condition or comp.salt_column not in columns.salts:
+            continue
+        if comp.salt_column not in cache:
+            left, right = compare.same_salt_pairs(columns.salts[comp.salt_column], size, rng)
+            cache[comp.salt_column] = (left, right, columns.compare(left, right))
+        _, _, gammas = cache[comp.salt_column]
+        keep = np.ones(len(gammas), dtype=bool)
+        for name in comp.u_condition:
+            keep &= gammas[f"gamma_{name}"].to_numpy() == 0
+        gamma = gammas[comp.gamma_column].to_numpy()[keep]
+        gamma = gamma[gamma >= 0]
+        out[comp.gamma_column] = np.bincount(gamma.astype(np.int64),
+                                             minlength=comp.levels)[: comp.levels]
+    return out
+
+
 def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd.DataFrame:
     """``scored`` with ``adjustment`` added to each pair's weight, re-classified."""
     from linkage import classify
@@ -480,7 +597,8 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     spec, notes = usable_spec(encoded, spec)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    candidates = block.candidate_positions(encoded, spec)
+    training_rules = spec.fellegi_sunter.training_rules
+    candidates = block.candidate_positions(encoded, spec, [r for r, _ in training_rules])
     block_stats = candidates.stats
     timings["block_s"] = time.perf_counter() - t0
 
@@ -500,21 +618,27 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     # only a workspace too small for EM needs the ungated chance agreement (classify)
     random_ungated = (columns.compare(rand_left, rand_right, gated=False)
                       if n_pairs < classify.MIN_EM_PAIRS else None)
+    conditional_u = _conditional_u_counts(columns, spec, rng)
     timings["compare_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     codes, counts = np.unique(pattern, return_counts=True)
     patterns = model.decode_patterns(codes)
-    model.fit_patterns(patterns, counts, random_features=random_features,
-                       comparable_pairs=comparable_pairs(encoded, spec),
-                       random_ungated=random_ungated)
-    pattern_scores = model.predict(pd.DataFrame(patterns, columns=model.features))
     # per pair: its pattern's row (pairs are scored by pattern, never one by one)
     which = np.empty(n_pairs, dtype=np.int32 if len(codes) < 2 ** 31 else np.int64)
     for lo in range(0, n_pairs, batch_size):
         hi = min(lo + batch_size, n_pairs)
         which[lo:hi] = np.searchsorted(codes, pattern[lo:hi])
     del pattern
+    training = tuple(
+        (rule, np.bincount(which[candidates.rule_pairs[rule]], minlength=len(codes)),
+         tuple(f"gamma_{name}" for name in excludes))
+        for rule, excludes in training_rules if rule in candidates.rule_pairs)
+    model.fit_patterns(patterns, counts, random_features=random_features,
+                       comparable_pairs=comparable_pairs(encoded, spec),
+                       random_ungated=random_ungated, training=training,
+                       conditional_u=conditional_u)
+    pattern_scores = model.predict(pd.DataFrame(patterns, columns=model.features))
     pair_class = pattern_scores["match_class"].cat.codes.to_numpy()[which]
     kept = (np.arange(n_pairs) if keep_pairs == "all"
             else np.flatnonzero(pair_class < classify.MATCH_CLASSES.index("non_match")))
@@ -560,6 +684,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         "candidate_match_share": float(model.lambda_),
         "match_prior": float(model.prior_),
         "em_iterations": int(model.n_iter_),
+        "fit": model.fit_report_,
         "notes": notes,
         **timings,
     }
