@@ -56,7 +56,7 @@ CONTEXT_U_STRENGTH = 20.0
 #: A training rule informs a comparison's m only where it holds at least this many expected
 #: matches with that comparison not null (a rule that forces the comparison, or leaves it
 #: null, says nothing about it); rules are averaged weighted by that count.
-MIN_RULE_MATCHES = 20.0
+MIN_RULE_MATCHES = 10.0
 
 
 def _normalize(p: np.ndarray) -> np.ndarray:
@@ -111,6 +111,8 @@ class FellegiSunter:
         self.context_feature = f"gamma_{context.comparison}" if context else None
         self.context_shared = ({f"gamma_{name}" for name in context.shared} if context
                                else set())
+        self.context_u_prior = ({f"gamma_{name}": _normalize(np.asarray(v, dtype=float))
+                                 for name, v in context.u_prior} if context else {})
         self.context_prior_ = float(self.settings.initial_match_prior)
         self.context_u_: dict[str, np.ndarray] = {}
         self.m_: dict[str, np.ndarray] = {}
@@ -225,7 +227,7 @@ class FellegiSunter:
         index = {f: k for k, f in enumerate(self.features)}
         m = {f: self.prior_m(f) for f in features}
         u = {f: u[f].copy() for f in features}
-        u_ctx = {f: u[f].copy() for f in features}
+        u_ctx = {f: self.context_u_prior.get(f, u[f]).copy() for f in features}
         lam = float(settings.initial_match_prior)
         lam_ctx = 0.5
         context = self.in_context(patterns)
@@ -273,7 +275,8 @@ class FellegiSunter:
                     u[f] = new_u
                 if has_context:  # the context's own non-matches (e.g. siblings, parents)
                     ctx_counts = self._level_counts(g[context], levels, w_non[context])
-                    new_u = _normalize(ctx_counts + CONTEXT_U_STRENGTH * u[f] + _EPS)
+                    toward = self.context_u_prior.get(f, u[f])
+                    new_u = _normalize(ctx_counts + CONTEXT_U_STRENGTH * toward + _EPS)
                     change = max(change, float(np.abs(new_u - u_ctx[f]).max()))
                     u_ctx[f] = new_u
             lam = new_lam

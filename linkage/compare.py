@@ -340,7 +340,7 @@ class ComparisonColumns:
             if comp.column not in encoded.columns:
                 out.missing_columns.append(comp.column)
                 continue
-            for salt in (comp.salt_column, comp.only_if_differs):
+            for salt in (comp.salt_column, *comp.differs_columns):
                 if salt and salt in encoded.columns and salt not in out.salts:
                     out.salts[salt] = _salt_codes(encoded[salt])
             if comp.kind == "dice":
@@ -409,10 +409,11 @@ class ComparisonColumns:
             if salt is not None:
                 # filters salted by different values are unrelated: no evidence either way
                 out[salt[left] != salt[right], j] = -1
-            differs = self.salts.get(comp.only_if_differs or "")
-            if differs is not None:
-                # the fallback of a salted comparison: silent where that one speaks
-                out[differs[left] == differs[right], j] = -1
+            for column in comp.differs_columns:
+                differs = self.salts.get(column)
+                if differs is not None:
+                    # the fallback of a salted comparison: silent where that one speaks
+                    out[differs[left] == differs[right], j] = -1
         return out
 
 

@@ -100,7 +100,9 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "column": {"type": "string"},
                     "thresholds": {"type": "array", "items": {"type": "number"}},
                     "salt_column": {"type": "string"},
-                    "only_if_differs": {"type": "string"},
+                    "only_if_differs": {"oneOf": [
+                        {"type": "string"},
+                        {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
                     "frequency_adjusted": {"type": "boolean"},
                     "m_probabilities": {"type": "array",
                                         "items": {"type": "number", "exclusiveMinimum": 0,
@@ -129,6 +131,9 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "properties": {"comparison": {"type": "string"},
                                    "shared": {"type": "array", "items": {"type": "string"}},
+                                   "u_prior": {"type": "object", "additionalProperties": {
+                                       "type": "array",
+                                       "items": {"type": "number", "exclusiveMinimum": 0}}},
                                    "description": {"type": "string"}}},
                 "training_rules": {
                     "type": "array",
@@ -229,7 +234,7 @@ class ComparisonSpec:
     m_probabilities: tuple[float, ...] | None = None
     description: str = ""
     salt_column: str | None = None
-    only_if_differs: str | None = None
+    only_if_differs: str | tuple[str, ...] | None = None
     weaker_columns: tuple[str, ...] = ()
     frequency_adjusted: bool = False
     null_below: bool = False
@@ -247,6 +252,15 @@ class ComparisonSpec:
     @property
     def gamma_column(self) -> str:
         return f"gamma_{self.name}"
+
+    @property
+    def differs_columns(self) -> tuple[str, ...]:
+        """The columns whose values must all differ for this comparison to speak."""
+        if not self.only_if_differs:
+            return ()
+        if isinstance(self.only_if_differs, str):
+            return (self.only_if_differs,)
+        return tuple(self.only_if_differs)
 
 
 @dataclass(frozen=True)
@@ -269,6 +283,7 @@ class ContextSpec:
     comparison: str
     shared: tuple[str, ...]
     description: str = ""
+    u_prior: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,7 +319,9 @@ class FellegiSunterSpec:
         if isinstance(self.context, dict):
             object.__setattr__(self, "context", ContextSpec(
                 comparison=self.context["comparison"], shared=tuple(self.context["shared"]),
-                description=self.context.get("description", "")))
+                description=self.context.get("description", ""),
+                u_prior=tuple((k, tuple(v))
+                              for k, v in self.context.get("u_prior", {}).items())))
 
 
 @dataclass(frozen=True)
@@ -356,7 +373,9 @@ class LinkSpec:
                                  else None),
                 description=c.get("description", ""),
                 salt_column=c.get("salt_column"),
-                only_if_differs=c.get("only_if_differs"),
+                only_if_differs=(tuple(c["only_if_differs"])
+                                 if isinstance(c.get("only_if_differs"), list)
+                                 else c.get("only_if_differs")),
                 weaker_columns=tuple(c.get("weaker_columns", ())),
                 frequency_adjusted=bool(c.get("frequency_adjusted", False)),
                 null_below=bool(c.get("null_below", False)),
