@@ -26,6 +26,7 @@ alone cannot outweigh missing or disagreeing identity evidence.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -47,12 +48,6 @@ MIN_EM_PAIRS = 100
 #: non-match of a few hundred happened to show must not get u = 1e-6 (on FEBRL4 that made a
 #: given name at Dice 0.8-0.95 worth +15.6 bits, above the exact name's +5.1).
 MIN_RANDOM_GAMMAS = 500
-#: Same-salt random pairs (that disagree on the other identifiers) a gated comparison needs for
-#: its u to come from them (see ``engine._conditional_u_counts``).
-MIN_CONDITIONAL_GAMMAS = 50
-#: Pseudo-pairs pulling a context's own u (e.g. among non-matches of one household) towards
-#: the general u, so that a context with few non-matches keeps the general u.
-CONTEXT_U_STRENGTH = 20.0
 #: A training rule informs a comparison's m only where it holds at least this many expected
 #: matches with that comparison not null (a rule that forces the comparison, or leaves it
 #: null, says nothing about it); rules are averaged weighted by that count.
@@ -81,6 +76,20 @@ def _initial_m(levels: int) -> np.ndarray:
     return _normalize(start)
 
 
+@dataclass(frozen=True)
+class _EmFit:
+    """One EM run: m, u, match share, iterations, convergence, expected non-match counts per
+    level and expected matches with each feature not null."""
+
+    m: dict[str, np.ndarray]
+    u: dict[str, np.ndarray]
+    lam: float
+    iterations: int
+    converged: bool
+    non_counts: dict[str, np.ndarray]
+    match_mass: dict[str, float]
+
+
 class FellegiSunter:
     """Unsupervised Fellegi-Sunter model in the recordlinkage ``fit``/``predict`` shape.
 
@@ -107,14 +116,6 @@ class FellegiSunter:
                          for c in spec.comparisons if c.m_prior is not None}
         self.prior_strengths = {c.gamma_column: float(c.prior_strength)
                                 for c in spec.comparisons if c.prior_strength is not None}
-        context = self.settings.context
-        self.context_feature = f"gamma_{context.comparison}" if context else None
-        self.context_shared = ({f"gamma_{name}" for name in context.shared} if context
-                               else set())
-        self.context_u_prior = ({f"gamma_{name}": _normalize(np.asarray(v, dtype=float))
-                                 for name, v in context.u_prior} if context else {})
-        self.context_prior_ = float(self.settings.initial_match_prior)
-        self.context_u_: dict[str, np.ndarray] = {}
         self.m_: dict[str, np.ndarray] = {}
         self.u_: dict[str, np.ndarray] = {}
         self.lambda_ = float(self.settings.initial_match_prior)
@@ -210,99 +211,64 @@ class FellegiSunter:
         return _initial_m(self.levels[feature])
 
     def _em(self, patterns: np.ndarray, counts: np.ndarray, u: dict[str, np.ndarray],
-            free_u: set[str], excluded: set[str] = frozenset()
-            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float, int, bool,
-                       dict[str, np.ndarray]]:
-        """EM over distinct gamma patterns with u fixed except for ``free_u``.
+            free_u: bool, excluded: frozenset[str] = frozenset()) -> _EmFit:
+        """EM over distinct gamma patterns; u re-estimated when ``free_u``, else fixed.
 
         m starts at the prior and is smoothed towards it by ``m_prior_strength`` pseudo-pairs
-        (a Dirichlet prior), so a fit on few pairs stays near the prior instead of collapsing.
-        ``excluded`` features are ignored (a training rule's own comparisons).
-
-        Returns ``(m, u, lambda, iterations, converged, expected non-match counts)``.
+        (a comparison's ``prior_strength`` overrides it): a Dirichlet prior, so a fit on few
+        pairs stays near the prior instead of collapsing. ``excluded`` features are ignored (a
+        training rule's own comparisons).
         """
         settings = self.settings
-        strength = float(settings.m_prior_strength)
         features = [f for f in self.features if f not in excluded]
         index = {f: k for k, f in enumerate(self.features)}
         m = {f: self.prior_m(f) for f in features}
         u = {f: u[f].copy() for f in features}
-        u_ctx = {f: self.context_u_prior.get(f, u[f]).copy() for f in features}
         lam = float(settings.initial_match_prior)
-        lam_ctx = 0.5
-        context = self.in_context(patterns)
-        has_context = bool((counts[context] > 0).any())
-        rest = ~context
-        converged = False
         non_counts: dict[str, np.ndarray] = {}
         match_mass: dict[str, float] = {}
-        it = 0
         for it in range(1, settings.em_max_iterations + 1):
-            bits = self.evidence_bits(patterns, {f: np.log2(m[f] / u[f]) for f in features},
-                                      features)
-            if has_context:
-                bits_ctx = self.evidence_bits(
-                    patterns, {f: np.log2(m[f] / u_ctx[f]) for f in features}, features)
-                bits = np.where(context, bits_ctx, bits)
-            prior = np.where(context, np.log(lam_ctx) - np.log1p(-lam_ctx),
-                             np.log(lam) - np.log1p(-lam))
-            logit = prior + bits * np.log(2.0)
+            bayes = {f: np.log2(m[f] / u[f]) for f in features}
+            logit = (np.log(lam) - np.log1p(-lam)
+                     + self.evidence_bits(patterns, bayes, features) * np.log(2.0))
             post = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
             w_match = counts * post
             w_non = counts * (1.0 - post)
-            new_lam = float(np.clip(w_match[rest].sum() / max(counts[rest].sum(), _EPS),
-                                    _EPS, 1 - _EPS))
+            new_lam = float(np.clip(w_match.sum() / counts.sum(), _EPS, 1 - _EPS))
             change = abs(new_lam - lam)
-            if has_context:
-                new_ctx = float(np.clip(w_match[context].sum() / counts[context].sum(),
-                                        _EPS, 1 - _EPS))
-                change = max(change, abs(new_ctx - lam_ctx))
-                lam_ctx = new_ctx
             for f in features:
                 levels = self.levels[f]
                 g = patterns[:, index[f]]
                 match_counts = self._level_counts(g, levels, w_match)
-                non_counts[f] = self._level_counts(g[rest], levels, w_non[rest])
+                non_counts[f] = self._level_counts(g, levels, w_non)
                 match_mass[f] = float(match_counts.sum())
                 if f not in self.fixed_m:
-                    pseudo = self.prior_strengths.get(f, strength)
+                    pseudo = self.prior_strengths.get(f, settings.m_prior_strength)
                     new_m = _normalize(match_counts + pseudo * self.prior_m(f) + _EPS)
                     change = max(change, float(np.abs(new_m - m[f]).max()))
                     m[f] = new_m
-                if f in free_u:
+                if free_u:
                     new_u = _normalize(non_counts[f] + _EPS)
                     change = max(change, float(np.abs(new_u - u[f]).max()))
                     u[f] = new_u
-                if has_context:  # the context's own non-matches (e.g. siblings, parents)
-                    ctx_counts = self._level_counts(g[context], levels, w_non[context])
-                    toward = self.context_u_prior.get(f, u[f])
-                    new_u = _normalize(ctx_counts + CONTEXT_U_STRENGTH * toward + _EPS)
-                    change = max(change, float(np.abs(new_u - u_ctx[f]).max()))
-                    u_ctx[f] = new_u
             lam = new_lam
             if change < settings.em_tolerance:
-                converged = True
-                break
-        self._last_context = (lam_ctx, u_ctx)
-        self._last_match_mass = match_mass
-        return m, u, lam, it, converged, non_counts
+                return _EmFit(m, u, lam, it, True, non_counts, match_mass)
+        return _EmFit(m, u, lam, settings.em_max_iterations, False, non_counts, match_mass)
 
     @staticmethod
     def _monotone(m: np.ndarray, u: np.ndarray) -> bool:
         """A better agreement level must not weigh less than a worse one (gamma 0 first)."""
-        bf = np.log2(m / u)
-        return bool((np.diff(bf) >= -1e-9).all())
+        return bool((np.diff(np.log2(m / u)) >= -1e-9).all())
 
     @staticmethod
     def _ordered_m(m: np.ndarray, u: np.ndarray) -> np.ndarray:
         """m with the Bayes factors made non-decreasing over the levels by pooling adjacent
         violators (isotonic regression of m/u weighted by u): levels pooled together share
         the pooled ratio ``sum(m) / sum(u)``; m stays a distribution."""
-        blocks = [[float(mi), float(ui), [i]] for i, (mi, ui) in enumerate(zip(m, u,
-                                                                            strict=True))]
         merged: list[list] = []
-        for block in blocks:
-            merged.append(block)
+        for i, (mi, ui) in enumerate(zip(m, u, strict=True)):
+            merged.append([float(mi), float(ui), [i]])
             while len(merged) > 1 and (merged[-2][0] / merged[-2][1]
                                        > merged[-1][0] / merged[-1][1]):
                 last = merged.pop()
@@ -319,8 +285,8 @@ class FellegiSunter:
                      random_features: pd.DataFrame | None = None,
                      comparable_pairs: int | None = None,
                      random_ungated: pd.DataFrame | None = None,
-                     training: tuple[tuple[str, np.ndarray, tuple[str, ...]], ...] = (),
-                     conditional_u: dict[str, np.ndarray] | None = None) -> FellegiSunter:
+                     training: tuple[tuple[str, np.ndarray, tuple[str, ...]], ...] = ()
+                     ) -> FellegiSunter:
         """:meth:`fit` from the distinct gamma vectors of the candidate pairs and their counts.
 
         Args:
@@ -332,66 +298,62 @@ class FellegiSunter:
                 different salts compared as unrelated records).
             training: Training blocking rules, as Splink trains m: ``(name, counts_r,
                 excluded)`` with ``counts_r`` the rule's pairs per pattern and ``excluded`` the
-                features the rule forces (ignored in that rule's EM).
-            conditional_u: For gated comparisons, level counts among same-salt random pairs
-                that disagree on the other identifiers (``engine._conditional_u_counts``); with
-                at least ``MIN_CONDITIONAL_GAMMAS`` of them they give the comparison's u.
+                features the rule forces (left out of that rule's EM).
 
         The fit (docs/linkage.md, "Estimating the model"):
 
         1. u from random pairs (add-one smoothed). A gated comparison (salted filters: only
            same-salt pairs are compared) rarely has ``MIN_RANDOM_GAMMAS`` random pairs; its u
            comes from EM over the candidates (which hold every same-salt pair), add-one
-           smoothed, or, with too few candidate pairs for EM, from ``random_ungated``.
-        2. m and the match share by EM over all candidate pairs with those u fixed, m started
-           at the prior and smoothed towards it (``m_prior_strength`` pseudo-pairs); then m
-           again by EM on each training rule's pairs, leaving out the comparisons the rule
-           forces, averaged over the rules (a comparison no rule leaves free keeps step 2's m).
-        3. Checks: an EM that did not converge is dropped (none converging: the prior m); a
-           fit whose match share collapsed to 0 or 1 falls back to the prior m; a comparison
-           whose weights are not ordered (a better level weighing less than a worse one) gets
-           them ordered by pooling the violating levels. ``fit_report_`` says what happened.
+           smoothed over EM's expected non-matches, or, with too few candidate pairs for EM,
+           from ``random_ungated`` (chance agreement).
+        2. The share of matches among the candidates, and a first m, by EM over all candidate
+           pairs started from the random-pair u (the candidates' own non-match u is
+           re-estimated: they agree on some blocking key, unlike random pairs), with m started
+           at the prior and smoothed towards it.
+        3. m again by EM with the scoring u fixed on each training rule's pairs, the rule's
+           own comparisons left out; for each comparison, the rules holding at least
+           ``MIN_RULE_MATCHES`` expected matches where it is not null are averaged, weighted by
+           that count (a rule of pairs that share an SSN shows how often one person's records
+           differ in birth year; a rule that forces or hides a comparison says nothing of it).
+        4. Checks: an EM that did not converge is dropped (the union EM not converging, with no
+           training rule to replace its m, falls back to the prior m); a match share that
+           collapsed to 0 or 1 falls back to the prior m and ``initial_match_prior``; a
+           comparison whose weights are out of order (a better level weighing less than a worse
+           one) gets them ordered by pooling the violating levels. ``fit_report_`` says what
+           happened; the run summary shows it.
 
         Returns:
             self
         """
-        if getattr(self.settings, "fit", "anchored") == "legacy":
-            self._fit_legacy(patterns, counts, random_features=random_features,
-                             comparable_pairs=comparable_pairs, random_ungated=random_ungated)
-            self.fit_report_ = {"fit": "legacy"}
-            return self
         patterns = np.asarray(patterns, dtype=np.int64)
         counts = np.asarray(counts, dtype=float)
         n_pairs = float(counts.sum())
-        report: dict = {"em": "skipped", "fallbacks": {}, "training_rules": {}}
+        report: dict = {"em": "skipped", "fallbacks": {}, "training_rules": {}, "ordered": []}
         self.u_random_ = None
         gated: set[str] = set()
         if random_features is not None and len(random_features):
             self.u_random_ = self.estimate_u(random_features)
             gated = {f for f in self.features if self.random_gammas_[f] < MIN_RANDOM_GAMMAS}
-        # u for EM over all candidates: the candidate set's own non-match u, re-estimated (the
-        # candidates agree on a blocking key, so their non-matches are not like random pairs)
-        u0 = {f: _normalize(self._level_counts(patterns[:, k], self.levels[f], counts) + 1.0)
-              for k, f in enumerate(self.features)}
-        if self.u_random_ is not None:  # start from the random pairs' u (EM moves it)
-            u0 = {f: self.u_random_[f].copy() for f in self.features}
+            u_start = {f: self.u_random_[f].copy() for f in self.features}
+        else:
+            u_start = {f: _normalize(self._level_counts(patterns[:, k], self.levels[f], counts)
+                                     + 1.0) for k, f in enumerate(self.features)}
         self.m_ = {f: self.prior_m(f) for f in self.features}
         lam = float(self.settings.initial_match_prior)
-        u_em = u0
-        self.converged_ = False
-        self.n_iter_ = 0
+        u_em = u_start
         non_counts: dict[str, np.ndarray] = {}
+        self.n_iter_, self.converged_ = 0, False
         # EM is not identifiable on a handful of pairs (it may put them all in either class):
         # there the prior m (or the spec's fixed m) and the random-pair u are the model
         run_em = n_pairs >= MIN_EM_PAIRS or self.u_random_ is None
         if run_em:
-            m, u_em, lam, self.n_iter_, self.converged_, non_counts = self._em(
-                patterns, counts, u0, set(self.features))
-            self.context_prior_, self.context_u_ = self._last_context
-            report["context_match_share"] = round(self.context_prior_, 4)
-            report["em"] = "converged" if self.converged_ else "not_converged"
-            if self.converged_:
-                self.m_ = m
+            union = self._em(patterns, counts, u_start, free_u=True)
+            self.n_iter_, self.converged_ = union.iterations, union.converged
+            u_em, non_counts, lam = union.u, union.non_counts, union.lam
+            report["em"] = "converged" if union.converged else "not_converged"
+            if union.converged:
+                self.m_ = union.m
         if not (1e-6 < lam < 1 - 1e-6):
             report["fallbacks"]["*"] = f"match share collapsed to {lam:.2g}: prior m"
             self.m_ = {f: self.prior_m(f) for f in self.features}
@@ -401,133 +363,42 @@ class FellegiSunter:
         self.u_em_smoothed_ = {f: _add_one(c, self.levels[f]) for f, c in non_counts.items()}
         self.u_ = {f: u_em[f].copy() for f in self.features}
         self.prior_ = lam
+        rule_m: dict[str, list[tuple[float, np.ndarray]]] = {f: [] for f in self.features}
         if self.u_random_ is not None and comparable_pairs:
             fallback = self.u_em_smoothed_ if non_counts else self.u_em_
             if not self.n_iter_ and random_ungated is not None and len(random_ungated):
                 fallback = self._smoothed_u(random_ungated)[0]
             self.u_ = {f: (self.u_random_[f] if f not in gated else fallback[f])
                        for f in self.features}
-            for f, level_counts in (conditional_u or {}).items():
-                if f in gated and level_counts.sum() >= MIN_CONDITIONAL_GAMMAS:
-                    self.u_[f] = _add_one(np.asarray(level_counts, dtype=float), self.levels[f])
-                    report.setdefault("conditional_u", []).append(f)
             self.prior_ = float(np.clip(lam * n_pairs / comparable_pairs, 1e-300, 1 - _EPS))
-            # m again on each training rule's pairs, with the scoring u fixed and the rule's own
-            # comparisons left out (Splink's training), averaged over the rules
-            rule_m: dict[str, list[tuple[float, np.ndarray]]] = {f: [] for f in self.features}
             for name, rule_counts, excluded in (training if run_em else ()):
                 rule_counts = np.asarray(rule_counts, dtype=float)
                 if rule_counts.sum() < MIN_EM_PAIRS:
                     report["training_rules"][name] = "too few pairs"
                     continue
-                m_r, _, lam_r, _, ok, _ = self._em(patterns, rule_counts, self.u_, set(),
-                                                   set(excluded))
-                if not ok or lam_r < 1e-3:  # a rule of (almost) only matches is fine
-                    report["training_rules"][name] = "dropped (no convergence or no matches)"
+                fit = self._em(patterns, rule_counts, self.u_, free_u=False,
+                               excluded=frozenset(excluded))
+                if not fit.converged or fit.lam < 1e-3:  # a rule of (almost) only matches is fine
+                    report["training_rules"][name] = "dropped: no convergence or no matches"
                     continue
                 report["training_rules"][name] = "used"
-                mass = self._last_match_mass
-                for f, values in m_r.items():
-                    if mass.get(f, 0.0) >= MIN_RULE_MATCHES:
-                        rule_m[f].append((mass[f], values))
-            if not report["fallbacks"]:
-                for f, found in rule_m.items():
-                    if found and f not in self.fixed_m:
-                        weights = np.array([w for w, _ in found])
-                        values = np.stack([v for _, v in found])
-                        self.m_[f] = _normalize((weights[:, None] * values).sum(axis=0)
-                                                / weights.sum())
-            if not self.converged_ and not any(rule_m.values()):
-                report["fallbacks"]["*"] = "EM did not converge: prior m"
+                for f, values in fit.m.items():
+                    if fit.match_mass.get(f, 0.0) >= MIN_RULE_MATCHES:
+                        rule_m[f].append((fit.match_mass[f], values))
+        if not report["fallbacks"]:
+            for f, found in rule_m.items():
+                if found and f not in self.fixed_m:
+                    weights = np.array([w for w, _ in found])
+                    values = np.stack([v for _, v in found])
+                    self.m_[f] = _normalize((weights[:, None] * values).sum(axis=0)
+                                            / weights.sum())
+        if run_em and not self.converged_ and not any(rule_m.values()):
+            report["fallbacks"]["*"] = "EM did not converge: prior m"
         for f in self.features:
             if not self._monotone(self.m_[f], self.u_[f]):
                 self.m_[f] = self._ordered_m(self.m_[f], self.u_[f])
-                report["ordered"] = [*report.get("ordered", []), f]
+                report["ordered"].append(f)
         self.fit_report_ = report
-        return self
-
-    def _fit_legacy(self, patterns: np.ndarray, counts: np.ndarray,
-                     random_features: pd.DataFrame | None = None,
-                     comparable_pairs: int | None = None,
-                     random_ungated: pd.DataFrame | None = None, **_: object) -> FellegiSunter:
-        """:meth:`fit` from the distinct gamma vectors of the candidate pairs and their counts.
-
-        Args:
-            patterns: ``int[p, features]`` distinct gamma vectors (``self.features`` order).
-            counts: How many candidate pairs have each vector.
-            random_features: As in :meth:`fit`.
-            comparable_pairs: As in :meth:`fit`.
-            random_ungated: The random pairs' gammas without salt gates (filters under
-                different salts compared as unrelated records).
-
-        A gated comparison (salted filters: only same-salt pairs are compared) rarely has
-        ``MIN_RANDOM_GAMMAS`` random pairs to estimate u from. Its u then comes from EM over
-        the candidate pairs (which hold every same-salt pair), or, when there are too few
-        candidate pairs for EM, from ``random_ungated`` (chance agreement).
-
-        Returns:
-            self
-        """
-        patterns = np.asarray(patterns, dtype=np.int64)
-        counts = np.asarray(counts, dtype=float)
-        n_pairs = float(counts.sum())
-        self.u_random_ = None
-        if random_features is not None and len(random_features):
-            self.u_random_ = self.estimate_u(random_features)
-            self.u_ = {f: u.copy() for f, u in self.u_random_.items()}
-            fix_u = self.settings.fix_u
-        else:
-            self.u_ = {f: _normalize(self._level_counts(patterns[:, k], self.levels[f], counts)
-                                     + 1.0) for k, f in enumerate(self.features)}
-            fix_u = False
-        self.m_ = {f: self.fixed_m.get(f, _initial_m(self.levels[f])).copy()
-                   for f in self.features}
-        lam = float(self.settings.initial_match_prior)
-
-        self.converged_ = False
-        # EM is not identifiable on a handful of pairs (it may put them all in either class):
-        # there the starting m (or the spec's fixed m) and the random-pair u are the model
-        iterations = self.settings.em_max_iterations
-        if n_pairs < MIN_EM_PAIRS and self.u_random_ is not None:
-            iterations = 0
-        non_counts: dict[str, np.ndarray] = {}  # expected non-match pairs per level (last E step)
-        for it in range(1, iterations + 1):
-            bayes = {f: np.log2(self.m_[f] / self.u_[f]) for f in self.features}
-            logit = (np.log(lam) - np.log1p(-lam)
-                     + self.evidence_bits(patterns, bayes) * np.log(2.0))
-            post = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
-            w_match = counts * post
-            w_non = counts * (1.0 - post)
-            new_lam = float(np.clip(w_match.sum() / counts.sum(), _EPS, 1 - _EPS))
-            change = abs(new_lam - lam)
-            for k, f in enumerate(self.features):
-                levels = self.levels[f]
-                match_counts = self._level_counts(patterns[:, k], levels, w_match)
-                non_counts[f] = self._level_counts(patterns[:, k], levels, w_non)
-                if f not in self.fixed_m:
-                    new_m = _normalize(match_counts + _EPS)
-                    change = max(change, float(np.abs(new_m - self.m_[f]).max()))
-                    self.m_[f] = new_m
-                if not fix_u:
-                    new_u = _normalize(non_counts[f] + _EPS)
-                    change = max(change, float(np.abs(new_u - self.u_[f]).max()))
-                    self.u_[f] = new_u
-            lam = new_lam
-            self.n_iter_ = it
-            if change < self.settings.em_tolerance:
-                self.converged_ = True
-                break
-        self.lambda_ = lam
-        self.u_em_ = self.u_
-        self.u_em_smoothed_ = {f: _add_one(c, self.levels[f]) for f, c in non_counts.items()}
-        self.prior_ = lam
-        if self.u_random_ is not None and comparable_pairs:
-            fallback = self.u_em_smoothed_ if non_counts else self.u_em_
-            if not iterations and random_ungated is not None and len(random_ungated):
-                fallback = self._smoothed_u(random_ungated)[0]
-            self.u_ = {f: (u if self.random_gammas_[f] >= MIN_RANDOM_GAMMAS else fallback[f])
-                       for f, u in self.u_random_.items()}
-            self.prior_ = float(np.clip(lam * n_pairs / comparable_pairs, 1e-300, 1 - _EPS))
         return self
 
     # ----------------------------------------------------------------------------- scoring
@@ -539,13 +410,8 @@ class FellegiSunter:
     def evidence_bits(self, gamma: np.ndarray, bayes_factors: dict[str, np.ndarray],
                       features: list[str] | None = None) -> np.ndarray:
         """Summed log2 Bayes factors of each row of an ``int[n, features]`` gamma matrix
-        (``self.features`` order), with the spec's ``weight_caps`` applied.
-
-        A cap group adds at most its ``max_weight``; a group with ``when`` applies only to
-        rows where that comparison is not null (e.g. the household context: for two records of
-        one household, what households share is no evidence they are one person). Features
-        outside ``features`` (when given) count nothing.
-        """
+        (``self.features`` order), with the spec's ``weight_caps`` applied: a cap group adds at
+        most its ``max_weight``. Features outside ``features`` (when given) count nothing."""
         gamma = np.asarray(gamma, dtype=np.int64)
         index = {f: k for k, f in enumerate(self.features)}
         use = set(self.features if features is None else features)
@@ -561,43 +427,20 @@ class FellegiSunter:
         for cap in self.settings.weight_caps:
             members = [f"gamma_{name}" for name in cap.comparisons]
             grouped.update(members)
-            group = sum((bits(f) for f in members), np.zeros(len(gamma)))
-            capped = np.minimum(group, cap.max_weight)
-            if cap.when:
-                active = gamma[:, index[f"gamma_{cap.when}"]] >= 0
-                capped = np.where(active, capped, group)
-            total += capped
+            total += np.minimum(sum((bits(f) for f in members), np.zeros(len(gamma))),
+                                cap.max_weight)
         for f in self.features:
             if f not in grouped:
                 total += bits(f)
-        if self.context_feature:
-            active = self.in_context(gamma)
-            for f in self.context_shared:
-                if f not in grouped:
-                    total[active] -= bits(f)[active]
         return total
-
-    def in_context(self, gamma: np.ndarray) -> np.ndarray:
-        """Rows of a gamma matrix in the context (e.g. two records of one household)."""
-        if not self.context_feature:
-            return np.zeros(len(gamma), dtype=bool)
-        return np.asarray(gamma)[:, self.features.index(self.context_feature)] >= 0
 
     def match_weight(self, features: pd.DataFrame) -> np.ndarray:
         """Total match weight (prior + capped sum of log2 Bayes factors) per pair."""
         if not self.m_:
             raise RuntimeError("fit the model first")
         gamma = np.stack([features[f].to_numpy(dtype=np.int64) for f in self.features], axis=1)
-        bits = self.evidence_bits(gamma, self.bayes_factors())
-        prior = np.full(len(gamma), np.log2(self.prior_ / (1.0 - self.prior_)))
-        context = self.in_context(gamma)
-        if context.any():
-            ctx = float(np.clip(self.context_prior_, _EPS, 1 - _EPS))
-            bayes_ctx = {f: np.log2(self.m_[f] / self.context_u_.get(f, self.u_[f]))
-                         for f in self.features}
-            bits = np.where(context, self.evidence_bits(gamma, bayes_ctx), bits)
-            prior[context] = np.log2(ctx / (1.0 - ctx))
-        return prior + bits
+        return (np.log2(self.prior_ / (1.0 - self.prior_))
+                + self.evidence_bits(gamma, self.bayes_factors()))
 
     @staticmethod
     def _feature_weight(features: pd.DataFrame, f: str, table: np.ndarray) -> np.ndarray:

@@ -5,10 +5,10 @@ A and C carry different SSNs. Instead, match pairs are merged greedily in descen
 ``match_weight`` (Kruskal order, union-find), and a merge is refused when the merged cluster
 would hold
 
-* two different non-null SSN tokens (``clustering.ssn_token_column``), or
-* birth years more than ``clustering.max_birth_year_gap`` apart,
-
-unless the pair's weight reaches ``fellegi_sunter.overwhelming_weight``. A conflict that the
+* two different non-null SSN tokens (``clustering.ssn_token_column``): never, checked over
+  every pair of the merged cluster's members (a cluster holds at most one SSN); or
+* birth years more than ``clustering.max_birth_year_gap`` apart, unless the pair's weight
+  reaches ``fellegi_sunter.overwhelming_weight``. A conflict that the
 merging pair shows by itself (its own two records carry the two SSNs, or the whole birth-year
 spread) is refused only for the guards listed in ``clustering.direct_pair_guards`` (v1:
 ``["ssn"]``); otherwise it is left to the Fellegi-Sunter weight, which already counted that
@@ -90,7 +90,9 @@ def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, ove
                     direct = abs(year[a] - year[b])
                 dob_conflict = guard_direct_dob or span > direct
         conflict = ssn_conflict or dob_conflict
-        if conflict and weight[e] < overwhelming:
+        # different SSNs never share a cluster, however heavy the pair (twins, a parent and
+        # child at one address); a birth-year conflict yields to an overwhelming weight
+        if ssn_conflict or (dob_conflict and weight[e] < overwhelming):
             flag = _REFUSED_SSN if ssn_conflict else _REFUSED_DOB
             flags[ra] |= flag
             flags[rb] |= flag

@@ -470,39 +470,6 @@ def random_pairs(encoded: pd.DataFrame, spec: LinkSpec, size: int,
     return left[first], right[first]
 
 
-def same_salt_pairs(salt_codes: np.ndarray, size: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of up to ``size`` random pairs of records that share a salt value.
-
-    The pairs a salt-gated comparison can speak on: its u among non-matches is estimated from
-    them (``classify``), since random pairs of the whole frame rarely share a salt.
-    """
-    codes = np.asarray(salt_codes, dtype=np.int64)
-    rows = np.flatnonzero(codes >= 0)
-    order = rows[np.argsort(codes[rows], kind="stable")]
-    sorted_codes = codes[order]
-    if len(order) < 2:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    sizes = np.diff(np.r_[starts, len(order)])
-    pairs_per_group = sizes * (sizes - 1) // 2
-    total = int(pairs_per_group.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    # pick pair indices uniformly over all same-salt pairs, then decode (group, i < j)
-    picks = np.sort(rng.choice(total, size=min(size, total), replace=False))
-    group = np.searchsorted(np.cumsum(pairs_per_group), picks, side="right")
-    offset = picks - (np.cumsum(pairs_per_group) - pairs_per_group)[group]
-    n = sizes[group]
-    # offset -> (i, j) with 0 <= i < j < n, row-major over i
-    i = (n - 2 - np.floor(np.sqrt(-8.0 * offset + 4.0 * n * (n - 1) - 7) / 2.0 - 0.5)).astype(
-        np.int64)
-    j = offset + i + 1 - n * (n - 1) // 2 + (n - i) * ((n - i) - 1) // 2
-    left = order[starts[group] + i]
-    right = order[starts[group] + j]
-    return left, right
-
-
 class DiceFeature(BaseCompareFeature):
     """Bloom-filter Dice similarity for ``recordlinkage.Compare``.
 

@@ -90,8 +90,6 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                     "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels",
                                       "token_set"]},
                     "null_below": {"type": "boolean"},
-                    "u_condition": {"type": "array", "items": {"type": "string"},
-                                    "minItems": 1},
                     "m_prior": {"type": "array",
                                 "items": {"type": "number", "exclusiveMinimum": 0}},
                     "prior_strength": {"type": "number", "minimum": 0},
@@ -125,16 +123,6 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                                         "exclusiveMaximum": 1},
                 "fix_u": {"type": "boolean"},
                 "m_prior_strength": {"type": "number", "minimum": 0},
-                "fit": {"enum": ["legacy", "anchored"]},
-                "context": {
-                    "type": "object", "required": ["comparison", "shared"],
-                    "additionalProperties": False,
-                    "properties": {"comparison": {"type": "string"},
-                                   "shared": {"type": "array", "items": {"type": "string"}},
-                                   "u_prior": {"type": "object", "additionalProperties": {
-                                       "type": "array",
-                                       "items": {"type": "number", "exclusiveMinimum": 0}}},
-                                   "description": {"type": "string"}}},
                 "training_rules": {
                     "type": "array",
                     "items": {"type": "object", "required": ["rule", "excludes"],
@@ -153,7 +141,6 @@ LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
                               "properties": {"comparisons": {"type": "array", "minItems": 1,
                                                              "items": {"type": "string"}},
                                              "max_weight": {"type": "number"},
-                                             "when": {"type": "string"},
                                              "description": {"type": "string"}}},
                 },
             },
@@ -238,7 +225,6 @@ class ComparisonSpec:
     weaker_columns: tuple[str, ...] = ()
     frequency_adjusted: bool = False
     null_below: bool = False
-    u_condition: tuple[str, ...] = ()
     m_prior: tuple[float, ...] | None = None
     prior_strength: float | None = None
 
@@ -265,25 +251,12 @@ class ComparisonSpec:
 
 @dataclass(frozen=True)
 class WeightCap:
-    """At most ``max_weight`` bits from ``comparisons`` together; with ``when``, only for pairs
-    where that comparison is not null (a context, e.g. two records of one household)."""
+    """At most ``max_weight`` bits from ``comparisons`` together (correlated evidence: e.g. a
+    name and an address that a whole household shares)."""
 
     comparisons: tuple[str, ...]
     max_weight: float
-    when: str | None = None
     description: str = ""
-
-
-@dataclass(frozen=True)
-class ContextSpec:
-    """Pairs where ``comparison`` is not null (e.g. two records of one household) form a
-    context: there the ``shared`` comparisons (what the context implies: address, phone...)
-    count nothing, and the prior is the context's own match share, learned by EM."""
-
-    comparison: str
-    shared: tuple[str, ...]
-    description: str = ""
-    u_prior: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -302,13 +275,11 @@ class FellegiSunterSpec:
     weight_caps: tuple[WeightCap, ...] = ()
     m_prior_strength: float = 0.0
     training_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    context: ContextSpec | None = None
-    fit: str = "anchored"
 
     def __post_init__(self) -> None:
         caps = tuple(c if isinstance(c, WeightCap) else
                      WeightCap(comparisons=tuple(c["comparisons"]),
-                               max_weight=float(c["max_weight"]), when=c.get("when"),
+                               max_weight=float(c["max_weight"]),
                                description=c.get("description", ""))
                      if isinstance(c, dict) else WeightCap(tuple(c[0]), float(c[1]))
                      for c in self.weight_caps)
@@ -316,12 +287,7 @@ class FellegiSunterSpec:
         rules = tuple((r["rule"], tuple(r["excludes"])) if isinstance(r, dict)
                       else (r[0], tuple(r[1])) for r in self.training_rules)
         object.__setattr__(self, "training_rules", rules)
-        if isinstance(self.context, dict):
-            object.__setattr__(self, "context", ContextSpec(
-                comparison=self.context["comparison"], shared=tuple(self.context["shared"]),
-                description=self.context.get("description", ""),
-                u_prior=tuple((k, tuple(v))
-                              for k, v in self.context.get("u_prior", {}).items())))
+
 
 
 @dataclass(frozen=True)
@@ -379,7 +345,6 @@ class LinkSpec:
                 weaker_columns=tuple(c.get("weaker_columns", ())),
                 frequency_adjusted=bool(c.get("frequency_adjusted", False)),
                 null_below=bool(c.get("null_below", False)),
-                u_condition=tuple(c.get("u_condition", ())),
                 m_prior=tuple(c["m_prior"]) if "m_prior" in c else None,
                 prior_strength=c.get("prior_strength"),
             )
@@ -390,8 +355,6 @@ class LinkSpec:
                 raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
             if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
                 raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
-            if comp.u_condition and not comp.salt_column:
-                raise ValueError(f"{comp.name}: u_condition goes with a salt_column")
             if comp.null_below and comp.kind != "dice":
                 raise ValueError(f"{comp.name}: null_below goes with kind dice")
             if comp.kind not in ("exact", "exact_levels", "token_set") and not comp.thresholds:
@@ -407,21 +370,15 @@ class LinkSpec:
         if len({c.name for c in comparisons}) != len(comparisons):
             raise ValueError("comparison names must be unique")
         names = {c.name for c in comparisons}
-        for comp in comparisons:
-            if set(comp.u_condition) - names:
-                raise ValueError(f"{comp.name}: u_condition names unknown comparisons")
         fs = data["fellegi_sunter"]
         seen: set[str] = set()
         for cap in fs.get("weight_caps", ()):
             unknown = set(cap["comparisons"]) - names
-            if unknown or (cap.get("when") and cap["when"] not in names):
+            if unknown:
                 raise ValueError(f"weight cap names unknown comparisons: {sorted(unknown)}")
             if seen & set(cap["comparisons"]):
                 raise ValueError("a comparison may be in one weight cap only")
             seen |= set(cap["comparisons"])
-        context = fs.get("context")
-        if context and ({context["comparison"], *context["shared"]} - names):
-            raise ValueError("the context names unknown comparisons")
         if fs["possible_weight_threshold"] > fs["match_weight_threshold"]:
             raise ValueError("possible_weight_threshold must be <= match_weight_threshold")
         cl = data["clustering"]
@@ -504,38 +461,6 @@ def usable_spec(encoded: pd.DataFrame, spec: LinkSpec) -> tuple[LinkSpec, list[s
 
 #: Candidate pairs compared per batch: bounds the int8 gamma matrix and the kernels' scratch.
 COMPARE_BATCH = 2_000_000
-
-
-def _conditional_u_counts(columns: Any, spec: LinkSpec,
-                          rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """For each salt-gated comparison with a ``u_condition``: its level counts among random
-    pairs that share the salt and disagree (level 0) on every comparison of the condition.
-
-    Random pairs of the whole frame rarely share a salt (a dob), so a gated comparison's u
-    cannot come from them; same-salt random pairs hold the person's own other records too, but
-    those that disagree on the other names and the address are, almost all, two people, and
-    among two people one name is independent of the others. Their levels are the u.
-    """
-    from linkage import compare
-
-    out: dict[str, np.ndarray] = {}
-    size = spec.fellegi_sunter.u_sample_size
-    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for comp in spec.comparisons:
-        if not comp.u_condition or comp.salt_column not in columns.salts:
-            continue
-        if comp.salt_column not in cache:
-            left, right = compare.same_salt_pairs(columns.salts[comp.salt_column], size, rng)
-            cache[comp.salt_column] = (left, right, columns.compare(left, right))
-        _, _, gammas = cache[comp.salt_column]
-        keep = np.ones(len(gammas), dtype=bool)
-        for name in comp.u_condition:
-            keep &= gammas[f"gamma_{name}"].to_numpy() == 0
-        gamma = gammas[comp.gamma_column].to_numpy()[keep]
-        gamma = gamma[gamma >= 0]
-        out[comp.gamma_column] = np.bincount(gamma.astype(np.int64),
-                                             minlength=comp.levels)[: comp.levels]
-    return out
 
 
 def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd.DataFrame:
@@ -637,7 +562,6 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     # only a workspace too small for EM needs the ungated chance agreement (classify)
     random_ungated = (columns.compare(rand_left, rand_right, gated=False)
                       if n_pairs < classify.MIN_EM_PAIRS else None)
-    conditional_u = _conditional_u_counts(columns, spec, rng)
     timings["compare_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -655,8 +579,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         for rule, excludes in training_rules if rule in candidates.rule_pairs)
     model.fit_patterns(patterns, counts, random_features=random_features,
                        comparable_pairs=comparable_pairs(encoded, spec),
-                       random_ungated=random_ungated, training=training,
-                       conditional_u=conditional_u)
+                       random_ungated=random_ungated, training=training)
     pattern_scores = model.predict(pd.DataFrame(patterns, columns=model.features))
     pair_class = pattern_scores["match_class"].cat.codes.to_numpy()[which]
     kept = (np.arange(n_pairs) if keep_pairs == "all"

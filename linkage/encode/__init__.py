@@ -9,8 +9,9 @@
 - passthrough ``birth_year`` (Int64), ``sex``, ``zip3``, ``suffix``.
 
 Every keyed primitive comes from the standard library or ``cryptography``
-(``linkage.encode.prf``): HMAC-SHA256 and AES-256 (CTR mode for keystreams). The secret is an argument and the
-schema (``schemas/encoding/v<version>.json``) never holds one. See docs/encoding.md.
+(``linkage.encode.prf``): HMAC-SHA256, and AES-256 (CTR mode for keystreams). The secret is an
+argument and the schema (``schemas/encoding/v<version>.json``) never holds one. See
+docs/encoding.md.
 """
 
 from __future__ import annotations

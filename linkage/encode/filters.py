@@ -6,12 +6,14 @@ len(e) || e || block)`` (``block`` = one byte 0, 1, ... per 16 words), mod ``fil
 random hashing, computed once per distinct element.
 
 Salted filters: for each distinct salt value ``s`` (the salt fields' values joined by ``\\x1f``;
-a missing salt is the empty salt), ``stream_key = HMAC-SHA256(subkey("bloom/<field>/salt"), s)``
-(through HMAC, the nonce of an AES-256-CTR keystream, ``prf.ctr_keystreams``) gives the stream from which ``k`` rotations and a
-Fisher-Yates permutation of the filter's bits are drawn (``_kernels.salt_transform``); hash
-function ``h`` of an element at unsalted position ``p`` sets bit ``perm[(p + r_h) mod bits]``.
-Hardening (``balance``'s permutation, BLIP's flips) draws from AES-CTR streams keyed the same
-way. See docs/encoding.md for why this is a PRF construction.
+a missing salt is the empty salt), the nonce ``HMAC-SHA256(subkey("bloom/<field>/salt"), s)[:12]``
+and the key ``subkey("bloom/<field>/salt/stream")`` give an AES-256-CTR keystream
+(``prf.ctr_keystreams``) from which ``k`` rotations and a Fisher-Yates permutation of the
+filter's bits are drawn (``_kernels.salt_transform``); hash function ``h`` of an element at
+unsalted position ``p`` sets bit ``perm[(p + r_h) mod bits]``. Hardening (``balance``'s
+permutation, BLIP's flips) draws from AES-CTR streams keyed the same way (purposes
+``bloom/<field>/balance`` and ``bloom/<field>/blip``, the BLIP nonce per distinct (value,
+salt) unit). See docs/encoding.md for why this is a PRF construction.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ Nothing here holds or logs key material; keys arrive as ``bytes`` from ``SecretL
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -64,7 +65,7 @@ def hmac_sha256_slices(key: bytes, buffer: np.ndarray, offsets: np.ndarray) -> b
     bounds = offsets.tolist()
     out = []
     append = out.append
-    for start, end in zip(bounds[:-1], bounds[1:]):  # noqa: B905 - same list, shifted
+    for start, end in itertools.pairwise(bounds):
         inner = inner0.copy()
         inner.update(view[start:end])
         outer = outer0.copy()
