@@ -59,7 +59,7 @@ def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, ove
             guard_direct_ssn, guard_direct_dob):  # pragma: no cover - jitted
     parent = np.arange(n)
     size = np.ones(n, dtype=np.int64)
-    root_ssn = ssn.copy()  # -1 none, >= 0 token code, -2 several (after an override)
+    root_ssn = ssn.copy()  # -1 none, >= 0 token code (a cluster never holds two)
     year_lo = year.copy()
     year_hi = year.copy()
     root_has_year = has_year.copy()

@@ -1,4 +1,5 @@
-"""Tests for linkage.encode: keyed tokens, keyed Bloom filters, schema, no raw PII out."""
+"""Tests for linkage.encode (schema v3): keyed tokens, token sets and Bloom filters from library
+primitives, the schema, no raw PII out."""
 
 from __future__ import annotations
 
@@ -17,13 +18,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage import bloom
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
 from linkage.encode import (
     EncodingSchema,
+    RetiredEncodingError,
+    dice,
     encode_participants,
     load_encoding_schema,
+    prf,
+    token_set_values,
     validate_encoding_schema,
 )
+from linkage.encode import _kernels
 from schemas import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,38 +81,87 @@ def schema() -> EncodingSchema:
     return load_encoding_schema()  # the current schema
 
 
+def v3_with(**changes: object) -> EncodingSchema:
+    """The current schema with top-level sections changed (a test variant, still v3)."""
+    spec = copy.deepcopy(load_schema("encoding", 3))
+    for key, value in changes.items():
+        spec[key] = value
+    return EncodingSchema.from_dict(spec)
+
+
 def test_columns_attrs_and_index(schema: EncodingSchema) -> None:
-    encoded = encode_participants(frame(person(), person(given_name="maria")), SECRET, schema)
+    encoded = encode_participants(frame(person(), person()), SECRET, schema)
     assert list(encoded.index) == ["r0", "r1"]
-    assert {f"tok_{t}" for t in schema.tokens} <= set(encoded.columns)
-    assert {f"bf_{f}" for f in schema.bloom} <= set(encoded.columns)
+    assert tuple(encoded.columns) == schema.columns()
     assert encoded["birth_year"].dtype == "Int64"
     assert encoded["birth_year"].tolist() == [1990, 1990]
     assert encoded.attrs == {"key_fingerprint": SECRET.fingerprint,
-                             "encoding_schema": "pathlink-encoding/2"}
-    token = encoded.loc["r0", "tok_t4_ssn"]
-    assert re.fullmatch(r"[0-9a-f]{64}", token)
+                             "encoding_schema": "pathlink-encoding/3"}
+    assert re.fullmatch(r"[0-9a-f]{64}", encoded.loc["r0", "tok_t4_ssn"])
 
 
 def test_token_is_documented_hmac(schema: EncodingSchema) -> None:
     encoded = encode_participants(frame(person()), SECRET, schema)
-    key = SECRET.subkey(f"token/t3_ssn_dob/v{schema.version}")
-    message = b"123456789\x1f1990-04-07"
-    assert encoded.loc["r0", "tok_t3_ssn_dob"] == hmac.new(key, message, hashlib.sha256).hexdigest()
+    key = SECRET.subkey(f"token/t8_first_last/v{schema.version}")
+    message = b"john\x1fsmith"
+    assert encoded.loc["r0", "tok_t8_first_last"] == hmac.new(key, message,
+                                                              hashlib.sha256).hexdigest()
 
 
-def test_numba_hmac_matches_stdlib_for_all_lengths() -> None:
+RFC4231 = [  # (key, data, HMAC-SHA256), RFC 4231 test cases 1, 2, 3, 4, 6, 7
+    (b"\x0b" * 20, b"Hi There",
+     "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"),
+    (b"Jefe", b"what do ya want for nothing?",
+     "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"),
+    (b"\xaa" * 20, b"\xdd" * 50,
+     "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"),
+    (bytes(range(1, 26)), b"\xcd" * 50,
+     "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"),
+    (b"\xaa" * 131, b"Test Using Larger Than Block-Size Key - Hash Key First",
+     "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"),
+    (b"\xaa" * 131, b"This is a test using a larger than block-size key and a larger than "
+     b"block-size data. The key needs to be hashed before being used by the HMAC algorithm.",
+     "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"),
+]
+
+
+@pytest.mark.parametrize(("key", "data", "expected"), RFC4231)
+def test_library_hmac_passes_rfc4231(key: bytes, data: bytes, expected: str) -> None:
+    assert prf.hmac_sha256(key, data).hex() == expected
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    assert prf.hmac_sha256_slices(key, buffer, np.array([0, len(data)])).hex() == expected
+
+
+def test_batched_hmac_matches_stdlib_for_all_lengths() -> None:
     key = b"k" * 32
-    inner, outer = bloom.hmac_pads(key)
     messages = [bytes(range(65, 65 + (n % 50))) * (1 + n // 50) for n in range(160)]
-    lengths = np.array([len(m) for m in messages], dtype=np.int64)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(np.int64)
-    digests = bloom.hmac_sha256_rows(
-        inner, outer, np.zeros(0, np.uint8), np.zeros(2, np.int64),
-        np.frombuffer(b"".join(messages), np.uint8), starts[None, :], lengths[None, :],
-    )
-    for row, message in zip(digests, messages, strict=True):
-        assert bytes(row) == hmac.digest(key, message, "sha256")
+    assert prf.hmac_sha256_many(key, messages) == [hmac.digest(key, m, "sha256")
+                                                  for m in messages]
+    offsets = np.concatenate(([0], np.cumsum([len(m) for m in messages])))
+    joined = prf.hmac_sha256_slices(key, np.frombuffer(b"".join(messages), np.uint8), offsets)
+    assert joined == b"".join(hmac.digest(key, m, "sha256") for m in messages)
+
+
+def test_keystreams_are_aes_ctr_of_the_library() -> None:
+    key = bytes(range(32))
+    nonces = np.frombuffer(hashlib.sha256(b"n").digest()[:12] * 3, np.uint8).reshape(3, 12).copy()
+    nonces[1, 0] ^= 1
+    words = prf.ctr_keystreams(key, nonces, 100, chunk_bytes=64)  # several chunks
+    for row, nonce in zip(words, nonces, strict=True):
+        encryptor = Cipher(algorithms.AES(key), modes.CTR(bytes(nonce) + bytes(4))).encryptor()
+        assert row.tobytes() == encryptor.update(bytes(200))
+
+
+def test_no_hand_written_hash_or_statistical_generator_in_keyed_code() -> None:
+    """Issue 21: every keyed primitive comes from an audited library."""
+    banned = re.compile(r"xoshiro|splitmix|0x428A2F98|_compress_lanes|hmac_pads|Philox|"
+                        r"default_rng|random\.Random|np\.random", re.I)
+    keyed = [*(ROOT / "linkage" / "encode").rglob("*.py"), *(ROOT / "keys").rglob("*.py")]
+    assert len(keyed) >= 8
+    for path in keyed:
+        found = banned.search(path.read_text())
+        assert not found, f"{path}: {found and found.group(0)}"
+    assert not (ROOT / "linkage" / "bloom.py").exists()
 
 
 def test_tokens_stable_across_runs_and_processes(schema: EncodingSchema) -> None:
@@ -120,9 +176,9 @@ def test_tokens_stable_across_runs_and_processes(schema: EncodingSchema) -> None
         "e = encode_participants(frame(person(), person(given_name='maria', ssn=None)), SECRET,"
         " load_encoding_schema())\n"
         "print(json.dumps({c: [v if v is None or isinstance(v, str) else v.hex() for v in e[c]]"
-        " for c in e.columns if c.startswith(('tok_', 'bf_'))}))\n"
+        " for c in e.columns if c.startswith(('tok_', 'bf_', 'ts_'))}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(ROOT / "tests")],
+    done = subprocess.run([sys.executable, "-c", code, str(ROOT), str(Path(__file__).parent)],
                           capture_output=True, text=True, check=True)
     other = json.loads(done.stdout)
     for column, values in other.items():
@@ -131,26 +187,18 @@ def test_tokens_stable_across_runs_and_processes(schema: EncodingSchema) -> None
 
 
 def test_token_none_when_any_field_missing(schema: EncodingSchema) -> None:
-    encoded = encode_participants(
-        frame(person(ssn=None), person(sex=None), person(dob=""), person(zip3=None)), SECRET, schema
-    )
-    assert encoded["tok_t4_ssn"].iloc[0] is None
-    assert encoded["tok_t3_ssn_dob"].iloc[0] is None
-    assert encoded["tok_t1_last_finit_sex_dob"].iloc[1] is None
-    assert encoded["tok_t1_last_finit_sex_dob"].iloc[0] is not None
-    assert encoded.loc["r2"].filter(like="dob").isna().all()
-    assert pd.isna(encoded.loc["r2", "birth_year"])
-    assert encoded["tok_t2_last_first_dob_zip3"].iloc[3] is None
-    assert encoded["tok_t4_ssn"].iloc[3] is not None
+    encoded = encode_participants(frame(person(ssn=None), person(dob=None)), SECRET, schema)
+    assert encoded.loc["r0", "tok_t4_ssn"] is None
+    assert encoded.loc["r1", "tok_t14_dob"] is None
+    assert encoded.loc["r1", "tok_t8_first_last"] is not None  # no dob in it
 
 
 def test_missing_fields_and_columns_give_none(schema: EncodingSchema) -> None:
-    records = pd.DataFrame({"given_name": ["ann"], "family_name": ["lee"], "dob": ["2001-02-03"]})
-    encoded = encode_participants(records, SECRET, schema)
-    assert encoded.loc[0, "bf_phone"] is None
-    assert encoded.loc[0, "bf_email"] is None
-    assert encoded.loc[0, "tok_t4_ssn"] is None
-    assert encoded.loc[0, "tok_t6_swapped"] is not None
+    encoded = encode_participants(pd.DataFrame({"given_name": ["ann"]}), SECRET, schema)
+    assert encoded.loc[0, "bf_given_name"] is not None
+    assert encoded.loc[0, "tok_t8_first_last"] is None
+    assert encoded.loc[0, "ts_names_edit"] is None
+    assert encoded.loc[0, "bf_address"] is None
 
 
 def test_different_key_gives_different_tokens_and_fingerprint(schema: EncodingSchema) -> None:
@@ -158,7 +206,7 @@ def test_different_key_gives_different_tokens_and_fingerprint(schema: EncodingSc
     b = encode_participants(frame(person()), OTHER, schema)
     assert a.attrs["key_fingerprint"] != b.attrs["key_fingerprint"]
     for column in a.columns:
-        if column.startswith(("tok_", "bf_")):
+        if column.startswith(("tok_", "bf_", "ts_")):
             assert a.loc["r0", column] != b.loc["r0", column], column
 
 
@@ -168,15 +216,17 @@ def test_bloom_similarity(schema: EncodingSchema) -> None:
         SECRET, schema,
     )
     jon, john, maria = encoded["bf_given_name"]
-    assert bloom.dice(jon, john) > 0.6
-    assert bloom.dice(jon, maria) < 0.3
-    assert bloom.dice(jon, jon) == 1.0
+    assert dice(jon, john) > 0.6
+    assert dice(jon, maria) < 0.3
+    assert dice(jon, jon) == 1.0
 
 
 def test_filter_lengths_equal_schema(schema: EncodingSchema) -> None:
     encoded = encode_participants(frame(person()), SECRET, schema)
     for name in schema.bloom:
         assert len(encoded.loc["r0", f"bf_{name}"]) * 8 == schema.encoded_bits(name)
+    for name in schema.token_sets:
+        assert len(encoded.loc["r0", f"ts_{name}"]) == schema.token_set_bytes(name)
 
 
 @pytest.mark.parametrize(
@@ -185,38 +235,45 @@ def test_filter_lengths_equal_schema(schema: EncodingSchema) -> None:
      {"salt": "dob", "blip_probability": 0.05, "balance": True, "xor_fold": True}],
 )
 def test_hardenings_deterministic_and_sized(hardening: dict) -> None:
-    spec = copy.deepcopy(load_schema("encoding", 1))
-    spec["hardening"].update(hardening)
-    schema = EncodingSchema.from_dict(spec)
+    base = copy.deepcopy(load_schema("encoding", 3)["hardening"])
+    base.update({"applies_to": ["given_name"], "salt_by_field": {}, **hardening})
+    if "salt" not in hardening:
+        base["salt"] = None
+    schema = v3_with(hardening=base)
     records = frame(person(), person(), person(given_name="jon"))
     encoded = encode_participants(records, SECRET, schema)
     again = encode_participants(records, SECRET, schema)
     assert encoded["bf_given_name"].tolist() == again["bf_given_name"].tolist()
     assert encoded.loc["r0", "bf_given_name"] == encoded.loc["r1", "bf_given_name"]
     assert len(encoded.loc["r0", "bf_given_name"]) * 8 == schema.encoded_bits("given_name")
-    assert bloom.dice(encoded.loc["r0", "bf_given_name"], encoded.loc["r2", "bf_given_name"]) > 0.4
+    assert dice(encoded.loc["r0", "bf_given_name"], encoded.loc["r2", "bf_given_name"]) > 0.4
 
 
-def test_salt_changes_filter_when_year_differs() -> None:
-    spec = copy.deepcopy(load_schema("encoding", 1))
-    spec["hardening"]["salt"] = "birth_year"
-    schema = EncodingSchema.from_dict(spec)
-    encoded = encode_participants(frame(person(), person(dob="1991-04-07")), SECRET, schema)
-    assert bloom.dice(*encoded["bf_given_name"]) < 0.5
+def test_blip_flips_about_its_probability() -> None:
+    base = copy.deepcopy(load_schema("encoding", 3)["hardening"])
+    plain = v3_with(hardening={**base, "applies_to": [], "salt_by_field": {}})
+    noisy = v3_with(hardening={**base, "applies_to": ["address"], "salt": None,
+                               "salt_by_field": {}, "blip_probability": 0.1})
+    records = frame(*[person(street=f"{n} MAIN ST") for n in range(40)])
+    a = np.unpackbits(np.frombuffer(b"".join(encode_participants(records, SECRET, plain)[
+        "bf_address"]), np.uint8))
+    b = np.unpackbits(np.frombuffer(b"".join(encode_participants(records, SECRET, noisy)[
+        "bf_address"]), np.uint8))
+    assert 0.08 < float((a != b).mean()) < 0.12
 
 
-def test_salt_by_field_overrides_the_salt_per_filter() -> None:
-    spec = copy.deepcopy(load_schema("encoding", 1))
-    spec["hardening"]["applies_to"] = ["given_name", "family_name", "full_name"]
-    spec["hardening"]["salt_by_field"] = {"full_name": "birth_year"}
-    schema = EncodingSchema.from_dict(spec)
-    assert [schema.hardening.salt_for(f) for f in ("given_name", "full_name", "dob")] == \
-        ["dob", "birth_year", None]
+def test_salt_by_field_overrides_the_salt_per_filter(schema: EncodingSchema) -> None:
+    assert [schema.hardening.salt_for(f) for f in ("given_name", "full_name",
+                                                     "full_name_md")] == \
+        [("dob",), ("birth_year",), ("dob_month_day",)]
     day_typo = encode_participants(frame(person(), person(dob="1990-04-08")), SECRET, schema)
-    assert bloom.dice(*day_typo["bf_given_name"]) < 0.5       # dob salt: other day, unrelated
+    assert dice(*day_typo["bf_given_name"]) < 0.5       # dob salt: other day, unrelated
     assert day_typo["bf_full_name"].iloc[0] == day_typo["bf_full_name"].iloc[1]  # same year
     year = encode_participants(frame(person(), person(dob="1991-04-07")), SECRET, schema)
-    assert bloom.dice(*year["bf_full_name"]) < 0.5
+    assert dice(*year["bf_full_name"]) < 0.5
+    # the month-day salt keeps name evidence across a year typo
+    assert year["bf_full_name_md"].iloc[0] == year["bf_full_name_md"].iloc[1]
+    spec = copy.deepcopy(load_schema("encoding", 3))
     spec["hardening"]["salt_by_field"] = {"street": "dob"}  # not in applies_to
     with pytest.raises(ValueError, match="outside applies_to"):
         EncodingSchema.from_dict(spec)
@@ -229,8 +286,22 @@ def test_swapped_names_token_matches(schema: EncodingSchema) -> None:
         SECRET, schema,
     )
     assert encoded["tok_t6_swapped"].iloc[0] == encoded["tok_t6_swapped"].iloc[1]
-    assert encoded["tok_t2_last_first_dob_zip3"].iloc[0] != encoded[
-        "tok_t2_last_first_dob_zip3"].iloc[1]
+    assert encoded["tok_t11_names_sorted"].iloc[0] == encoded["tok_t11_names_sorted"].iloc[1]
+    assert encoded["tok_t8_first_last"].iloc[0] != encoded["tok_t8_first_last"].iloc[1]
+
+
+def test_dob_tokens_give_partial_agreement(schema: EncodingSchema) -> None:
+    encoded = encode_participants(
+        frame(person(), person(dob="1990-07-04"), person(dob="1991-04-07"),
+              person(dob="1991-04-07", given_name="maria"), person(dob="1985-01-01")),
+        SECRET, schema)
+    assert encoded["tok_t15_dob_unordered"].iloc[0] == encoded["tok_t15_dob_unordered"].iloc[1]
+    assert encoded["tok_t14_dob"].iloc[0] != encoded["tok_t14_dob"].iloc[1]
+    parts, present = token_set_values(encoded["ts_names_dob_parts"])
+    assert present.all() and parts.shape[1] == 3
+    shared = [len(set(parts[0]) & set(parts[i])) for i in range(5)]
+    # a year typo keeps month-day with the same names; other names or dobs share nothing
+    assert shared == [3, 0, 1, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -239,23 +310,26 @@ def test_swapped_names_token_matches(schema: EncodingSchema) -> None:
         lambda s: s.pop("tokens"),
         lambda s: s["bloom"]["given_name"].update(filter_bits=500),
         lambda s: s["bloom"]["given_name"].update(k=0),
-        lambda s: s["tokens"].update(t9=["no_such_field"]),
-        lambda s: s["hardening"].update(salt="ssn"),
+        lambda s: s["tokens"].update(t99=["no_such_field"]),
+        lambda s: s["hardening"].update(salt="no_such_field"),
         lambda s: s.update(secret="c2VjcmV0"),
         lambda s: s.update(id="pathlink-encoding/2"),
         lambda s: s["hardening"].update(applies_to=["nope"]),
+        lambda s: s["token_sets"]["names_edit"].update(width=8),
+        lambda s: s["token_sets"]["names_edit"].update(vary=["dob"]),
+        lambda s: s["passthrough"].append("ssn"),
     ],
 )
 def test_schema_validation_rejects_bad_schema(mutate) -> None:
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec = copy.deepcopy(load_schema("encoding", 3))
     mutate(spec)
     with pytest.raises((jsonschema.ValidationError, ValueError)):
         validate_encoding_schema(spec)
 
 
-def test_schema_has_no_secret_like_fields() -> None:
-    text = (ROOT / "schemas" / "encoding" / "v1.json").read_text()
-    spec = json.loads(text)
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_schema_has_no_secret_like_fields(version: int) -> None:
+    spec = load_schema("encoding", version)
     validate_encoding_schema(spec)
 
     def walk(node: object) -> None:
@@ -271,6 +345,14 @@ def test_schema_has_no_secret_like_fields() -> None:
             assert not re.fullmatch(r"[A-Za-z0-9+/=_-]{24,}", node), node
 
     walk(spec)
+
+
+def test_old_schemas_load_but_cannot_be_encoded() -> None:
+    for version in (1, 2):
+        old = load_encoding_schema(version)
+        assert old.id == f"pathlink-encoding/{version}" and not old.encodable
+        with pytest.raises(RetiredEncodingError, match="pathlink-encoding/3"):
+            encode_participants(frame(person()), SECRET, old)
 
 
 def test_encoded_frame_holds_no_raw_pii(schema: EncodingSchema) -> None:
@@ -291,7 +373,7 @@ def test_encoded_frame_holds_no_raw_pii(schema: EncodingSchema) -> None:
     csv_text = encoded.to_csv()
     blobs = [parquet.getvalue(), csv_text.encode(), repr(encoded.to_dict()).encode()]
     needles = ["Zyxwvutsrq", "zyxwvutsrq", "qrstuvwxyzz", "8609871234", "canary.zyxw",
-               "ZYXWVUT", "987651234", "1911-11-11"]
+               "ZYXWVUT", "987651234", "1911-11-11", "11-11"]
     for needle in needles:
         for blob in blobs:
             assert needle.encode() not in blob
@@ -303,47 +385,84 @@ def test_unit_separator_in_value_rejected(schema: EncodingSchema) -> None:
         encode_participants(frame(person(family_name="a\x1fb")), SECRET, schema)
 
 
+# --------------------------------------------------------------------------- token sets
+
+
+def _deletions(value: str, limit: int = 15) -> set[str]:
+    return {value} | {value[:i] + value[i + 1:] for i in range(min(len(value), limit))}
+
+
+def _variant_pairs(name: tuple[str, str]) -> set[tuple[str, str]]:
+    """The token set's plaintext, brute force: the names with either one changed by at most
+    one deletion."""
+    given, family = name
+    return {(g, family) for g in _deletions(given)} | {(given, f) for f in _deletions(family)}
+
+
+def _within_one_edit(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return bool(_variant_pairs(a) & _variant_pairs(b))
+
+
+def test_names_token_set_shares_a_token_exactly_within_one_edit(schema: EncodingSchema) -> None:
+    rng = np.random.default_rng(3)
+    names = [("jon", "smith"), ("john", "smith"), ("jonh", "smith"), ("jon", "smyth"),
+             ("jno", "smith"), ("maria", "smith"), ("jon", "smithe"), ("jo", "smit"),
+             ("john", "smithe")]
+    letters = list("abcdeno")
+    for _ in range(40):
+        names.append(("".join(rng.choice(letters, 4)), "".join(rng.choice(letters, 3))))
+    records = frame(*[person(given_name=g, family_name=f) for g, f in names])
+    encoded = encode_participants(records, SECRET, schema)
+    tokens, present = token_set_values(encoded["ts_names_edit"])
+    assert present.all() and tokens.shape[1] == schema.token_sets["names_edit"].width
+    assert (np.diff(tokens.astype(np.float64), axis=1) >= 0).all()  # rows sorted
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            shared = bool(set(tokens[i]) & set(tokens[j]))
+            assert shared == _within_one_edit(names[i], names[j]), (names[i], names[j])
+    # one edit in one name (substitution, insertion, deletion, adjacent transposition), the
+    # other equal, always shares; an unrelated name never does
+    assert _within_one_edit(("jon", "smith"), ("jno", "smith"))
+    assert _within_one_edit(("jon", "smith"), ("jon", "smyth"))
+    assert not _within_one_edit(("jon", "smith"), ("maria", "smith"))
+
+
+def test_token_set_size_does_not_tell_the_name_length(schema: EncodingSchema) -> None:
+    encoded = encode_participants(frame(person(given_name="al", family_name="wu"),
+                                        person(given_name="maximiliano",
+                                               family_name="rodriguezgarcia")), SECRET, schema)
+    tokens, _ = token_set_values(encoded["ts_names_edit"])
+    assert all(len(set(row)) == tokens.shape[1] for row in tokens)  # padded, no repeats
+
+
 # --------------------------------------------------------------------------- salted filters
 
 
-def _xoshiro(state: list[int]):
-    mask = (1 << 64) - 1
-    s = list(state)
-
-    def rotl(x: int, n: int) -> int:
-        return ((x << n) | (x >> (64 - n))) & mask
-
+def _uniform_below(words, n: int) -> int:
+    """Lemire with rejection, as docs/encoding.md states it (16-bit words)."""
     while True:
-        result = (rotl((s[1] * 5) & mask, 7) * 9) & mask
-        t = (s[1] << 17) & mask
-        s[2] ^= s[0]
-        s[3] ^= s[1]
-        s[1] ^= s[2]
-        s[0] ^= s[3]
-        s[2] ^= t
-        s[3] = rotl(s[3], 45)
-        yield result
+        m = next(words) * n
+        if (m & 0xFFFF) >= (0x10000 - n) % n:
+            return m >> 16
 
 
 def reference_salted_filter(secret: StandInSecret, field: str, parts: list[str], salt: str,
                             k: int, n_bits: int) -> bytes:
-    """docs/encoding.md's salted construction, written out independently in pure Python."""
+    """docs/encoding.md's salted construction, written out independently in pure Python
+    (HMAC from hmac, AES-CTR from cryptography's CTR mode)."""
     key = secret.subkey(f"bloom/{field}")
     grams = set()
     for part in parts:
         padded = ("\x01" + part + "\x01").encode()
         grams |= {padded[i : i + 2] for i in range(len(padded) - 1)}
-    stream = _xoshiro([int.from_bytes(hmac.digest(secret.subkey(f"bloom/{field}/salt"),
-                                                  salt.encode(), "sha256")[8 * i : 8 * i + 8],
-                                      "big") for i in range(4)])
-
-    def bounded(n: int) -> int:
-        return ((next(stream) >> 32) * n) >> 32
-
-    rotations = [bounded(n_bits) for _ in range(k)]
+    nonce = hmac.digest(secret.subkey(f"bloom/{field}/salt"), salt.encode(), "sha256")[:12]
+    stream = Cipher(algorithms.AES(secret.subkey(f"bloom/{field}/salt/stream")),
+                    modes.CTR(nonce + bytes(4))).encryptor().update(bytes(2 * (n_bits + 4096)))
+    words = iter(int.from_bytes(stream[i : i + 2], "little") for i in range(0, len(stream), 2))
+    rotations = [_uniform_below(words, n_bits) for _ in range(k)]
     permutation = list(range(n_bits))
     for i in range(n_bits - 1, 0, -1):
-        j = bounded(i + 1)
+        j = _uniform_below(words, i + 1)
         permutation[i], permutation[j] = permutation[j], permutation[i]
     bits = [0] * n_bits
     for gram in grams:
@@ -358,13 +477,12 @@ def reference_salted_filter(secret: StandInSecret, field: str, parts: list[str],
 def test_salted_filters_follow_documented_construction(schema: EncodingSchema) -> None:
     encoded = encode_participants(frame(person(), person(given_name="maria", dob="")), SECRET,
                                   schema)
-    assert schema.hardening.salt == "dob"
-    assert set(schema.hardening.applies_to) == {"given_name", "family_name", "full_name",
-                                                "address"}
-    assert schema.hardening.salt_for("full_name") == "birth_year"
+    assert schema.hardening.salt == ("dob",)
     expected = {
         "full_name": reference_salted_filter(SECRET, "full_name", ["john", "smith"], "1990",
                                              10, 512),
+        "full_name_md": reference_salted_filter(SECRET, "full_name_md", ["john", "smith"],
+                                                "04-07", 10, 512),
         "given_name": reference_salted_filter(SECRET, "given_name", ["john"], "1990-04-07",
                                               20, 512),
         "family_name": reference_salted_filter(SECRET, "family_name", ["smith"], "1990-04-07",
@@ -375,22 +493,6 @@ def test_salted_filters_follow_documented_construction(schema: EncodingSchema) -
     # a missing salt counts as the empty salt
     assert encoded.loc["r1", "bf_given_name"] == reference_salted_filter(
         SECRET, "given_name", ["maria"], "", 20, 512)
-
-
-def test_full_name_filter_is_salted_by_birth_year_not_dob(schema: EncodingSchema) -> None:
-    encoded = encode_participants(frame(person(), person(dob="1990-05-08"),
-                                        person(dob="1991-04-07")), SECRET, schema)
-    full = encoded["bf_full_name"].tolist()
-    assert full[0] == full[1]                # a day/month typo keeps the full-name evidence
-    assert bloom.dice(full[0], full[2]) < 0.5  # another birth year: unrelated
-    assert encoded.loc["r0", "bf_given_name"] != encoded.loc["r1", "bf_given_name"]
-
-
-def test_v1_schema_still_loads_with_its_unsalted_multi_field_filters() -> None:
-    v1 = load_encoding_schema(1)
-    assert v1.id == "pathlink-encoding/1"
-    assert (v1.hardening.salt_for("full_name"), v1.hardening.salt_for("address")) == (None, None)
-    assert "street" in v1.bloom and "street" not in load_encoding_schema().bloom
 
 
 def test_full_name_filter_survives_swapped_names(schema: EncodingSchema) -> None:
@@ -404,8 +506,8 @@ def test_full_name_filter_survives_swapped_names(schema: EncodingSchema) -> None
     full = encoded["bf_full_name"].tolist()
     assert full[0] == full[1]
     assert encoded["bf_given_name"].iloc[0] != encoded["bf_given_name"].iloc[1]
-    assert 0.6 < bloom.dice(full[0], full[2]) < 1.0
-    assert full[3] is not None and 0.3 < bloom.dice(full[0], full[3]) < 0.9
+    assert 0.6 < dice(full[0], full[2]) < 1.0
+    assert full[3] is not None and 0.3 < dice(full[0], full[3]) < 0.9
     assert len(full[0]) * 8 == schema.encoded_bits("full_name") == 512
 
 
@@ -421,47 +523,43 @@ def test_address_filter_unions_street_city_and_zip(schema: EncodingSchema) -> No
     )
     address = encoded["bf_address"].tolist()
     assert len(address[0]) * 8 == schema.encoded_bits("address") == 1024
-    assert bloom.dice(address[0], address[1]) > 0.8
-    assert bloom.dice(address[0], address[2]) > 0.85
-    assert bloom.dice(address[0], address[3]) < 0.5
-    assert address[4] is not None and bloom.dice(address[0], address[4]) < 0.5
+    assert dice(address[0], address[1]) > 0.8
+    assert dice(address[0], address[2]) > 0.85
+    assert dice(address[0], address[3]) < 0.5
+    assert address[4] is not None and dice(address[0], address[4]) < 0.5
     assert address[5] is None
     # salted by dob: the same address under another dob is unrelated
     moved = encode_participants(frame(person(city="HARTFORD", dob="1990-04-08")), SECRET, schema)
-    assert bloom.dice(address[0], moved["bf_address"].iloc[0]) < 0.5
+    assert dice(address[0], moved["bf_address"].iloc[0]) < 0.5
 
 
 def test_salt_makes_same_name_unrelated_and_varies_its_weight(schema: EncodingSchema) -> None:
     dobs = [f"19{60 + i % 40:02d}-0{1 + i % 9}-1{i % 10}" for i in range(60)]
     encoded = encode_participants(frame(*[person(dob=d) for d in dobs]), SECRET, schema)
     filters = encoded["bf_family_name"].tolist()
-    dice = [bloom.dice(filters[0], f) for f in filters[1:]]
-    assert max(dice) < 0.5
+    assert max(dice(filters[0], f) for f in filters[1:]) < 0.5
     # rotations re-draw collisions between hash functions per salt, so the filter's weight is
     # not a per-name constant an attacker could pool across salt groups
     weights = {int(np.unpackbits(np.frombuffer(f, np.uint8)).sum()) for f in filters}
     assert len(weights) >= 5
-    # same dob, similar names: Dice is kept within a salt group
     pair = encode_participants(frame(person(), person(family_name="smyth")), SECRET, schema)
-    assert bloom.dice(*pair["bf_family_name"]) > 0.6
+    assert dice(*pair["bf_family_name"]) > 0.6
 
 
 def test_salt_transform_is_a_permutation() -> None:
-    state = np.array([1, 2, 3, 4], dtype=np.uint64)
-    rotations, permutation = bloom.salt_transform(state, 20, 512)
+    words = np.frombuffer(hashlib.sha256(b"w").digest() * 200, dtype="<u2").copy()
+    rotations, permutation = _kernels.salt_transform(words, 20, 512)
     assert sorted(permutation.tolist()) == list(range(512))
     assert ((rotations >= 0) & (rotations < 512)).all()
-    again = bloom.salt_transform(state, 20, 512)
-    assert (again[1] == permutation).all()
-    assert state.tolist() == [1, 2, 3, 4]
+    assert (_kernels.salt_transform(words, 20, 512)[1] == permutation).all()
 
 
 def test_multi_source_bloom_schema_rules() -> None:
-    spec = copy.deepcopy(load_schema("encoding", 1))
-    spec["bloom"]["dob"]["source"] = ["dob", "ssn"]
+    spec = copy.deepcopy(load_schema("encoding", 3))
+    spec["bloom"]["given_name"].update(source=["dob", "ssn"], elements="date_parts")
     with pytest.raises(ValueError, match="single source"):
         validate_encoding_schema(spec)
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec = copy.deepcopy(load_schema("encoding", 3))
     spec["bloom"]["full_name"]["source"] = ["given_name"]
     with pytest.raises(jsonschema.ValidationError):
         validate_encoding_schema(spec)
@@ -479,8 +577,7 @@ def test_input_cleaning_missing_empty_and_non_string_values(schema: EncodingSche
     assert encoded["tok_t4_ssn"].iloc[0] == encoded["tok_t4_ssn"].iloc[1] is not None
     assert encoded["tok_t4_ssn"].iloc[2] is None and encoded["tok_t4_ssn"].iloc[3] is None
     assert encoded["bf_given_name"].iloc[1:4].isna().all()
-    assert encoded["tok_t1_last_finit_sex_dob"].iloc[0] == encoded[
-        "tok_t1_last_finit_sex_dob"].iloc[4]
+    assert encoded["tok_t8_first_last"].iloc[0] == encoded["tok_t8_first_last"].iloc[4]
     assert encoded["birth_year"].tolist()[0] == 2001 and pd.isna(encoded["birth_year"].iloc[1])
     empty = encode_participants(pd.DataFrame({"given_name": [None, None]}), SECRET, schema)
-    assert empty["tok_t1_last_finit_sex_dob"].isna().all() and empty["birth_year"].isna().all()
+    assert empty["tok_t8_first_last"].isna().all() and empty["birth_year"].isna().all()

@@ -83,8 +83,8 @@ class TokenSet:
 
     ``variants="deletions"``: a token for the fields as they are and one for every
     single-character deletion (within the first ``max_edit_length`` characters) of each field in
-    ``vary``, the other fields unchanged; two records share a token when each field in ``vary``
-    is at most one edit apart and the others are equal. ``variants="date_pairs"``: a token for
+    ``vary``, the other fields unchanged; two records share a token when one field is within one
+    edit and the others are equal (``linkage.encode.tokens`` states it exactly). ``variants="date_pairs"``: a token for
     each two of the three parts of a date in ``vary``, the other fields unchanged. Padded to
     ``width`` tokens.
     """

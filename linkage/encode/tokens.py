@@ -6,10 +6,11 @@ missing. Each distinct message is hashed once (``prf.hmac_sha256_many``) and map
 
 ``ts_<name>`` (a token set, ``schema.TokenSet``) gives similarity without bits to mine: the
 sorted 64-bit tokens of the variants of each varying field, the other fields unchanged, padded
-to ``width`` tokens. With ``deletions`` (the value and its one-character deletions) two records
-share a token exactly when the varying fields are each within one edit (substitution,
-insertion, deletion, or an adjacent transposition) of each other's and the other fields are
-equal; with ``date_pairs`` (year-month, year-day, month-day of a date) when two of the three
+to ``width`` tokens. With ``deletions`` (the value and its one-character deletions) a record's
+set is, in plaintext, ``{(g', f) : g' in D(g)} | {(g, f') : f' in D(f)}`` with ``D(x)`` the
+value and its deletions: two records share a token when one field is equal and the other within
+one edit (substitution, insertion, deletion, or an adjacent transposition), or when each field
+is one insertion away from the other record's in opposite directions; with ``date_pairs`` (year-month, year-day, month-day of a date) when two of the three
 date parts agree and the other fields are equal. Construction, for fields ``(a, b)`` (a single
 field has ``b`` empty), with HKDF subkeys of the shared secret:
 
