@@ -8,15 +8,15 @@ would hold
 * two different non-null SSN tokens (``clustering.ssn_token_column``): never, checked over
   every pair of the merged cluster's members (a cluster holds at most one SSN); or
 * birth years more than ``clustering.max_birth_year_gap`` apart, unless the pair's weight
-  reaches ``fellegi_sunter.overwhelming_weight``. A conflict that the
-merging pair shows by itself (its own two records carry the two SSNs, or the whole birth-year
-spread) is refused only for the guards listed in ``clustering.direct_pair_guards`` (v1:
-``["ssn"]``); otherwise it is left to the Fellegi-Sunter weight, which already counted that
-disagreement, and the guard stops only conflicts that arise through chaining (A and C joined
-via a B with no SSN or no DOB). DOB
-typos, day/month swaps and one-year slips are therefore judged by the pair weight, and a cluster
-never drifts across birth years through intermediate records. Within-partner duplicates merge
-like any other pair.
+  reaches ``fellegi_sunter.overwhelming_weight``. A birth-year conflict that the merging pair
+  shows by itself (its own two records carry the whole spread) is refused only when
+  ``clustering.direct_pair_guards`` lists ``"birth_year"``; otherwise it is left to the
+  Fellegi-Sunter weight, which already counted that disagreement, and the guard stops only
+  conflicts that arise through chaining (A and C joined via a B with no DOB). DOB typos,
+  day/month swaps and one-year slips are therefore judged by the pair weight, and a cluster
+  never drifts across birth years through intermediate records. An SSN conflict is refused
+  whether the pair shows it or a chain does (``"ssn"`` in ``direct_pair_guards`` is implied).
+  Within-partner duplicates merge like any other pair.
 
 ``cluster_reason`` per record's cluster (first rule that applies):
 ``split:ssn_conflict`` / ``split:dob_conflict`` (a merge into or out of this cluster was
@@ -56,7 +56,7 @@ def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - jitted
 
 @numba.njit(cache=True)
 def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, overwhelming,
-            guard_direct_ssn, guard_direct_dob):  # pragma: no cover - jitted
+            guard_direct_dob):  # pragma: no cover - jitted
     parent = np.arange(n)
     size = np.ones(n, dtype=np.int64)
     root_ssn = ssn.copy()  # -1 none, >= 0 token code (a cluster never holds two)
@@ -77,10 +77,6 @@ def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, ove
         sb = root_ssn[rb]
         ssn_conflict = ((sa == -2 and sb != -1) or (sb == -2 and sa != -1)
                         or (sa >= 0 and sb >= 0 and sa != sb))
-        # the pair itself shows exactly this difference: the FS weight already judged it
-        if (ssn_conflict and not guard_direct_ssn and sa >= 0 and sb >= 0
-                and ((ssn[a] == sa and ssn[b] == sb) or (ssn[a] == sb and ssn[b] == sa))):
-            ssn_conflict = False
         dob_conflict = False
         if root_has_year[ra] and root_has_year[rb]:
             span = max(year_hi[ra], year_hi[rb]) - min(year_lo[ra], year_lo[rb])
@@ -142,8 +138,8 @@ def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndar
         ssn_agree: Whether each pair's SSN tokens agree.
         max_birth_year_gap: Largest birth-year span a cluster may hold without DOB evidence.
         overwhelming_weight: Pairs at or above this weight merge despite a conflict.
-        direct_pair_guards: Guards (``"ssn"``, ``"birth_year"``) that also refuse a conflict
-            the merging pair shows by itself.
+        direct_pair_guards: Guards (``"birth_year"``; ``"ssn"`` is always on) that also refuse
+            a conflict the merging pair shows by itself.
         match_threshold: Only used to word ``cluster_reason``.
 
     Returns:
@@ -167,7 +163,7 @@ def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndar
              else np.asarray(ssn_agree, dtype=np.bool_))
     roots, size, flags, merges, ssn_merges = _greedy(
         n, left[order], right[order], weight[order], agree[order], ssn, year, has_year,
-        int(max_birth_year_gap), float(overwhelming_weight), "ssn" in direct_pair_guards,
+        int(max_birth_year_gap), float(overwhelming_weight),
         "birth_year" in direct_pair_guards)
     root_reason = np.full(n, f"fs_weight>={match_threshold:g}", dtype=object)
     root_reason[(merges > 0) & (ssn_merges == merges)] = "ssn_token"

@@ -98,6 +98,8 @@ def frequency_adjustments(encoded: pd.DataFrame, labels: np.ndarray, left: np.nd
             if not len(rows) or column not in encoded.columns:
                 continue
             codes, persons = persons_per_value(encoded[column].to_numpy(dtype=object), labels)
+            if not len(persons):
+                continue
             code = codes[left[rows]]
             others = np.where(code >= 0, persons[np.maximum(code, 0)] - own[rows], 0)
             u_value = others / n_persons

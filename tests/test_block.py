@@ -7,7 +7,12 @@ import pandas as pd
 import recordlinkage
 from _linkage_fixtures import encode, spec
 
-from linkage.block import BloomLSHIndex, candidate_pairs, candidate_pairs_with_stats
+from linkage.block import (
+    BloomLSHIndex,
+    candidate_pairs,
+    candidate_pairs_with_stats,
+    candidate_positions,
+)
 
 
 def _people():
@@ -164,3 +169,19 @@ def test_bloom_lsh_index_in_recordlinkage():
     dedup = BloomLSHIndex(["bf_given_name", "bf_family_name"], bands=30, bits_per_band=32,
                           seed=7).index(encoded)
     assert len(dedup) >= 1
+
+
+def test_token_set_blocks_records_sharing_any_token_and_keeps_rule_pairs():
+    from test_compare import _token_sets
+
+    encoded = pd.DataFrame({
+        "record_key": list("abcd"), "partner_id": "p",
+        "ts_names": _token_sets({1, 2}, {2, 3}, {4}, {3}),
+    })
+    link_spec = spec(blocking={"token_columns": ["ts_names"], "lsh": []})
+    found = candidate_positions(encoded, link_spec, keep_rules=["token:ts_names"])
+    pairs = {tuple(sorted(p)) for p in zip(found.left.tolist(), found.right.tolist(),
+                                            strict=True)}
+    assert pairs == {(0, 1), (1, 3)}  # a-b share 2, b-d share 3; c shares nothing
+    assert found.stats.pairs_by_rule["token:ts_names"] == 2
+    assert sorted(found.rule_pairs["token:ts_names"].tolist()) == [0, 1]

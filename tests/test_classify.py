@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 from _linkage_fixtures import SPEC_DICT, spec
 
 from linkage.classify import FellegiSunter, clerical_review
+from linkage.engine import LinkSpec
 
 M = {"gamma_given_name": [0.05, 0.05, 0.1, 0.8], "gamma_family_name": [0.05, 0.05, 0.1, 0.8],
      "gamma_dob": [0.05, 0.1, 0.85], "gamma_ssn": [0.05, 0.95],
@@ -106,13 +109,15 @@ def test_weight_cap_bounds_a_group_of_comparisons(mixture):
     features, _, random_pairs = mixture
     capped = spec(fellegi_sunter={"weight_caps": [{"comparisons": ["given_name", "family_name"],
                                                    "max_weight": 1.0}]})
-    free = FellegiSunter(spec()).fit(features, random_pairs, comparable_pairs=10**6)
     model = FellegiSunter(capped).fit(features, random_pairs, comparable_pairs=10**6)
-    w_free, w_cap = free.match_weight(features), model.match_weight(features)
-    bf = free.bayes_factors()
-    names = sum(np.concatenate(([0.0], bf[f]))[features[f].to_numpy() + 1]
-                for f in ("gamma_given_name", "gamma_family_name"))
-    np.testing.assert_allclose(w_cap, w_free - names + np.minimum(names, 1.0))
+    bf = model.bayes_factors()
+    per_feature = {f: np.concatenate(([0.0], bf[f]))[features[f].to_numpy() + 1]
+                   for f in model.features}
+    names = per_feature["gamma_given_name"] + per_feature["gamma_family_name"]
+    uncapped = np.log2(model.prior_ / (1 - model.prior_)) + sum(per_feature.values())
+    np.testing.assert_allclose(model.match_weight(features),
+                               uncapped - names + np.minimum(names, 1.0))
+    assert (model.match_weight(features) < uncapped).any()
 
 
 def test_sparse_random_gammas_take_u_from_em_and_few_pairs_skip_em(mixture):
@@ -160,3 +165,54 @@ def test_em_u_of_a_sparse_comparison_is_smoothed_where_no_non_match_fell(mixture
     assert model.u_em_["gamma_given_name"][2] < 1e-4  # what EM alone gives
     u = model.u_["gamma_given_name"]
     assert u[2] >= 0.9 / (non_matches + 4)  # add-one over the expected non-match count
+
+
+def test_ordering_check_pools_levels_that_weigh_out_of_order():
+    m = np.array([0.1, 0.3, 0.05, 0.55])  # level 2 weighs less than level 1
+    u = np.array([0.7, 0.1, 0.1, 0.1])
+    assert not FellegiSunter._monotone(m, u)
+    ordered = FellegiSunter._ordered_m(m, u)
+    assert FellegiSunter._monotone(ordered, u)
+    assert ordered.sum() == pytest.approx(1.0)
+    assert ordered[0] == pytest.approx(m[0], rel=1e-3)
+    assert ordered[1] / u[1] == pytest.approx(ordered[2] / u[2])  # pooled: one ratio
+    assert ordered[1] + ordered[2] == pytest.approx(m[1] + m[2], rel=1e-3)
+
+
+def test_training_rule_of_sure_matches_sets_m_and_the_report_says_so(mixture):
+    """A rule whose pairs are (almost) all matches, such as pairs sharing an SSN, gives m for
+    the comparisons it leaves free; the rule's own comparison is left out of its EM."""
+    features, truth, random_pairs = mixture
+    model = FellegiSunter(spec())
+    gamma = features[model.features].to_numpy(np.int8)
+    codes, inverse, counts = np.unique(model.pattern_codes(gamma), return_inverse=True,
+                                       return_counts=True)
+    patterns = model.decode_patterns(codes)
+    sure = np.bincount(inverse.ravel()[truth], minlength=len(codes))  # the true matches
+    model.fit_patterns(patterns, counts, random_features=random_pairs,
+                       comparable_pairs=10 * len(features),
+                       training=(("token:ssn", sure, ("gamma_ssn",)),))
+    assert model.fit_report_["training_rules"] == {"token:ssn": "used"}
+    matched = features[truth]
+    for f in ("gamma_given_name", "gamma_dob"):
+        observed = np.bincount(matched[f][matched[f] >= 0], minlength=model.levels[f])
+        np.testing.assert_allclose(model.m_[f], observed / observed.sum(), atol=0.02)
+    # too few pairs: the rule is skipped, and says why
+    model.fit_patterns(patterns, counts, random_features=random_pairs,
+                       comparable_pairs=10 * len(features),
+                       training=(("token:rare", np.minimum(sure, 0), ()),))
+    assert model.fit_report_["training_rules"] == {"token:rare": "too few pairs"}
+
+
+def test_m_prior_holds_a_comparison_that_em_cannot_learn():
+    """A comparison's own prior and strength (e.g. the birth-year gap) keep m near the prior
+    where the data would pull it elsewhere."""
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"][-1].update(m_prior=[0.02, 0.08, 0.9], prior_strength=1e6)
+    model = FellegiSunter(LinkSpec.from_dict(data))
+    rng = np.random.default_rng(1)
+    mix = pd.concat([_sample(500, {**M, "gamma_birth_year": [0.6, 0.2, 0.2]}, rng),
+                     _sample(1500, U, rng)], ignore_index=True)
+    model.fit(mix, random_features=_sample(5000, U, rng), comparable_pairs=10**6)
+    np.testing.assert_allclose(model.m_["gamma_birth_year"], [0.02, 0.08, 0.9], atol=0.01)
+    assert model.fit_report_["em"] == "converged"

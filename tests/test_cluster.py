@@ -45,18 +45,21 @@ def test_guard_splits_chain_with_different_ssn_tokens():
     assert clusters["cluster_id"].nunique() == 3
 
 
-def test_plain_chain_merges_and_overwhelming_weight_overrides():
+def test_plain_chain_merges_and_different_ssns_never_share_a_cluster():
     encoded = _chain(ssn_c="111223333")
     scored = _scored([("a:A", "b:B", 12.0), ("b:B", "c:C", 10.0)])
     clusters = cluster_records(encoded["record_key"], scored, encoded, spec())
     assert clusters.set_index("record_key").loc[["a:A", "b:B", "c:C"], "cluster_id"].nunique() == 1
     assert set(clusters["cluster_reason"]) == {"fs_weight>=0", "singleton"}
 
+    # issue 13: different valid SSNs never end in one cluster, however heavy the pairs (twins,
+    # a parent and child at one address); the guard holds over every pair of members
     encoded = _chain()
-    scored = _scored([("a:A", "b:B", 50.0), ("b:B", "c:C", 45.0)])
+    scored = _scored([("a:A", "b:B", 50.0), ("b:B", "c:C", 45.0), ("a:A", "c:C", 60.0)])
     clusters = cluster_records(encoded["record_key"], scored, encoded, spec())
-    assert clusters.set_index("record_key").loc[["a:A", "b:B", "c:C"], "cluster_id"].nunique() == 1
-    assert clusters.set_index("record_key").loc["a:A", "cluster_reason"] == "override:weight>=40"
+    cid = clusters.set_index("record_key")["cluster_id"]
+    assert cid["a:A"] != cid["c:C"]
+    assert clusters.set_index("record_key").loc["c:C", "cluster_reason"] == "split:ssn_conflict"
 
 
 def test_guard_splits_chain_with_distant_birth_years():
@@ -91,11 +94,7 @@ def test_greedy_clusters_on_positions():
                                       np.array([5.0, 4.0, 3.0]),
                                       ssn_codes=np.array([0, -1, 0, 1, 2]))
     assert labels[0] == labels[1] == labels[2]
-    assert labels[3] == labels[4]  # a direct SSN disagreement is left to the pair weight
-    labels, reasons = greedy_clusters(5, np.array([0, 1, 3]), np.array([1, 2, 4]),
-                                      np.array([5.0, 4.0, 3.0]),
-                                      ssn_codes=np.array([0, -1, 0, 1, 2]),
-                                      direct_pair_guards=("ssn",))
+    # a direct SSN disagreement is refused too, whatever the weight (issue 13)
     assert labels[3] != labels[4]
     assert reasons[3] == reasons[4] == "split:ssn_conflict"
     assert reasons[0] == "fs_weight>=0"
@@ -216,21 +215,25 @@ def test_positions_completeness_matches_the_key_based_measure():
 def test_v1_spec_loads_and_is_validated(tmp_path):
     spec_v1 = load_link_spec(1)
     assert spec_v1.version == "pathlink-linkage/1"
-    assert load_link_spec(2).version == "pathlink-linkage/2"  # kept for earlier figures
-    assert load_link_spec(3).version == "pathlink-linkage/3"
+    for version in (2, 3, 4):  # kept for earlier figures and releases that name them
+        assert load_link_spec(version).version == f"pathlink-linkage/{version}"
     current = LinkSpec.load()
-    assert current == load_link_spec(4) and current.version == "pathlink-linkage/4"
-    # v4: the dob-free names ladder is frequency adjusted, nothing else
+    assert current == load_link_spec(5) and current.version == "pathlink-linkage/5"
     assert [c.name for c in current.comparisons if c.frequency_adjusted] == ["names_other_dob"]
-    # the current spec gates each salted filter on its salt (schemas/encoding/v2.json)
+    # the current spec gates each salted filter on its salt (schemas/encoding/v3.json): the dob
+    # filter is gone, the dob token is the gate
     gates = {c.name: c.salt_column for c in current.comparisons}
-    assert (gates["full_name"], gates["address"], gates["given_name"]) == \
-        ("birth_year", "bf_dob", "bf_dob")
-    # v3: the swapped-names token speaks only where the names are not already equal in order
+    assert (gates["full_name"], gates["address"], gates["given_name"], gates["household"]) == \
+        ("birth_year", "tok_t14_dob", "tok_t14_dob", "tok_t21_household")
     assert {c.name: c.only_if_differs for c in current.comparisons}["names_swapped_dob"] == \
         "tok_t7_canonical_first_last_dob"
-    assert current.fellegi_sunter.weight_caps == (
-        (("names_other_dob", "address_other_dob"), 22.0),)
+    (cap,) = current.fellegi_sunter.weight_caps
+    assert (cap.comparisons, cap.max_weight) == (
+        ("names_other_dob", "address_other_dob", "household"), 18.0)
+    assert [rule for rule, _ in current.fellegi_sunter.training_rules] == [
+        "token:tok_t4_ssn", "token:tok_t14_dob"]
+    gap = next(c for c in current.comparisons if c.name == "birth_year_gap")
+    assert gap.m_prior is not None and gap.prior_strength == 100
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": "pathlink-linkage/1"}')
     with pytest.raises(Exception, match="required"):

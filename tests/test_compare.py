@@ -194,3 +194,51 @@ def test_comparison_on_absent_column_is_skipped_with_a_note():
     usable, notes = usable_spec(encoded, LinkSpec.from_dict(data))
     assert "full_name" not in [c.name for c in usable.comparisons]
     assert notes and "bf_full_name" in notes[0]
+
+
+def _token_sets(*sets: set[int] | None) -> list[bytes | None]:
+    """``ts_*`` values: sorted little-endian uint64 tokens, padded with unique fillers."""
+    out = []
+    for i, tokens in enumerate(sets):
+        if tokens is None:
+            out.append(None)
+            continue
+        padded = sorted(tokens | {10**12 + 100 * i + j for j in range(4 - len(tokens))})
+        out.append(np.array(padded, dtype="<u8").tobytes())
+    return out
+
+
+def test_token_set_comparison_and_ladder_level():
+    encoded = pd.DataFrame({
+        "record_key": list("abcde"), "partner_id": "p",
+        "tok_exact": ["x", "y", "z", "w", None],
+        "ts_names": _token_sets({1, 2}, {2, 3}, {4}, None, {1}),
+        "bf_given_name": [None] * 5,
+    })
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"] = [
+        {"name": "shared", "kind": "token_set", "column": "ts_names"},
+        {"name": "ladder", "kind": "exact_levels", "column": "tok_exact",
+         "weaker_columns": ["ts_names"]},
+    ]
+    link_spec = LinkSpec.from_dict(data)
+    out = ComparisonColumns.build(encoded, link_spec).compare(np.array([0, 0, 0, 1, 4]),
+                                                              np.array([1, 2, 3, 2, 0]))
+    # a shared token -> 1; none shared -> 0; a set missing -> -1
+    assert out["gamma_shared"].tolist() == [1, 0, -1, 0, 1]
+    # the token set is the weaker ladder level: tokens differ but a set token is shared -> 1
+    assert out["gamma_ladder"].tolist() == [1, 0, 0, 0, 1]
+
+
+def test_null_below_makes_a_low_dice_silent():
+    encoded = encode([{"partner_id": "a", "partner_record_id": str(i), "given": g}
+                      for i, g in enumerate(["maria", "mariah", "zoe"])])
+    data = copy.deepcopy(SPEC_DICT)
+    data["comparisons"] = [{"name": "given_name", "kind": "dice", "column": "bf_given_name",
+                            "thresholds": [0.95, 0.7], "null_below": True}]
+    out = ComparisonColumns.build(encoded, LinkSpec.from_dict(data)).compare(
+        np.array([0, 0]), np.array([1, 2]))
+    assert out["gamma_given_name"].tolist() == [1, -1]  # similar -> a level; unlike -> silent
+    data["comparisons"][0]["kind"] = "exact"
+    with pytest.raises(ValueError, match="null_below"):
+        LinkSpec.from_dict(data)

@@ -17,12 +17,12 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
-
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from linkage.encode import (
     EncodingSchema,
     RetiredEncodingError,
+    _kernels,
     dice,
     encode_participants,
     load_encoding_schema,
@@ -30,7 +30,6 @@ from linkage.encode import (
     token_set_values,
     validate_encoding_schema,
 )
-from linkage.encode import _kernels
 from schemas import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]

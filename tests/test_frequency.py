@@ -1,4 +1,4 @@
-"""Frequency adjustment of exact token agreement (linkage spec v4, ``linkage.frequency``)."""
+"""Frequency adjustment of exact token agreement (linkage specs v4 and v5; linkage.frequency)."""
 
 from __future__ import annotations
 
@@ -38,9 +38,9 @@ def _ladder() -> object:
 
 
 def test_level_columns_follow_the_ladder():
-    assert level_columns(_ladder()) == {4: "tok_t8_first_last", 3: "tok_t11_names_sorted",
-                                        2: "tok_t12_canonical_first_last",
-                                        1: "tok_t10_phonetic_pair"}
+    assert level_columns(_ladder()) == {5: "tok_t8_first_last", 4: "tok_t11_names_sorted",
+                                        3: "tok_t12_canonical_first_last",
+                                        2: "ts_names_edit", 1: "tok_t10_phonetic_pair"}
 
 
 def test_adjustment_is_the_log_ratio_and_never_a_bonus():
@@ -51,12 +51,12 @@ def test_adjustment_is_the_log_ratio_and_never_a_bonus():
     t8 = np.array(["n", "n", "n", "n", "n", "r", "r"] + [None] * 5, dtype=object)
     encoded = pd.DataFrame({"tok_t8_first_last": t8, "tok_t11_names_sorted": [None] * n,
                             "tok_t12_canonical_first_last": [None] * n,
-                            "tok_t10_phonetic_pair": [None] * n})
+                            "ts_names_edit": [None] * n, "tok_t10_phonetic_pair": [None] * n})
     u_level = 0.01
-    u = {"gamma_names_other_dob": np.array([0.9, 0.05, 0.03, 0.01, u_level])}
+    u = {"gamma_names_other_dob": np.array([0.9, 0.04, 0.03, 0.01, 0.01, u_level])}
     left = np.array([0, 1, 5, 0, 7])
     right = np.array([1, 2, 6, 2, 8])
-    gammas = pd.DataFrame({"gamma_names_other_dob": [4, 4, 4, 0, -1]})
+    gammas = pd.DataFrame({"gamma_names_other_dob": [5, 5, 5, 0, -1]})
     adjustment = frequency_adjustments(encoded, labels, left, right, gammas, u, [comparison])
     # pair (0, 1): one cluster; the others holding "n" are clusters 1, 2, 3 -> u_value 3/10
     assert adjustment[0] == pytest.approx(np.log2(u_level / 0.3))
@@ -66,12 +66,12 @@ def test_adjustment_is_the_log_ratio_and_never_a_bonus():
     assert adjustment[2:].tolist() == [0.0, 0.0, 0.0]
     # a value rarer than the level's u is not adjusted either
     assert frequency_adjustments(encoded, labels, left, right, gammas,
-                                 {"gamma_names_other_dob": np.array([0.9, 0, 0, 0, 0.5])},
+                                 {"gamma_names_other_dob": np.array([0.5, 0, 0, 0, 0, 0.5])},
                                  [comparison]).tolist() == [0.0] * 5
 
 
 def test_only_token_comparisons_can_be_frequency_adjusted():
-    data = json.loads((ROOT / "schemas" / "linkage" / "v4.json").read_text(encoding="utf-8"))
+    data = json.loads((ROOT / "schemas" / "linkage" / "v5.json").read_text(encoding="utf-8"))
     for c in data["comparisons"]:
         if c["name"] == "given_name":
             c["frequency_adjusted"] = True
@@ -90,30 +90,31 @@ def febrl4() -> tuple[pd.DataFrame, pd.DataFrame]:
     return encode_labelled(raw, SECRET, FEBRL_AS_OF), febrl_truth(raw)
 
 
-def _namesake_links(encoded, truth, version):
-    spec = dataclasses.replace(load_link_spec(version), link_type="link_only")
+def _namesake_links(encoded, truth, adjusted: bool):
+    spec = dataclasses.replace(load_link_spec(5), link_type="link_only")
+    if not adjusted:
+        spec = spec.replace(comparisons=tuple(
+            dataclasses.replace(c, frequency_adjusted=False) for c in spec.comparisons))
     result = link_records(encoded, spec, keep_pairs="scored")
     true_id = dict(zip(truth["record_key"], truth["true_id"], strict=True))
     pairs = result.pairs
     strangers = (pairs["record_key_l"].map(true_id) != pairs["record_key_r"].map(true_id))
-    namesakes = strangers & (pairs["gamma_names_other_dob"] == 4)
+    namesakes = strangers & (pairs["gamma_names_other_dob"] == 5)
     links = int((namesakes & (pairs["match_class"] == "match")).sum())
     return links, pairwise_scores(result.clusters, truth), result
 
 
 def test_namesakes_no_longer_link_on_the_shared_name(febrl4):
-    """FEBRL4's false links under spec v3 were mostly two people of one common name and
-    different dates of birth, joined by the exact-names ladder alone. v4 counts how many
-    persons hold the name and lowers that evidence; the true pairs stay."""
+    """Two people of one common name and different dates of birth were joined by the
+    exact-names ladder alone. The adjustment counts how many persons hold the name and lowers
+    that evidence; the true pairs stay."""
     encoded, truth = febrl4
-    links_v3, scores_v3, _ = _namesake_links(encoded, truth, 3)
-    links_v4, scores_v4, result = _namesake_links(encoded, truth, 4)
-    assert links_v3 >= 10  # 14 under this key
-    # 9 remain: 4 are two namesakes whom no third person shares the name with (the pair's own
-    # records are left out of the count), 5 lost 3.5-4.5 bits and stayed above the threshold
-    assert links_v4 <= links_v3 - 4
-    assert scores_v4["precision"] > scores_v3["precision"]
-    assert scores_v4["recall"] >= scores_v3["recall"] - 0.002
+    links_plain, scores_plain, _ = _namesake_links(encoded, truth, adjusted=False)
+    links, scores, result = _namesake_links(encoded, truth, adjusted=True)
+    assert links_plain >= 5
+    assert links <= links_plain - 3
+    assert scores["precision"] > scores_plain["precision"]
+    assert scores["recall"] >= scores_plain["recall"] - 0.002
     assert result.stats["frequency_demoted_matches"] > 0
     adjusted = result.pairs[result.pairs["frequency_adjustment"] < 0]
     assert len(adjusted) and (adjusted["gamma_names_other_dob"] > 0).all()

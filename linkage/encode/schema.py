@@ -82,11 +82,11 @@ class TokenSet:
     """Keyed tokens of variants of one or two fields (``linkage.encode.tokens``).
 
     ``variants="deletions"``: a token for the fields as they are and one for every
-    single-character deletion (within the first ``max_edit_length`` characters) of each field in
-    ``vary``, the other fields unchanged; two records share a token when one field is within one
-    edit and the others are equal (``linkage.encode.tokens`` states it exactly). ``variants="date_pairs"``: a token for
-    each two of the three parts of a date in ``vary``, the other fields unchanged. Padded to
-    ``width`` tokens.
+    single-character deletion (within the first ``max_edit_length`` characters) of each field
+    in ``vary``, the other fields unchanged; two records share a token when one field is within
+    one edit and the others are equal (``linkage.encode.tokens`` states it exactly).
+    ``variants="date_pairs"``: a token for each two of the three parts of a date in ``vary``,
+    the other fields unchanged. Padded to ``width`` tokens.
     """
 
     name: str

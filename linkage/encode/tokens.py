@@ -10,9 +10,10 @@ to ``width`` tokens. With ``deletions`` (the value and its one-character deletio
 set is, in plaintext, ``{(g', f) : g' in D(g)} | {(g, f') : f' in D(f)}`` with ``D(x)`` the
 value and its deletions: two records share a token when one field is equal and the other within
 one edit (substitution, insertion, deletion, or an adjacent transposition), or when each field
-is one insertion away from the other record's in opposite directions; with ``date_pairs`` (year-month, year-day, month-day of a date) when two of the three
-date parts agree and the other fields are equal. Construction, for fields ``(a, b)`` (a single
-field has ``b`` empty), with HKDF subkeys of the shared secret:
+is one insertion away from the other record's in opposite directions; with ``date_pairs``
+(year-month, year-day, month-day of a date) when two of the three date parts agree and the
+other fields are equal. Construction, for fields ``(a, b)`` (a single field has ``b`` empty),
+with HKDF subkeys of the shared secret:
 
 * ``h_a(v) = HMAC-SHA256(subkey("tokenset/<name>/<a>"), v)[:8]`` for each distinct value or
   deletion variant ``v`` of ``a`` (likewise ``h_b``): one HMAC per distinct variant;
