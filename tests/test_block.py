@@ -7,7 +7,7 @@ import pandas as pd
 import recordlinkage
 from _linkage_fixtures import encode, spec
 
-from linkage.block import BloomLSHIndex, candidate_pairs, candidate_pairs_with_stats
+from linkage.adapters import BloomLSHIndex, candidate_pairs, candidate_pairs_with_stats
 
 
 def _people():
