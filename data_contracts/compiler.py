@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_contracts import Contract, Rule
+from data_contracts.model import Contract, Rule
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
