@@ -88,7 +88,10 @@ from linkage.encode import EncodingSchema, encode_participants, load_encoding_sc
 from linkage.engine import LinkSpec, link_records
 from linkage.evaluate import pairwise_scores
 from linkage.normalize import normalize_participants
-from pipelines.synth import _PLACES, _STREET_ABBREVIATIONS  # what the generator draws from
+from pipelines.synthetic.participants import (  # what the generator draws from
+    _PLACES,
+    _STREET_ABBREVIATIONS,
+)
 from schemas import load_schema
 
 CANDIDATES: list[tuple[str, dict]] = [

@@ -98,7 +98,7 @@ def febrl3(spec: LinkSpec) -> dict:
 
 def synthetic(spec: LinkSpec, persons: int) -> dict | None:
     try:
-        from pipelines import synth
+        from pipelines.synthetic import participants as synth
     except ImportError as exc:  # pragma: no cover - depends on the rest of the project
         print(f"synthetic: skipped ({exc})")
         return None

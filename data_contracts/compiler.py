@@ -19,11 +19,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from data_contracts import Contract, Rule
+from data_contracts.model import Contract, Rule
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-# Derived columns computed by pipelines.intake before validation.
+# Derived columns computed by pipelines.ingest before validation.
 READ_ISSUE_COLUMN = "__read_issue"
 ROW_COLUMN = "__row"
 

@@ -21,26 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 import pandas as pd
-from recordlinkage.base import BaseIndexAlgorithm
 
-if TYPE_CHECKING:
-    from linkage.engine import LinkSpec, LshSpec
+from linkage.spec import LinkSpec, LshSpec
 
 __all__ = [
     "BlockingStats",
-    "BloomLSHIndex",
     "CandidatePositions",
     "bloom_matrix",
-    "candidate_pairs",
-    "candidate_pairs_with_stats",
     "candidate_positions",
     "lsh_band_positions",
-    "pair_positions",
 ]
 
 _DEDUPE_EVERY = 20_000_000
@@ -350,19 +343,6 @@ def _prepare(encoded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return keys, rank, sorted_keys
 
 
-def pair_positions(pairs: pd.MultiIndex, encoded: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions in ``encoded`` of the left and right record of each pair."""
-    keys = pd.Index(encoded["record_key"].astype(str))
-    left_lookup = keys.get_indexer(pairs.levels[0].astype(str))
-    right_lookup = (left_lookup if pairs.levels[1].equals(pairs.levels[0])
-                    else keys.get_indexer(pairs.levels[1].astype(str)))
-    left = left_lookup[pairs.codes[0]]
-    right = right_lookup[pairs.codes[1]]
-    if (left < 0).any() or (right < 0).any():
-        raise KeyError("pairs refer to record_keys that are not in the encoded frame")
-    return left.astype(np.int64), right.astype(np.int64)
-
-
 @dataclass
 class CandidatePositions:
     """Candidate pairs as row positions, the compact form the engine works on.
@@ -375,7 +355,7 @@ class CandidatePositions:
         rule_pairs: For each rule asked for, the indices (into ``left``/``right``) of the
             pairs that rule produced (the training rules of the Fellegi-Sunter fit).
 
-    Pairs are ordered by ``(record_key_l, record_key_r)``, as :func:`candidate_pairs`.
+    Pairs are ordered by ``(record_key_l, record_key_r)``, as ``linkage.adapters.candidate_pairs``.
     """
 
     left: np.ndarray
@@ -400,27 +380,6 @@ def candidate_positions(encoded: pd.DataFrame, spec: LinkSpec,
     right = order[codes % n]
     rule_pairs = {name: np.searchsorted(codes, rule) for name, rule in kept.items()}
     return CandidatePositions(left=left, right=right, stats=stats, rule_pairs=rule_pairs)
-
-
-def candidate_pairs_with_stats(encoded: pd.DataFrame,
-                               spec: LinkSpec) -> tuple[pd.MultiIndex, BlockingStats]:
-    """Candidate pairs and blocking statistics.
-
-    Args:
-        encoded: Frame with ``record_key`` (unique), ``partner_id``, ``tok_*`` and ``bf_*``.
-        spec: Linkage spec; uses ``spec.link_type`` and ``spec.blocking``.
-
-    Returns:
-        ``(pairs, stats)`` where ``pairs`` is a ``MultiIndex`` named
-        ``(record_key_l, record_key_r)`` with ``record_key_l < record_key_r``, sorted.
-    """
-    codes, order, stats, _ = _candidate_codes(encoded, spec)
-    n = len(order)
-    sorted_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)[order]
-    level = pd.Index(sorted_keys, dtype=object)
-    pairs = pd.MultiIndex(levels=[level, level], codes=[codes // n, codes % n],
-                          names=["record_key_l", "record_key_r"], verify_integrity=False)
-    return pairs, stats
 
 
 def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence[str] = (),
@@ -505,70 +464,3 @@ def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence
 def _filter_bits(column: pd.Series, matrix: np.ndarray) -> int:
     first = next((v for v in column if isinstance(v, (bytes, bytearray, memoryview))), None)
     return 8 * (len(first) if first is not None else matrix.shape[1])
-
-
-def candidate_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> pd.MultiIndex:
-    """Candidate pairs ``(record_key_l, record_key_r)`` with ``l < r`` (see module docstring)."""
-    return candidate_pairs_with_stats(encoded, spec)[0]
-
-
-# --------------------------------------------------------------------------------------------
-# recordlinkage adapter
-
-
-class BloomLSHIndex(BaseIndexAlgorithm):
-    """Hamming LSH over Bloom-filter columns, usable in ``recordlinkage.Index().add(...)``.
-
-    Args:
-        columns: ``bf_*`` columns to concatenate (bytes or None).
-        bands: Number of bands.
-        bits_per_band: Bits sampled per band (<= 64).
-        seed: RNG seed for the sampled positions.
-        max_block_size: Blocks larger than this are skipped.
-
-    Example:
-        >>> indexer = recordlinkage.Index()
-        >>> indexer.add(BloomLSHIndex(["bf_given_name", "bf_family_name"]))
-        >>> pairs = indexer.index(df_a, df_b)
-    """
-
-    def __init__(self, columns: Sequence[str], bands: int = 20, bits_per_band: int = 24,
-                 seed: int = 1, max_block_size: int = 500, **kwargs) -> None:
-        super().__init__(**kwargs)
-        from linkage.engine import LshSpec
-
-        self.lsh = LshSpec(name="index", columns=tuple(columns), bands=bands,
-                           bits_per_band=bits_per_band, seed=seed)
-        self.max_block_size = max_block_size
-
-    def _pairs(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        matrices = []
-        for c in self.lsh.columns:
-            matrix, present = bloom_matrix(frame[c])
-            matrices.append((matrix, present, _filter_bits(frame[c], matrix)))
-        acc = _PairAccumulator()
-        n = np.int64(len(frame))
-
-        def emit(left, right):
-            lo, hi = np.minimum(left, right), np.maximum(left, right)
-            keep = lo != hi
-            acc.add(lo[keep] * n + hi[keep])
-
-        _lsh_pairs(matrices, self.lsh, self.max_block_size, emit)
-        codes = acc.result()
-        return codes // n, codes % n
-
-    def _link_index(self, df_a: pd.DataFrame, df_b: pd.DataFrame) -> pd.MultiIndex:
-        frame = pd.concat([df_a[list(self.lsh.columns)], df_b[list(self.lsh.columns)]],
-                          ignore_index=True)
-        lo, hi = self._pairs(frame)
-        na = len(df_a)
-        cross = (lo < na) & (hi >= na)
-        return pd.MultiIndex(levels=[df_a.index, df_b.index],
-                             codes=[lo[cross], hi[cross] - na], verify_integrity=False)
-
-    def _dedup_index(self, df_a: pd.DataFrame) -> pd.MultiIndex:
-        lo, hi = self._pairs(df_a)
-        # recordlinkage keeps the lower triangle for deduplication: first code > second code
-        return pd.MultiIndex(levels=[df_a.index, df_a.index], codes=[hi, lo],
-                             verify_integrity=False)

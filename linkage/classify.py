@@ -27,13 +27,11 @@ alone cannot outweigh missing or disagreeing identity evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from linkage.engine import LinkSpec
+from linkage.spec import LinkSpec
 
 __all__ = ["MATCH_CLASSES", "FellegiSunter", "clerical_review", "match_classes"]
 

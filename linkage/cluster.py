@@ -26,14 +26,11 @@ weight), ``ssn_token`` (every merge had agreeing SSN tokens), ``fs_weight>=<thre
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numba
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from linkage.engine import LinkSpec
+from linkage.spec import LinkSpec
 
 __all__ = ["cluster_records", "greedy_clusters"]
 

@@ -14,33 +14,27 @@ A ``dice`` comparison with ``null_below`` gives -1 instead of 0 below its lowest
 a salted filter compared without a visible salt, a low Dice cannot tell other names from other
 salts, so only agreement is evidence.
 
-Either side missing gives -1 for every kind. :class:`DiceFeature` wraps the kernel for
-``recordlinkage.Compare``.
+Either side missing gives -1 for every kind. ``linkage.adapters.DiceFeature`` wraps the kernel
+for ``recordlinkage.Compare``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 import pandas as pd
 from numba import types
 from numba.extending import intrinsic
-from recordlinkage.base import BaseCompareFeature
 
-from linkage.block import bloom_matrix, pair_positions
-
-if TYPE_CHECKING:
-    from linkage.engine import ComparisonSpec, LinkSpec
+from linkage.block import bloom_matrix
+from linkage.spec import ComparisonSpec, LinkSpec
 
 __all__ = [
     "ComparisonColumns",
-    "DiceFeature",
     "DiceTable",
     "bloom_words",
-    "compare_pairs",
     "dice_levels",
     "dice_similarity",
     "random_pairs",
@@ -417,23 +411,6 @@ class ComparisonColumns:
         return out
 
 
-def compare_pairs(pairs: pd.MultiIndex, encoded: pd.DataFrame, spec: LinkSpec) -> pd.DataFrame:
-    """Gamma features for candidate pairs.
-
-    Args:
-        pairs: ``MultiIndex`` of ``(record_key_l, record_key_r)`` (as from blocking).
-        encoded: The encoded frame with ``record_key``.
-        spec: Linkage spec; uses ``spec.comparisons``.
-
-    Returns:
-        DataFrame indexed by ``pairs`` with one int8 ``gamma_<name>`` column per comparison.
-    """
-    left, right = pair_positions(pairs, encoded)
-    features = ComparisonColumns.build(encoded, spec).compare(left, right)
-    features.index = pairs
-    return features
-
-
 def random_pairs(encoded: pd.DataFrame, spec: LinkSpec, size: int,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of ``size`` random record pairs (for u probabilities).
@@ -468,38 +445,3 @@ def random_pairs(encoded: pd.DataFrame, spec: LinkSpec, size: int,
     _, first = np.unique(lo * n + hi, return_index=True)
     first.sort()
     return left[first], right[first]
-
-
-class DiceFeature(BaseCompareFeature):
-    """Bloom-filter Dice similarity for ``recordlinkage.Compare``.
-
-    Args:
-        left_on: Left ``bf_*`` column (bytes or None).
-        right_on: Right ``bf_*`` column.
-        thresholds: Descending thresholds; when given, the feature is the gamma level (int8, -1
-            for missing) instead of the similarity (float, NaN for missing).
-        label: Output column label.
-
-    Example:
-        >>> comparer = recordlinkage.Compare()
-        >>> comparer.add(DiceFeature("bf_family_name", "bf_family_name", label="family_name"))
-        >>> features = comparer.compute(pairs, df_a, df_b)
-    """
-
-    name = "dice"
-    description = "Dice similarity of Bloom-filter encodings"
-
-    def __init__(self, left_on: str, right_on: str, thresholds=None, label=None) -> None:
-        super().__init__(left_on, right_on, label=label)
-        self.thresholds = None if thresholds is None else tuple(thresholds)
-
-    def _compute_vectorized(self, s_left: pd.Series, s_right: pd.Series):
-        n = len(s_left)
-        words, counts, present = bloom_words(list(s_left) + list(s_right))
-        left = np.arange(n, dtype=np.int64)
-        right = left + n
-        if self.thresholds is not None:
-            return dice_levels(words, counts, present, left, right, self.thresholds)
-        sim = dice_similarity(words, counts, left, right).astype(np.float64)
-        sim[~(present[:n] & present[n:])] = np.nan
-        return sim

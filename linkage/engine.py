@@ -1,413 +1,33 @@
-"""The linkage spec and ``link_records``: block -> compare -> classify -> cluster.
+"""``link_records``: block -> compare -> classify -> cluster, as one linkage spec says.
 
-The spec (``schemas/linkage/v4.json``, version ``pathlink-linkage/4``, for
-``pathlink-encoding/2`` columns; v2 and v3 are kept to reproduce earlier figures, v1 for v1
-encodings)
-is engine-neutral: it names encoded columns, comparison levels and Fellegi-Sunter settings,
-nothing about DuckDB, Prefect or files. It is validated with the JSON Schema below and loaded
-into frozen dataclasses.
+The spec itself lives in :mod:`linkage.spec` (re-exported here, so ``linkage.engine.LinkSpec``
+keeps working); each stage is its own module and this one only runs them in order.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import numpy as np
 import pandas as pd
 
-#: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
-CURRENT_SPEC = 5
-SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
-SPEC_VERSIONS = tuple(f"pathlink-linkage/{n}" for n in range(1, CURRENT_SPEC + 1))
-_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas" / "linkage"
-
-LINK_SPEC_JSON_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["version", "link_type", "blocking", "comparisons", "fellegi_sunter",
-                 "clustering"],
-    "additionalProperties": False,
-    "properties": {
-        "version": {"enum": list(SPEC_VERSIONS)},
-        "description": {"type": "string"},
-        "link_type": {"enum": ["link_and_dedupe", "link_only", "dedupe_only"]},
-        "blocking": {
-            "type": "object",
-            "required": ["token_columns", "lsh", "max_block_size"],
-            "additionalProperties": False,
-            "properties": {
-                "token_columns": {"type": "array", "items": {"type": "string",
-                                                             "pattern": "^(tok|ts)_"}},
-                "max_block_size": {"type": "integer", "minimum": 2},
-                "exact": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "columns"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string"},
-                            "columns": {"type": "array", "minItems": 1, "uniqueItems": True,
-                                        "items": {"type": "string"}},
-                        },
-                    },
-                },
-                "lsh": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "columns", "bands", "bits_per_band", "seed"],
-                        "additionalProperties": False,
-                        "properties": {
-                            "name": {"type": "string"},
-                            "columns": {"type": "array", "minItems": 1,
-                                        "items": {"type": "string", "pattern": "^bf_"}},
-                            "bands": {"type": "integer", "minimum": 1},
-                            "bits_per_band": {"type": "integer", "minimum": 1, "maximum": 64},
-                            "seed": {"type": "integer", "minimum": 0},
-                            "key_columns": {"type": "array", "uniqueItems": True,
-                                            "items": {"type": "string"}},
-                        },
-                    },
-                },
-            },
-        },
-        "comparisons": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": ["name", "kind", "column"],
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
-                    "description": {"type": "string"},
-                    "kind": {"enum": ["dice", "exact", "year_diff", "exact_levels",
-                                      "token_set"]},
-                    "null_below": {"type": "boolean"},
-                    "m_prior": {"type": "array",
-                                "items": {"type": "number", "exclusiveMinimum": 0}},
-                    "prior_strength": {"type": "number", "minimum": 0},
-                    "weaker_columns": {"type": "array", "items": {"type": "string"},
-                                       "minItems": 1},
-                    "column": {"type": "string"},
-                    "thresholds": {"type": "array", "items": {"type": "number"}},
-                    "salt_column": {"type": "string"},
-                    "only_if_differs": {"oneOf": [
-                        {"type": "string"},
-                        {"type": "array", "minItems": 1, "items": {"type": "string"}}]},
-                    "frequency_adjusted": {"type": "boolean"},
-                    "m_probabilities": {"type": "array",
-                                        "items": {"type": "number", "exclusiveMinimum": 0,
-                                                  "exclusiveMaximum": 1}},
-                },
-            },
-        },
-        "fellegi_sunter": {
-            "type": "object",
-            "required": ["u_sample_size", "u_seed", "em_max_iterations", "em_tolerance",
-                         "initial_match_prior", "match_weight_threshold",
-                         "possible_weight_threshold", "overwhelming_weight"],
-            "additionalProperties": False,
-            "properties": {
-                "u_sample_size": {"type": "integer", "minimum": 100},
-                "u_seed": {"type": "integer", "minimum": 0},
-                "em_max_iterations": {"type": "integer", "minimum": 1},
-                "em_tolerance": {"type": "number", "exclusiveMinimum": 0},
-                "initial_match_prior": {"type": "number", "exclusiveMinimum": 0,
-                                        "exclusiveMaximum": 1},
-                "fix_u": {"type": "boolean"},
-                "m_prior_strength": {"type": "number", "minimum": 0},
-                "training_rules": {
-                    "type": "array",
-                    "items": {"type": "object", "required": ["rule", "excludes"],
-                              "additionalProperties": False,
-                              "properties": {"rule": {"type": "string"},
-                                             "excludes": {"type": "array",
-                                                          "items": {"type": "string"}}}},
-                },
-                "match_weight_threshold": {"type": "number"},
-                "possible_weight_threshold": {"type": "number"},
-                "overwhelming_weight": {"type": "number"},
-                "weight_caps": {
-                    "type": "array",
-                    "items": {"type": "object", "required": ["comparisons", "max_weight"],
-                              "additionalProperties": False,
-                              "properties": {"comparisons": {"type": "array", "minItems": 1,
-                                                             "items": {"type": "string"}},
-                                             "max_weight": {"type": "number"},
-                                             "description": {"type": "string"}}},
-                },
-            },
-        },
-        "clustering": {
-            "type": "object",
-            "required": ["ssn_token_column", "birth_year_column", "max_birth_year_gap"],
-            "additionalProperties": False,
-            "properties": {
-                "ssn_token_column": {"type": ["string", "null"]},
-                "birth_year_column": {"type": ["string", "null"]},
-                "max_birth_year_gap": {"type": "integer", "minimum": 0},
-                "direct_pair_guards": {"type": "array", "uniqueItems": True,
-                                       "items": {"enum": ["ssn", "birth_year"]}},
-            },
-        },
-    },
-}
-
-
-@dataclass(frozen=True)
-class LshSpec:
-    """One Hamming-LSH blocking rule over concatenated Bloom filters.
-
-    ``key_columns`` (optional) are exact columns joined to every band key, so only records
-    that also agree on them share a block (e.g. similar names within one birth year): this
-    keeps a rule's pair count linear in the number of records when the filters alone cluster.
-    """
-
-    name: str
-    columns: tuple[str, ...]
-    bands: int
-    bits_per_band: int
-    seed: int
-    key_columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ExactKeySpec:
-    """One blocking rule on the joint equality of encoded columns (e.g. ``bf_dob`` bytes)."""
-
-    name: str
-    columns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class BlockingSpec:
-    """Blocking settings: token columns, exact-key rules, LSH rules and the block-size cap."""
-
-    token_columns: tuple[str, ...]
-    lsh: tuple[LshSpec, ...]
-    max_block_size: int
-    exact: tuple[ExactKeySpec, ...] = ()
-
-
-@dataclass(frozen=True)
-class ComparisonSpec:
-    """One comparison, producing the feature ``gamma_<name>``.
-
-    ``kind`` is ``dice`` (Bloom filters; gamma = number of ``thresholds`` met, thresholds
-    descending), ``exact`` (tokens or plain values: 1 equal, 0 different) or ``year_diff``
-    (integers: gamma = number of ``thresholds`` (max absolute differences, ascending) met).
-    Missing on either side gives -1. ``salt_column`` names the column the filters were salted
-    with (e.g. ``bf_dob``): gamma is -1 unless both records hold the same salt value (both
-    missing counts as the same, empty, salt). ``only_if_differs`` is the converse, for the
-    exact fallback of a salted filter: gamma is -1 unless the two records hold *different*
-    values of that column (a token of the name pair then speaks only where the dob-salted
-    name filters cannot, so the same evidence is not counted twice). ``m_probabilities``
-    (one per level, gamma 0 first) fixes m for this comparison instead of estimating it by EM.
-    ``frequency_adjusted`` (``exact`` and ``exact_levels`` only) lowers the weight of an
-    agreement on a value that other persons hold too (``linkage.frequency``).
-    """
-
-    name: str
-    kind: str
-    column: str
-    thresholds: tuple[float, ...] = ()
-    m_probabilities: tuple[float, ...] | None = None
-    description: str = ""
-    salt_column: str | None = None
-    only_if_differs: str | tuple[str, ...] | None = None
-    weaker_columns: tuple[str, ...] = ()
-    frequency_adjusted: bool = False
-    null_below: bool = False
-    m_prior: tuple[float, ...] | None = None
-    prior_strength: float | None = None
-
-    @property
-    def levels(self) -> int:
-        """Number of non-null gamma levels."""
-        if self.kind == "exact_levels":
-            return len(self.weaker_columns) + 2
-        return 2 if self.kind in ("exact", "token_set") else len(self.thresholds) + 1
-
-    @property
-    def gamma_column(self) -> str:
-        return f"gamma_{self.name}"
-
-    @property
-    def differs_columns(self) -> tuple[str, ...]:
-        """The columns whose values must all differ for this comparison to speak."""
-        if not self.only_if_differs:
-            return ()
-        if isinstance(self.only_if_differs, str):
-            return (self.only_if_differs,)
-        return tuple(self.only_if_differs)
-
-
-@dataclass(frozen=True)
-class WeightCap:
-    """At most ``max_weight`` bits from ``comparisons`` together (correlated evidence: e.g. a
-    name and an address that a whole household shares)."""
-
-    comparisons: tuple[str, ...]
-    max_weight: float
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class FellegiSunterSpec:
-    """Fellegi-Sunter estimation and decision settings (weights are log2 Bayes factors)."""
-
-    u_sample_size: int
-    u_seed: int
-    em_max_iterations: int
-    em_tolerance: float
-    initial_match_prior: float
-    match_weight_threshold: float
-    possible_weight_threshold: float
-    overwhelming_weight: float
-    fix_u: bool = True
-    weight_caps: tuple[WeightCap, ...] = ()
-    m_prior_strength: float = 0.0
-    training_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def __post_init__(self) -> None:
-        caps = tuple(c if isinstance(c, WeightCap) else
-                     WeightCap(comparisons=tuple(c["comparisons"]),
-                               max_weight=float(c["max_weight"]),
-                               description=c.get("description", ""))
-                     if isinstance(c, dict) else WeightCap(tuple(c[0]), float(c[1]))
-                     for c in self.weight_caps)
-        object.__setattr__(self, "weight_caps", caps)
-        rules = tuple((r["rule"], tuple(r["excludes"])) if isinstance(r, dict)
-                      else (r[0], tuple(r[1])) for r in self.training_rules)
-        object.__setattr__(self, "training_rules", rules)
-
-
-
-@dataclass(frozen=True)
-class ClusteringSpec:
-    """Anti-chaining guard settings (see ``linkage.cluster``)."""
-
-    ssn_token_column: str | None
-    birth_year_column: str | None
-    max_birth_year_gap: int
-    direct_pair_guards: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "direct_pair_guards", tuple(self.direct_pair_guards))
-
-
-@dataclass(frozen=True)
-class LinkSpec:
-    """The whole linkage spec, loaded from ``schemas/linkage/v<N>.json``."""
-
-    version: str
-    link_type: str
-    blocking: BlockingSpec
-    comparisons: tuple[ComparisonSpec, ...]
-    fellegi_sunter: FellegiSunterSpec
-    clustering: ClusteringSpec
-    description: str = ""
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LinkSpec:
-        """Validate ``data`` against the JSON Schema and build the spec."""
-        jsonschema.validate(data, LINK_SPEC_JSON_SCHEMA)
-        b = data["blocking"]
-        blocking = BlockingSpec(
-            token_columns=tuple(b["token_columns"]),
-            lsh=tuple(LshSpec(name=r["name"], columns=tuple(r["columns"]), bands=r["bands"],
-                              bits_per_band=r["bits_per_band"], seed=r["seed"],
-                              key_columns=tuple(r.get("key_columns", ())))
-                      for r in b["lsh"]),
-            max_block_size=b["max_block_size"],
-            exact=tuple(ExactKeySpec(name=r["name"], columns=tuple(r["columns"]))
-                        for r in b.get("exact", ())),
-        )
-        comparisons = []
-        for c in data["comparisons"]:
-            comp = ComparisonSpec(
-                name=c["name"], kind=c["kind"], column=c["column"],
-                thresholds=tuple(c.get("thresholds", ())),
-                m_probabilities=(tuple(c["m_probabilities"]) if "m_probabilities" in c
-                                 else None),
-                description=c.get("description", ""),
-                salt_column=c.get("salt_column"),
-                only_if_differs=(tuple(c["only_if_differs"])
-                                 if isinstance(c.get("only_if_differs"), list)
-                                 else c.get("only_if_differs")),
-                weaker_columns=tuple(c.get("weaker_columns", ())),
-                frequency_adjusted=bool(c.get("frequency_adjusted", False)),
-                null_below=bool(c.get("null_below", False)),
-                m_prior=tuple(c["m_prior"]) if "m_prior" in c else None,
-                prior_strength=c.get("prior_strength"),
-            )
-            if comp.kind == "dice" and list(comp.thresholds) != sorted(comp.thresholds,
-                                                                        reverse=True):
-                raise ValueError(f"{comp.name}: dice thresholds must be descending")
-            if comp.kind == "year_diff" and list(comp.thresholds) != sorted(comp.thresholds):
-                raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
-            if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
-                raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
-            if comp.null_below and comp.kind != "dice":
-                raise ValueError(f"{comp.name}: null_below goes with kind dice")
-            if comp.kind not in ("exact", "exact_levels", "token_set") and not comp.thresholds:
-                raise ValueError(f"{comp.name}: {comp.kind} needs thresholds")
-            if comp.frequency_adjusted and comp.kind not in ("exact", "exact_levels"):
-                raise ValueError(f"{comp.name}: frequency_adjusted needs kind exact or "
-                                 "exact_levels")
-            if comp.m_prior is not None and len(comp.m_prior) != comp.levels:
-                raise ValueError(f"{comp.name}: m_prior needs {comp.levels} values")
-            if comp.m_probabilities is not None and len(comp.m_probabilities) != comp.levels:
-                raise ValueError(f"{comp.name}: m_probabilities needs {comp.levels} values")
-            comparisons.append(comp)
-        if len({c.name for c in comparisons}) != len(comparisons):
-            raise ValueError("comparison names must be unique")
-        names = {c.name for c in comparisons}
-        fs = data["fellegi_sunter"]
-        seen: set[str] = set()
-        for cap in fs.get("weight_caps", ()):
-            unknown = set(cap["comparisons"]) - names
-            if unknown:
-                raise ValueError(f"weight cap names unknown comparisons: {sorted(unknown)}")
-            if seen & set(cap["comparisons"]):
-                raise ValueError("a comparison may be in one weight cap only")
-            seen |= set(cap["comparisons"])
-        if fs["possible_weight_threshold"] > fs["match_weight_threshold"]:
-            raise ValueError("possible_weight_threshold must be <= match_weight_threshold")
-        cl = data["clustering"]
-        return cls(
-            version=data["version"],
-            link_type=data["link_type"],
-            blocking=blocking,
-            comparisons=tuple(comparisons),
-            fellegi_sunter=FellegiSunterSpec(**fs),
-            clustering=ClusteringSpec(**cl),
-            description=data.get("description", ""),
-        )
-
-    @classmethod
-    def load(cls, source: int | str | Path = CURRENT_SPEC) -> LinkSpec:
-        """Load by version number (``schemas/linkage/v<N>.json``) or from a path."""
-        return load_link_spec(source)
-
-    def replace(self, **changes: Any) -> LinkSpec:
-        """A copy with top-level fields replaced (``dataclasses.replace``)."""
-        import dataclasses
-
-        return dataclasses.replace(self, **changes)
-
-
-def load_link_spec(source: int | str | Path = CURRENT_SPEC) -> LinkSpec:
-    """Load a linkage spec by version number (``schemas/linkage/v<N>.json``) or path."""
-    path = _SCHEMA_DIR / f"v{source}.json" if isinstance(source, int) else Path(source)
-    return LinkSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+from linkage import block, classify, cluster, compare, frequency
+from linkage.spec import (
+    CURRENT_SPEC,
+    LINK_SPEC_JSON_SCHEMA,
+    SPEC_VERSION,
+    SPEC_VERSIONS,
+    BlockingSpec,
+    ClusteringSpec,
+    ComparisonSpec,
+    ExactKeySpec,
+    FellegiSunterSpec,
+    LinkSpec,
+    LshSpec,
+    load_link_spec,
+)
 
 
 @dataclass
@@ -431,8 +51,8 @@ class LinkResult:
     pairs: pd.DataFrame
     clusters: pd.DataFrame
     stats: dict[str, Any] = field(default_factory=dict)
-    model: Any = None
-    candidates: Any = None
+    model: classify.FellegiSunter | None = None
+    candidates: block.CandidatePositions | None = None
 
 
 def comparable_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> int:
@@ -465,8 +85,6 @@ COMPARE_BATCH = 2_000_000
 
 def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd.DataFrame:
     """``scored`` with ``adjustment`` added to each pair's weight, re-classified."""
-    from linkage import classify
-
     weight = scored["match_weight"].to_numpy() + adjustment
     return scored.assign(
         match_weight=weight, match_probability=1.0 / (1.0 + np.exp2(-weight)),
@@ -475,7 +93,8 @@ def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd
 
 
 def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
-                    encoded: pd.DataFrame, spec: LinkSpec, model: Any,
+                    encoded: pd.DataFrame, spec: LinkSpec,
+                    model: classify.FellegiSunter,
                     keep_pairs: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """The scored pairs with ``linkage.frequency`` adjustments applied, and their counts.
 
@@ -483,8 +102,6 @@ def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
     both ``keep_pairs`` modes agree) on their weights without the adjusted comparisons.
     ``left`` and ``right`` are the row positions of ``scored``'s pairs.
     """
-    from linkage import classify, cluster, frequency
-
     adjusted = [c for c in spec.comparisons if c.frequency_adjusted]
     first_pairs = scored[scored["match_class"] != "non_match"]
     without = first_pairs[model.features].copy()
@@ -534,8 +151,6 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     Returns:
         A :class:`LinkResult`.
     """
-    from linkage import block, classify, cluster, compare
-
     if keep_pairs not in ("all", "scored"):
         raise ValueError("keep_pairs must be 'all' or 'scored'")
     spec, notes = usable_spec(encoded, spec)
@@ -632,3 +247,24 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     }
     return LinkResult(pairs=scored, clusters=clusters, stats=stats, model=model,
                       candidates=candidates)
+
+
+__all__ = [
+    "COMPARE_BATCH",
+    "CURRENT_SPEC",
+    "LINK_SPEC_JSON_SCHEMA",
+    "SPEC_VERSION",
+    "SPEC_VERSIONS",
+    "BlockingSpec",
+    "ClusteringSpec",
+    "ComparisonSpec",
+    "ExactKeySpec",
+    "FellegiSunterSpec",
+    "LinkResult",
+    "LinkSpec",
+    "LshSpec",
+    "comparable_pairs",
+    "link_records",
+    "load_link_spec",
+    "usable_spec",
+]

@@ -30,13 +30,10 @@ at +0.8 bits by the exact-names ladder alone).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from linkage.engine import ComparisonSpec
+from linkage.spec import ComparisonSpec
 
 __all__ = ["frequency_adjustments", "level_columns", "persons_per_value"]
 

@@ -19,7 +19,7 @@ import duckdb
 import tomli_w
 
 from keys import generate_secret, write_secret_file
-from pipelines.synth import PARTNERS
+from pipelines.synthetic.participants import PARTNERS
 from pipelines.workspace import init_workspace, load_workspace
 
 AS_OF = "2026-11-22"
@@ -63,7 +63,7 @@ _CACHE: dict[str, object] = {}
 def shared_drops(tmp_path_factory) -> Path:
     """Seeded synthetic drops for two periods, made once per test session."""
     if "drops" not in _CACHE:
-        from pipelines.synth import generate
+        from pipelines.synthetic.participants import generate
 
         out = tmp_path_factory.mktemp("ops-synthetic")
         generate(out, seed=11, persons=150, periods=PERIODS)
@@ -77,7 +77,7 @@ def shared_uninterrupted(tmp_path_factory) -> dict:
     Needs the Prefect harness to be active (request `prefect_harness` first).
     """
     if "uninterrupted" not in _CACHE:
-        from pipelines.flows import run_workspace
+        from pipelines.orchestration.flows import run_workspace
 
         root = make_workspace(tmp_path_factory.mktemp("ops-ws") / "uninterrupted",
                               shared_drops(tmp_path_factory))

@@ -33,8 +33,8 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def synthetic_drops(tmp_path_factory) -> Path:
     """A small seeded synthetic drop set (landing/ and truth/), made once per session."""
-    from pipelines.synth import generate
-    from pipelines.synth_outcomes import generate_outcomes
+    from pipelines.synthetic.outcomes import generate_outcomes
+    from pipelines.synthetic.participants import generate
 
     out = tmp_path_factory.mktemp("synthetic")
     generate(out, seed=7, persons=500, periods=["2026-09", "2026-10"])

@@ -7,12 +7,8 @@ import pandas as pd
 import recordlinkage
 from _linkage_fixtures import encode, spec
 
-from linkage.block import (
-    BloomLSHIndex,
-    candidate_pairs,
-    candidate_pairs_with_stats,
-    candidate_positions,
-)
+from linkage.adapters import BloomLSHIndex, candidate_pairs, candidate_pairs_with_stats
+from linkage.block import candidate_positions
 
 
 def _people():

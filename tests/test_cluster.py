@@ -151,9 +151,9 @@ def _people_with_duplicates(n=120, seed=3):
 def test_batched_pattern_scoring_equals_scoring_each_pair():
     """The engine compares in batches and scores each distinct gamma vector once; that must
     give every pair the gammas and weight that comparing and scoring it alone gives."""
-    from linkage.block import candidate_pairs
+    from linkage.adapters import candidate_pairs, compare_pairs
     from linkage.classify import FellegiSunter
-    from linkage.compare import ComparisonColumns, compare_pairs, random_pairs
+    from linkage.compare import ComparisonColumns, random_pairs
 
     encoded = encode(_people_with_duplicates())
     link_spec = spec()

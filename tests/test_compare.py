@@ -10,12 +10,11 @@ import pytest
 import recordlinkage
 from _linkage_fixtures import SPEC_DICT, bloom, encode, spec
 
+from linkage.adapters import DiceFeature, compare_pairs
 from linkage.compare import (
     ComparisonColumns,
-    DiceFeature,
     DiceTable,
     bloom_words,
-    compare_pairs,
     dice_levels,
     dice_similarity,
 )

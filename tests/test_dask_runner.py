@@ -14,8 +14,8 @@ from _ops_fixtures import (
     shared_uninterrupted,
 )
 
-from pipelines.flows import run_workspace
-from pipelines.runners import DASK_NO_SPILL, ingest_runner
+from pipelines.orchestration.flows import run_workspace
+from pipelines.orchestration.runners import DASK_NO_SPILL, ingest_runner
 from pipelines.workspace import load_workspace
 
 pytest.importorskip("prefect_dask")

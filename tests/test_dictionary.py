@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 import data_contracts
-from pipelines import dictionary, disclosure, measures
+from pipelines.warehouse import dictionary, disclosure, measures
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "data_dictionary.md"
@@ -148,7 +148,7 @@ def test_derivation_targets_exist_in_warehouse():
 def test_committed_dictionary_is_current(text):
     assert COMMITTED.read_text(encoding="utf-8") == text, (
         "docs/data_dictionary.md is stale: run "
-        "`.venv/bin/python -m pipelines.dictionary docs/data_dictionary.md`")
+        "`.venv/bin/python -m pipelines.warehouse.dictionary docs/data_dictionary.md`")
 
 
 def test_cli_command_and_module_entry_point(text, tmp_path):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from test_measures import build_fixture_warehouse
 
-from pipelines import disclosure as d
-from pipelines import measures as m
+from pipelines.warehouse import disclosure as d
+from pipelines.warehouse import measures as m
 
 T = 10
 

@@ -1,4 +1,4 @@
-"""Partner-side encoding (pipelines.encoded_drops, ``pathlink encode``) and the hub-side reader."""
+"""Partner-side encoding (pipelines.ingest.encoded, ``pathlink encode``) and the hub-side reader."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from keys import KeyMismatchError, SharedSecret
 from linkage.encode import EncodingSchema, load_encoding_schema
-from pipelines import encoded_drops
 from pipelines.cli import app
-from pipelines.encoded_drops import EncodedDropError, encode_file, read_encoded_drop, write_encoded
+from pipelines.ingest import encoded as encoded_drops
+from pipelines.ingest.encoded import EncodedDropError, encode_file, read_encoded_drop, write_encoded
 from schemas import load_schema
 
 KEY_A = SharedSecret("hub-2026a", b"\x11" * 32)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from keys import SharedSecret, generate_secret
-from pipelines.encoded_drops import encode_file, write_encoded
-from pipelines.flows import run_workspace
+from pipelines.ingest.encoded import encode_file, write_encoded
+from pipelines.orchestration.flows import run_workspace
 from pipelines.state import StateStore
 from pipelines.workspace import init_workspace, load_workspace
 

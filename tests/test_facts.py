@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.facts import published_facts, restricted_rows, wage_persons
+from pipelines.warehouse.facts import published_facts, restricted_rows, wage_persons
 
 
 def _wages() -> pd.DataFrame:

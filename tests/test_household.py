@@ -16,7 +16,7 @@ import pytest
 from keys import SharedSecret
 from linkage.engine import LinkSpec, link_records
 from linkage.evaluate import encode_labelled
-from pipelines.synth import generate, read_period
+from pipelines.synthetic.participants import generate, read_period
 
 SECRET = SharedSecret("household-test", b"\x5a" * 32)
 AS_OF = dt.date(2026, 10, 28)

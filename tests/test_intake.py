@@ -15,8 +15,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipelines import intake
-from pipelines.intake import FileRejected
+from pipelines.ingest import validate as intake
+from pipelines.ingest.validate import FileRejected
 
 AS_OF = date(2026, 1, 15)
 HEADER = "partner_record_id,first_name,last_name,date_of_birth,ssn,phone"

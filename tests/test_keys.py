@@ -35,7 +35,7 @@ from keys import (
     rewrap_secret_file,
     write_secret_file,
 )
-from pipelines.cli_keys import app
+from pipelines.cli.keys import app
 
 REPO = Path(__file__).resolve().parents[1]
 FAST_N = 2**10  # scrypt cost for tests that do not check the default

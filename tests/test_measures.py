@@ -25,7 +25,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines import measures as m
+from pipelines.warehouse import measures as m
 
 
 def person(i: int) -> str:
@@ -259,7 +259,7 @@ def test_published_facts_hold_no_identity_columns(warehouse):
 def test_synthetic_outcomes_deterministic_and_contract_shaped(tmp_path):
     import csv
 
-    from pipelines.synth_outcomes import contract_columns, generate_outcomes
+    from pipelines.synthetic.outcomes import contract_columns, generate_outcomes
 
     def make(root):
         truth = root / "truth.csv"

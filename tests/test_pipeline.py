@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from keys import write_secret_file
 from pipelines.cli import app
-from pipelines.demo import evaluate_workspace
-from pipelines.flows import run_workspace
-from pipelines.synth import PARTNERS
-from pipelines.synth_outcomes import STATE_WAGE_PARTNER
+from pipelines.cli.demo import evaluate_workspace
+from pipelines.orchestration.flows import run_workspace
+from pipelines.synthetic.outcomes import STATE_WAGE_PARTNER
+from pipelines.synthetic.participants import PARTNERS
 from pipelines.workspace import init_workspace, load_workspace
 
 AS_OF = "2026-11-22"

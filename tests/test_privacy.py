@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.flows import run_workspace
+from pipelines.orchestration.flows import run_workspace
 from pipelines.workspace import init_workspace
 
 AS_OF = "2026-11-22"

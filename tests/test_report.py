@@ -8,8 +8,8 @@ import duckdb
 import pytest
 from test_disclosure import random_warehouse
 
-from pipelines import disclosure as d
-from pipelines.report import write_report
+from pipelines.warehouse import disclosure as d
+from pipelines.warehouse.report import write_report
 
 
 @pytest.fixture(scope="module")

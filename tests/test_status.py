@@ -11,7 +11,7 @@ from _ops_fixtures import AS_OF, shared_drops, shared_uninterrupted
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.flows import run_workspace
+from pipelines.orchestration.flows import run_workspace
 
 runner = CliRunner()
 

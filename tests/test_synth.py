@@ -1,4 +1,4 @@
-"""Tests for the seeded synthetic partner extracts (pipelines/synth.py)."""
+"""Tests for the seeded synthetic partner extracts (pipelines/synthetic/participants.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from unidecode import unidecode
 
-from pipelines.synth import (
+from pipelines.synthetic.participants import (
     CANONICAL_COLUMNS,
     CORRUPTION_CODES,
     PARTNERS,

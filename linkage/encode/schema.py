@@ -1,7 +1,7 @@
 """The encoding schema: what is encoded and how, validated against its JSON meta-schema.
 
 A schema (``schemas/encoding/v<version>.json``) never holds a secret. Its meta-schema is
-``schemas/encoding/schema.schema.json``. Versions 1 and 2 still load (a hub names them when it
+``schemas/encoding/spec.schema.json``. Versions 1 and 2 still load (a hub names them when it
 refuses an old drop), but only versions in :data:`ENCODABLE_VERSIONS` can be encoded: v1 and v2
 drew their keyed positions and permutations from primitives that are retired (a hand-written
 SHA-256 and statistical generators, docs/encoding.md).
@@ -9,14 +9,13 @@ SHA-256 and statistical generators, docs/encoding.md).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import jsonschema
 
-from schemas import SCHEMA_DIR, load_schema
+from schemas import load_meta_schema, load_schema
 
 __all__ = [
     "CURRENT_ENCODING_VERSION",
@@ -48,7 +47,7 @@ class RetiredEncodingError(ValueError):
 @cache
 def meta_schema() -> dict[str, Any]:
     """The JSON meta-schema every encoding schema follows."""
-    return json.loads((SCHEMA_DIR / "encoding" / "schema.schema.json").read_text("utf-8"))
+    return load_meta_schema("encoding")
 
 
 Salt = tuple[str, ...] | None

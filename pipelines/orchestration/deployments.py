@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect.schedules import Cron
 
-from pipelines.flows import monthly_flow
+from pipelines.orchestration.flows import monthly_flow
 from pipelines.workspace import load_workspace
 
 DEFAULT_CRON = "0 6 5 * *"  # the 5th of each month, 06:00

@@ -3,7 +3,7 @@
 The warehouse is ``schemas/warehouse.sql`` + ``schemas/warehouse_facts.sql`` (fact and
 dimension tables) + ``schemas/warehouse_views.sql`` (person-level outcome views). This module
 aggregates the views into one tidy frame per call; nothing here is suppressed: pass the result
-to :mod:`pipelines.disclosure` before anything leaves the analyst's machine.
+to :mod:`pipelines.warehouse.disclosure` before anything leaves the analyst's machine.
 
 Tidy columns: ``measure, dimension, group, period, numerator, denominator, value`` and, for
 medians only, ``fuzzy_value`` (mean of the 45th and 55th percentiles). ``period`` is ``"all"``

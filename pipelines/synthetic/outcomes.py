@@ -1,4 +1,5 @@
-"""Seeded synthetic outcome drops for the synthetic persons of :mod:`pipelines.synth`.
+"""Seeded synthetic outcome drops for the synthetic persons of
+:mod:`pipelines.synthetic.participants`.
 
 For every partner record in the truth file this writes what the partner would send besides the
 participant extract, keyed by ``partner_record_id``::

@@ -18,7 +18,7 @@ from hashlib import sha256
 import pandas as pd
 
 from linkage.normalize import parse_date
-from pipelines.measures import age_band, month_of, quarter_of, race_category
+from pipelines.warehouse.measures import age_band, month_of, quarter_of, race_category
 
 EVENT_DATASETS = ("enrollments", "services", "credentials", "employment", "assessments",
                   "wages")

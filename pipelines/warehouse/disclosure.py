@@ -39,7 +39,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipelines.measures import ALL, MEASURES, MeasureSpec, coenrollment_pairs, compute_measures
+from pipelines.warehouse.measures import (
+    ALL,
+    MEASURES,
+    MeasureSpec,
+    coenrollment_pairs,
+    compute_measures,
+)
 
 DEFAULT_SMALL_CELL = 10
 RELEASED_PREFIX = "released_"
@@ -175,7 +181,7 @@ def suppress_measures(
     """Apply primary, linked and complementary suppression to a tidy measures frame.
 
     Args:
-        tidy: Output of :func:`pipelines.measures.compute_measures`.
+        tidy: Output of :func:`pipelines.warehouse.measures.compute_measures`.
         threshold: Small-cell threshold (counts under it are suppressed).
         protect_complement: Also suppress rates whose denominator - numerator is small.
         specs: Measure definitions (kind, family, additive dimensions).

@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 import schemas
-from pipelines.runners import crash_point
+from pipelines.orchestration.runners import crash_point
 
 STATE_DDL = Path(schemas.__file__).parent / "state.sql"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.disclosure import released_relations
+from pipelines.warehouse.disclosure import released_relations
 
 RATE_BY_PARTNER = ("employment_q2", "employment_q4", "retention_q2_q4", "credential_attainment",
                    "measurable_skill_gains", "supportive_services", "co_enrollment")
@@ -206,7 +206,7 @@ def _load_released(published_db: str | Path) -> dict[str, pd.DataFrame]:
         missing = [n for n in wanted if n not in names]
         if missing:
             raise ValueError(f"{published_db} has no {', '.join(missing)}; publish outcomes "
-                             "first (pipelines.disclosure.publish_outcomes)")
+                             "first (pipelines.warehouse.disclosure.publish_outcomes)")
         return {n: con.execute(f"SELECT * FROM {n}").df() for n in wanted}  # noqa: S608
     finally:
         con.close()

@@ -31,13 +31,18 @@ from linkage.engine import SPEC_VERSION, LinkSpec, link_records
 from linkage.normalize import normalize_participants
 from linkage.persons import ID_HISTORY_COLUMNS, assign_person_ids, new_person_ids
 from linkage.rotation import bridge_overlap, carry_over_persons
-from pipelines import intake
-from pipelines.encoded_drops import EncodedDropError, read_encoded_drop
-from pipelines.facts import EVENT_DATASETS, PROFILE_COLUMNS, WAGE_MATCH_TOKENS, restricted_rows
-from pipelines.publish import PublishInputs, publish
-from pipelines.report import write_report
-from pipelines.runners import crash_point
+from pipelines.ingest import validate as intake
+from pipelines.ingest.encoded import EncodedDropError, read_encoded_drop
+from pipelines.orchestration.runners import crash_point
 from pipelines.state import StateStore
+from pipelines.warehouse.facts import (
+    EVENT_DATASETS,
+    PROFILE_COLUMNS,
+    WAGE_MATCH_TOKENS,
+    restricted_rows,
+)
+from pipelines.warehouse.publish import PublishInputs, publish
+from pipelines.warehouse.report import write_report
 from pipelines.workspace import Workspace, load_workspace
 
 P = ParamSpec("P")

@@ -17,8 +17,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import cli_encode, dictionary
-from pipelines.cli_keys import app as keys_app
+from pipelines.cli import encode as cli_encode
+from pipelines.cli.keys import app as keys_app
+from pipelines.warehouse import dictionary
 from pipelines.workspace import (
     WorkspaceError,
     add_partner,
@@ -96,7 +97,7 @@ def synth(
     periods: Annotated[str, typer.Option(help="Comma-separated periods.")] = "2026-09,2026-10",
 ) -> None:
     """Write seeded synthetic monthly extracts for seven Hartford partners, truth apart."""
-    from pipelines.synth import generate
+    from pipelines.synthetic.participants import generate
 
     summary = generate(directory, seed=seed, persons=persons,
                        periods=[p.strip() for p in periods.split(",") if p.strip()])
@@ -121,8 +122,8 @@ def run(
     """
     import contextlib
 
-    from pipelines.flows import run_workspace
-    from pipelines.runners import RunProgress
+    from pipelines.orchestration.flows import run_workspace
+    from pipelines.orchestration.runners import RunProgress
     from pipelines.state import StateLocked
 
     show = console.is_terminal if progress is None else progress
@@ -148,7 +149,7 @@ def _print_run_summary(summary: dict) -> None:
                           str(drop.get("rows_read", "")), str(drop.get("rows_accepted", "")),
                           str(drop.get("rows_quarantined", "")))
     console.print(table)
-    from pipelines.flows import rotation_note
+    from pipelines.orchestration.flows import rotation_note
 
     for period in summary["periods"]:
         link = period["link"]
@@ -185,7 +186,7 @@ def status(
     """Per period and partner: what arrived, when it was processed, and what was quarantined."""
     import json
 
-    from pipelines.runners import status_report
+    from pipelines.orchestration.runners import status_report
 
     try:
         ws = load_workspace(workspace)
@@ -245,7 +246,7 @@ def check(
                                                    help="Workspace (for mappings).")] = None,
 ) -> None:
     """Check a file against its data contract; prints what to fix, never PII values."""
-    from pipelines import intake
+    from pipelines.ingest import validate as intake
 
     partner_config = None
     if workspace is not None and partner is not None:
@@ -269,7 +270,7 @@ def serve(
 
     Runs until stopped (Ctrl-C or SIGTERM); needs PREFECT_API_URL pointing at a Prefect server.
     """
-    from pipelines.deployments import serve as serve_flow
+    from pipelines.orchestration.deployments import serve as serve_flow
 
     try:
         load_workspace(workspace)
@@ -286,7 +287,7 @@ def query(
     workspace: WorkspaceOpt,
 ) -> None:
     """Run an evaluator query against the released (suppressed) views only; prints CSV."""
-    from pipelines.disclosure import QueryRejected, query_released
+    from pipelines.warehouse.disclosure import QueryRejected, query_released
 
     try:
         ws = load_workspace(workspace)
@@ -302,7 +303,7 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write.")] = None,
 ) -> None:
     """Write the static HTML outcome report (released figures only)."""
-    from pipelines.report import write_report
+    from pipelines.warehouse.report import write_report
 
     try:
         ws = load_workspace(workspace)
@@ -320,7 +321,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
     """Export every released relation to CSV or Parquet."""
-    from pipelines.disclosure import export_released
+    from pipelines.warehouse.disclosure import export_released
 
     try:
         ws = load_workspace(workspace)
@@ -338,7 +339,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 20261,
 ) -> None:
     """Synthesize two months for seven partners, run both, print quality and counts."""
-    from pipelines.demo import run_demo
+    from pipelines.cli.demo import run_demo
 
     try:
         run_demo(directory, persons=persons, seed=seed, console=Console())

@@ -10,10 +10,10 @@ import duckdb
 import pandas as pd
 
 import schemas
-from pipelines import disclosure, measures
-from pipelines.facts import published_facts
-from pipelines.runners import crash_point
+from pipelines.orchestration.runners import crash_point
 from pipelines.state import now_utc
+from pipelines.warehouse import disclosure, measures
+from pipelines.warehouse.facts import published_facts
 
 WAREHOUSE_DDL = Path(schemas.__file__).parent / "warehouse.sql"
 WAREHOUSE_SCHEMA_VERSION = 2

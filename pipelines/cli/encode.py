@@ -35,7 +35,8 @@ def encode(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Validate, normalize and encode an extract; write only tokens and Bloom filters."""
-    from pipelines import encoded_drops, intake
+    from pipelines.ingest import encoded as encoded_drops
+    from pipelines.ingest import validate as intake
 
     try:
         secret = load_secret(key_id, key_dir=key_dir)

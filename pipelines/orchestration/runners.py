@@ -209,7 +209,7 @@ def status_report(ws: Workspace, *, as_of: Any = None) -> dict[str, Any]:
     """
     from datetime import date
 
-    from pipelines.flows import discover
+    from pipelines.orchestration.flows import discover
     from pipelines.state import StateStore
 
     found = discover(ws, as_of or date.today())

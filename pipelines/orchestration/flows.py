@@ -18,10 +18,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
-from pipelines import intake, runners
-from pipelines import tasks as t
-from pipelines.facts import EVENT_DATASETS
+from pipelines.ingest import validate as intake
+from pipelines.orchestration import runners
+from pipelines.orchestration import tasks as t
 from pipelines.state import StateStore, writer_lock
+from pipelines.warehouse.facts import EVENT_DATASETS
 from pipelines.workspace import Workspace, WorkspaceError, load_workspace
 
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from keys import KeyMismatchError
 from linkage.encode import EncodingSchema, SecretLike, encode_participants, load_encoding_schema
 from linkage.normalize import normalize_participants
-from pipelines import intake
+from pipelines.ingest import validate as intake
 
 #: Landing file name of an encoded drop at the hub.
 ENCODED_DROP_NAME = "participants.encoded.parquet"

@@ -80,9 +80,9 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
     started = time.perf_counter()
     directory = _prepare(directory)
     periods = previous_periods(date.today())
-    from pipelines.flows import run_workspace
-    from pipelines.synth import PARTNERS, generate
-    from pipelines.synth_outcomes import STATE_WAGE_PARTNER, generate_outcomes
+    from pipelines.orchestration.flows import run_workspace
+    from pipelines.synthetic.outcomes import STATE_WAGE_PARTNER, generate_outcomes
+    from pipelines.synthetic.participants import PARTNERS, generate
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=console, transient=False) as progress:

@@ -1,0 +1,1 @@
+"""Intake: landing paths, reading partner files, contract validation, encoded drops."""

@@ -1,0 +1,1 @@
+"""Orchestration: Prefect flows and thin tasks, task runners, deployments."""

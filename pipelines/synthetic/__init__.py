@@ -1,0 +1,1 @@
+"""Seeded synthetic partner drops and their truth (demo, tests and benchmarks only)."""

@@ -1,0 +1,1 @@
+"""The evaluators' warehouse: facts, measures, suppression, the release and its report."""

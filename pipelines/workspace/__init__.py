@@ -1,0 +1,21 @@
+"""The workspace: its folder layout, `pathlink.toml`, partners and keys by id."""
+
+from __future__ import annotations
+
+from pipelines.workspace.config import (
+    CONFIG_NAME,
+    PARTNER_ID_RE,
+    PartnerConfig,
+    Workspace,
+    WorkspaceError,
+    add_partner,
+    init_workspace,
+    load_workspace,
+    retire_key,
+    rotate_key,
+)
+
+__all__ = [
+    "CONFIG_NAME", "PARTNER_ID_RE", "PartnerConfig", "Workspace", "WorkspaceError",
+    "add_partner", "init_workspace", "load_workspace", "retire_key", "rotate_key",
+]
