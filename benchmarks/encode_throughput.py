@@ -32,7 +32,13 @@ from faker.providers.person.en_US import Provider as PersonProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from linkage.encode import encode_participants, load_encoding_schema
+from linkage.encode import (
+    CURRENT_ENCODING_VERSION,
+    EncodingSchema,
+    encode_participants,
+    load_encoding_schema,
+)
+from schemas import load_schema
 
 DEFAULT_CLKHASH_PYTHON = "/tmp/clkvenv/bin/python"
 STREET_NAMES = [
@@ -155,15 +161,27 @@ def time_clkhash(normalized: pd.DataFrame, python: str) -> str:
             f"{rate:,.0f} records/s ({result['records']:,} in {result['seconds']:.2f} s)")
 
 
+def v2_shape() -> EncodingSchema:
+    """Schema v2's tokens, filters and hardening under the current version's primitives (v2
+    itself can no longer be encoded: its primitives are retired)."""
+    spec = load_schema("encoding", 2)
+    current = load_schema("encoding", CURRENT_ENCODING_VERSION)
+    spec.update(id=current["id"], version=current["version"])
+    return EncodingSchema.from_dict(spec)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clkhash-python", default=DEFAULT_CLKHASH_PYTHON)
+    parser.add_argument("--schema", choices=["current", "v2-shape"], default="current",
+                        help="v2-shape: schema v2's tokens and filters (v2's content) encoded "
+                             "with the current primitives, to compare like with like")
     args = parser.parse_args()
 
     normalized = synthetic_normalized(args.n)
-    schema = load_encoding_schema()
+    schema = load_encoding_schema() if args.schema == "current" else v2_shape()
     secret = _BenchSecret()
     encode_participants(normalized.head(2000), secret, schema)  # warm-up: numba compile/cache
     times, cpu_times = [], []
@@ -176,8 +194,8 @@ def main() -> None:
     print(f"records: {args.n:,}  NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']}  "
           f"hardening: {schema.raw['hardening']}")
     n_filters = len(schema.bloom)
-    print(f"pathlink encode_participants ({len(schema.tokens)} tokens + {n_filters} Bloom "
-          f"filters): {args.n / best:,.0f} records/s wall (best of {args.repeats}: {best:.2f} s; "
+    print(f"pathlink encode_participants ({args.schema}: {len(schema.tokens)} tokens + "
+          f"{len(schema.token_sets)} token sets + {n_filters} Bloom filters): {args.n / best:,.0f} records/s wall (best of {args.repeats}: {best:.2f} s; "
           f"all: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"  CPU time of this process: {args.n / best_cpu:,.0f} records/s per CPU-second "
           f"(best {best_cpu:.2f} s; all: {', '.join(f'{t:.2f}' for t in cpu_times)}); "

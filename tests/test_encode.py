@@ -580,3 +580,12 @@ def test_input_cleaning_missing_empty_and_non_string_values(schema: EncodingSche
     assert encoded["birth_year"].tolist()[0] == 2001 and pd.isna(encoded["birth_year"].iloc[1])
     empty = encode_participants(pd.DataFrame({"given_name": [None, None]}), SECRET, schema)
     assert empty["tok_t8_first_last"].isna().all() and empty["birth_year"].isna().all()
+
+
+def test_tokens_from_a_second_process_are_identical(schema: EncodingSchema, monkeypatch) -> None:
+    records = frame(*[person(given_name=f"name{i}", ssn=f"{100000000 + i}") for i in range(40)])
+    here = encode_participants(records, SECRET, schema)
+    monkeypatch.setattr(prf, "POOL_MIN_MESSAGES", 10)
+    monkeypatch.setattr(prf, "_pool_workers", lambda: 1)
+    pooled = encode_participants(records, SECRET, schema)
+    pd.testing.assert_frame_equal(here, pooled)

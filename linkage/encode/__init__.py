@@ -34,7 +34,7 @@ from linkage.encode.schema import (
     load_encoding_schema,
     validate_encoding_schema,
 )
-from linkage.encode.tokens import encode_token, encode_token_set, token_set_values
+from linkage.encode.tokens import encode_token_set, encode_tokens, token_set_values
 
 __all__ = [
     "CURRENT_ENCODING_VERSION",
@@ -100,9 +100,9 @@ def encode_participants(
             f"pathlink-encoding/{CURRENT_ENCODING_VERSION} (docs/encoding.md)")
     cols = Columns(normalized)
     data: dict[str, Any] = {}
-    for name, fields in schema.tokens.items():
-        data[f"tok_{name}"] = encode_token(cols, fields,
-                                           secret.subkey(f"token/{name}/v{schema.version}"))
+    keys = {name: secret.subkey(f"token/{name}/v{schema.version}") for name in schema.tokens}
+    for name, values in encode_tokens(cols, schema.tokens, keys).items():
+        data[f"tok_{name}"] = values
     for spec in schema.token_sets.values():
         data[f"ts_{spec.name}"] = encode_token_set(cols, spec, secret.subkey)
     for spec in schema.bloom.values():

@@ -141,9 +141,11 @@ def _uniform_below(words: np.ndarray, at: int, n: int) -> tuple[int, int]:
 
 
 def spare_words(n: int) -> int:
-    """Spare 16-bit words for Lemire's rejections in a shuffle of ``n``: about ``n**2 / 2**17``
-    are expected; ``n // 4 + 64`` is many standard deviations above that for ``n <= 4096``."""
-    return n // 4 + 64
+    """Spare 16-bit words for Lemire's rejections in a shuffle of ``n`` (at most 4096): about
+    ``n**2 / 2**17`` rejections are expected (8 for 1,024 bits, 128 for 4,096), and
+    ``n // 16 + 64`` is over 20 standard deviations above that. Running out raises rather than
+    drawing a biased value."""
+    return n // 16 + 64
 
 
 def transform_words(k: int, n_bits: int) -> int:
@@ -297,17 +299,19 @@ def dice(a: bytes | None, b: bytes | None) -> float:
 
 
 @njit(cache=True)
-def join_rows(codes: np.ndarray, buffers: tuple, offsets: tuple,
+def join_rows(codes: np.ndarray, buffer: np.ndarray, offsets: np.ndarray,
               separator: int) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 messages of rows of value codes: the fields' bytes joined by ``separator``.
 
     Args:
         codes: ``int64[n_fields, n_rows]`` codes (all >= 0) into each field's distinct values.
-        buffers, offsets: per field, the distinct values' bytes (CSR).
+        buffer: every field's distinct values' bytes, concatenated.
+        offsets: ``int64[n_fields, max_values + 1]``: field ``f``'s value ``c`` is
+            ``buffer[offsets[f, c]:offsets[f, c + 1]]``.
         separator: the byte between fields.
 
     Returns:
-        ``(buffer, row_offsets)``: all messages concatenated, and CSR offsets.
+        ``(messages, row_offsets)``: all messages concatenated, and CSR offsets.
     """
     n_fields, n_rows = codes.shape
     row_offsets = np.zeros(n_rows + 1, dtype=np.int64)
@@ -315,7 +319,7 @@ def join_rows(codes: np.ndarray, buffers: tuple, offsets: tuple,
         total = n_fields - 1
         for f in range(n_fields):
             c = codes[f, r]
-            total += offsets[f][c + 1] - offsets[f][c]
+            total += offsets[f, c + 1] - offsets[f, c]
         row_offsets[r + 1] = row_offsets[r] + total
     out = np.empty(row_offsets[n_rows], dtype=np.uint8)
     for r in range(n_rows):
@@ -325,7 +329,7 @@ def join_rows(codes: np.ndarray, buffers: tuple, offsets: tuple,
                 out[at] = separator
                 at += 1
             c = codes[f, r]
-            for i in range(offsets[f][c], offsets[f][c + 1]):
-                out[at] = buffers[f][i]
+            for i in range(offsets[f, c], offsets[f, c + 1]):
+                out[at] = buffer[i]
                 at += 1
     return out, row_offsets

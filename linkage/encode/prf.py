@@ -23,13 +23,20 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import multiprocessing
+import os
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-__all__ = ["ctr_keystreams", "hmac_sha256", "hmac_sha256_many", "hmac_sha256_slices",
-           "prp_blocks"]
+__all__ = ["ctr_keystreams", "hmac_sha256", "hmac_sha256_jobs", "hmac_sha256_many",
+           "hmac_sha256_slices", "prp_blocks"]
+
+#: Below this many messages in one call, HMACs are computed in this process only: a second
+#: process costs more to start than it saves (benchmarks/encode_throughput.py).
+POOL_MIN_MESSAGES = 60_000
 
 _BLOCK = 64  # SHA-256 block size (RFC 2104's B)
 
@@ -74,6 +81,44 @@ def hmac_sha256_slices(key: bytes, buffer: np.ndarray, offsets: np.ndarray) -> b
     return b"".join(out)
 
 
+def _pool_workers() -> int:
+    """Extra processes for HMACs: one when a second core exists and this process may have
+    children (a daemonic Dask worker may not); ``PATHLINK_ENCODE_PROCESSES=1`` turns it off."""
+    wanted = int(os.environ.get("PATHLINK_ENCODE_PROCESSES", "2"))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if multiprocessing.current_process().daemon:
+        return 0
+    return max(0, min(wanted, cores or 1) - 1)
+
+
+def _split(buffer: np.ndarray, offsets: np.ndarray, at: int):
+    """The messages before ``at`` and from ``at`` on, each as (buffer, offsets from 0)."""
+    cut = int(offsets[at])
+    return ((buffer[:cut], offsets[: at + 1]),
+            (buffer[cut : int(offsets[-1])], offsets[at:] - cut))
+
+
+def hmac_sha256_jobs(jobs: Sequence[tuple[bytes, np.ndarray, np.ndarray]]) -> list[bytes]:
+    """:func:`hmac_sha256_slices` of several ``(key, buffer, offsets)`` jobs.
+
+    With at least ``POOL_MIN_MESSAGES`` messages and a second core, half of every job goes to
+    one worker process (``forkserver``: a clean process, not a fork of this one and its
+    threads) while this process does the other half; the results are identical.
+    """
+    total = sum(len(offsets) - 1 for _, _, offsets in jobs)
+    workers = _pool_workers()
+    if not workers or total < POOL_MIN_MESSAGES:
+        return [hmac_sha256_slices(key, buffer, offsets) for key, buffer, offsets in jobs]
+    halves = [(key, *_split(np.asarray(buffer, dtype=np.uint8), np.asarray(offsets),
+                            (len(offsets) - 1) // 2)) for key, buffer, offsets in jobs]
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        remote = [pool.submit(hmac_sha256_slices, key, *second)
+                  for key, _, second in halves]
+        local = [hmac_sha256_slices(key, *first) for key, first, _ in halves]
+        return [mine + theirs.result() for mine, theirs in zip(local, remote, strict=True)]
+
+
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
     """HMAC-SHA256 of one message (see :func:`hmac_sha256_many`)."""
     return hmac_sha256_many(key, [message])[0]
@@ -95,15 +140,17 @@ def ctr_keystreams(key: bytes, nonces: np.ndarray, n_words: int,
     blocks_per_row = -(-2 * n_words // 16)
     row_bytes = 16 * blocks_per_row
     flat = np.empty(len(nonces) * row_bytes + 16, dtype=np.uint8)  # update_into wants slack
-    counters = np.arange(blocks_per_row, dtype=">u4").view(np.uint8).reshape(-1, 4)
-    rows_per_chunk = max(1, chunk_bytes // (16 * blocks_per_row))
+    rows_per_chunk = max(1, min(len(nonces), chunk_bytes // row_bytes))
+    # counter blocks of one chunk: nonce (12 bytes) || block number (4 bytes, big-endian); the
+    # counter half is written once, the nonces per chunk
+    blocks = np.empty((rows_per_chunk, blocks_per_row, 16), dtype=np.uint8)
+    blocks[:, :, 12:] = np.arange(blocks_per_row, dtype=">u4").view(np.uint8).reshape(1, -1, 4)
     encryptor = Cipher(algorithms.AES(key), modes.ECB()).encryptor()  # noqa: S305
     for lo in range(0, len(nonces), rows_per_chunk):
         part = nonces[lo : lo + rows_per_chunk]
-        blocks = np.empty((len(part), blocks_per_row, 16), dtype=np.uint8)
-        blocks[:, :, :12] = part[:, None, :]
-        blocks[:, :, 12:] = counters[None, :, :]
-        encryptor.update_into(blocks, flat[lo * row_bytes : (lo + len(part)) * row_bytes + 16])
+        chunk = blocks[: len(part)]
+        chunk[:, :, :12] = part[:, None, :]
+        encryptor.update_into(chunk, flat[lo * row_bytes : (lo + len(part)) * row_bytes + 16])
     out = flat[: len(nonces) * row_bytes].view("<u2").reshape(len(nonces), -1)
     return out[:, :n_words]
 

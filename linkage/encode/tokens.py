@@ -36,7 +36,7 @@ from linkage.encode._columns import UNIT_SEPARATOR, Columns, Factorized, factori
 from linkage.encode.filters import bytes_objects
 from linkage.encode.schema import TokenSet
 
-__all__ = ["encode_token", "encode_token_set", "token_set_values"]
+__all__ = ["encode_token", "encode_token_set", "encode_tokens", "token_set_values"]
 
 
 def _hex(digests: bytes) -> np.ndarray:
@@ -44,24 +44,49 @@ def _hex(digests: bytes) -> np.ndarray:
     return np.array([text[i : i + 64] for i in range(0, len(text), 64)], dtype=object)
 
 
-def encode_token(cols: Columns, fields: tuple[str, ...], key: bytes) -> np.ndarray:
-    """``tok_*`` values (hex str or None) of one token over ``fields``."""
+def _token_messages(cols: Columns, fields: tuple[str, ...]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(present, inverse, buffer, offsets)``: rows where every field is present, each such
+    row's distinct message, and the distinct messages (CSR)."""
     facts = [cols.factorized(f) for f in fields]
     for f, fact in zip(fields, facts, strict=True):
         if (fact.buffer == ord(UNIT_SEPARATOR)).any():
             raise ValueError(f"field {f!r} holds a unit separator; normalize it first")
     codes = np.stack([fact.codes for fact in facts])
     present = (codes >= 0).all(axis=0)
-    out = np.full(codes.shape[1], None, dtype=object)
-    if not present.any():
-        return out
     rows = codes[:, present]
     inverse, first = factorize_rows(list(rows))
+    width = max(len(f.offsets) for f in facts)
+    offsets = np.zeros((len(facts), width), dtype=np.int64)
+    base = 0
+    for j, fact in enumerate(facts):
+        offsets[j, : len(fact.offsets)] = fact.offsets + base
+        base += len(fact.buffer)
     buffer, offsets = _kernels.join_rows(np.ascontiguousarray(rows[:, first]),
-                                         tuple(f.buffer for f in facts),
-                                         tuple(f.offsets for f in facts), ord(UNIT_SEPARATOR))
-    out[present] = _hex(prf.hmac_sha256_slices(key, buffer, offsets))[inverse]
+                                         np.concatenate([f.buffer for f in facts]), offsets,
+                                         ord(UNIT_SEPARATOR))
+    return present, inverse, buffer, offsets
+
+
+def encode_tokens(cols: Columns, tokens: dict[str, tuple[str, ...]],
+                  keys: dict[str, bytes]) -> dict[str, np.ndarray]:
+    """``tok_*`` values (hex str or None) of several tokens, each distinct message hashed once
+    (``prf.hmac_sha256_jobs``: on a second core when there are many)."""
+    prepared = {name: _token_messages(cols, fields) for name, fields in tokens.items()}
+    digests = prf.hmac_sha256_jobs([(keys[name], buffer, offsets)
+                                    for name, (_, _, buffer, offsets) in prepared.items()])
+    out = {}
+    for (name, (present, inverse, _, _)), digest in zip(prepared.items(), digests, strict=True):
+        values = np.full(len(present), None, dtype=object)
+        if present.any():
+            values[present] = _hex(digest)[inverse]
+        out[name] = values
     return out
+
+
+def encode_token(cols: Columns, fields: tuple[str, ...], key: bytes) -> np.ndarray:
+    """``tok_*`` values (hex str or None) of one token over ``fields``."""
+    return encode_tokens(cols, {"token": fields}, {"token": key})["token"]
 
 
 def _variants(value: str, kind: str, max_edit_length: int) -> list[str]:
