@@ -1,5 +1,7 @@
 # The two commands a new machine needs: `make demo` and `make test`.
 # Each sets up .venv on first use (pinned by constraints.txt) and then runs.
+# `make test` (what CI runs) is ruff, the import-layer contracts and every test;
+# `make test-fast` the same checks and the unit tier only (tests/unit, no Prefect harness).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +22,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check pipelines linkage keys data_contracts schemas tests benchmarks
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/ruff check pipelines linkage keys data_contracts schemas tests benchmarks
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

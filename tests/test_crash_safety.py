@@ -25,8 +25,8 @@ from _ops_fixtures import (
     state_invariants,
 )
 
+from pipelines.faults import crash_point
 from pipelines.orchestration.flows import run_workspace
-from pipelines.orchestration.runners import crash_point
 from pipelines.workspace import load_workspace
 
 # Each entry kills one `pathlink run`; together they walk through both periods.

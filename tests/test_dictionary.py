@@ -11,7 +11,9 @@ import typer
 from typer.testing import CliRunner
 
 import data_contracts
+from pipelines.cli import release
 from pipelines.warehouse import dictionary, disclosure, measures
+from schemas import ddl
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "docs" / "data_dictionary.md"
@@ -53,7 +55,7 @@ def catalog(con: duckdb.DuckDBPyConnection, where: str) -> dict[str, list[tuple[
 
 def test_every_warehouse_table_view_and_column_listed(text):
     con = duckdb.connect()
-    con.execute((measures.SCHEMA_DIR / "warehouse.sql").read_text())
+    con.execute(ddl("warehouse"))
     measures.create_warehouse_facts(con)
     measures.create_warehouse_views(con)
     relations = catalog(con, "true")
@@ -158,7 +160,7 @@ def test_cli_command_and_module_entry_point(text, tmp_path):
     def _root() -> None:
         """Test app."""
 
-    dictionary.register(app)
+    release.register(app)
     runner = CliRunner()
     result = runner.invoke(app, ["dictionary"])
     assert result.exit_code == 0, result.output

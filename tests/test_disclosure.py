@@ -12,6 +12,7 @@ from test_measures import build_fixture_warehouse
 
 from pipelines.warehouse import disclosure as d
 from pipelines.warehouse import measures as m
+from schemas import ddl
 
 T = 10
 
@@ -237,7 +238,7 @@ def attack(released: pd.DataFrame, specs=m.MEASURES) -> list:
 def random_warehouse(con, seed: int, persons: int = 260) -> None:
     """A random warehouse with many small groups (so there is plenty to suppress)."""
     rng = np.random.default_rng(seed)
-    con.execute(m.SCHEMA_DIR.joinpath("warehouse.sql").read_text())
+    con.execute(ddl("warehouse"))
     m.create_warehouse_facts(con)
     ids = [f"R{i:04d}" for i in range(persons)]
     people = pd.DataFrame({"person_id": ids, "birth_year": 1990,

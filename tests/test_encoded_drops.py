@@ -83,11 +83,12 @@ def test_encoded_file_holds_no_pii_and_records_key_and_schema(written) -> None:
 
 def test_hub_reads_what_the_partner_wrote(written) -> None:
     drop, out = written
-    frame = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
+    batch = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
                               expected_schema=load_encoding_schema(),
                               expected_partner="youth_dept")
-    assert frame.attrs["partner_id"] == "youth_dept"
-    assert frame.attrs["rows_quarantined"] == 1
+    frame = batch.frame
+    assert batch.partner_id == "youth_dept"
+    assert batch.rows_quarantined == 1
     for column in drop.encoded.columns:
         if column.startswith(("tok_", "bf_")):
             assert frame[column].tolist() == drop.encoded[column].tolist(), column
@@ -95,7 +96,7 @@ def test_hub_reads_what_the_partner_wrote(written) -> None:
     # a SharedSecret works too (only its fingerprint is read), and a schema id
     again = read_encoded_drop(out, expected_fingerprint=KEY_A,
                               expected_schema="pathlink-encoding/2")
-    assert len(again) == 3
+    assert len(again.frame) == 3
 
 
 def test_hub_under_another_key_refuses_the_file(written) -> None:
@@ -190,9 +191,9 @@ def test_cli_encode(extract: Path, tmp_path: Path) -> None:
     assert "first_name" in result.output and "quarantined 1" in result.output
     assert KEY_A.fingerprint in result.output
     _assert_no_canary(result.output.encode())
-    frame = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
+    batch = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
                               expected_schema=load_encoding_schema())
-    assert frame.attrs["period"] == "2026-10" and len(frame) == 3
+    assert batch.period == "2026-10" and len(batch.frame) == 3
     again = runner.invoke(app, ["encode", str(extract), "--partner", "youth_dept", "-o",
                                 str(out), "--key-id", "hub-2026a"], env=_env())
     assert again.exit_code == 2 and "already exists" in again.output

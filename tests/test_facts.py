@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.warehouse.facts import published_facts, restricted_rows, wage_persons
+from pipelines.ingest.events import restricted_rows
+from pipelines.warehouse.facts import published_facts, wage_persons
 
 
 def _wages() -> pd.DataFrame:

@@ -121,7 +121,7 @@ def test_namesakes_no_longer_link_on_the_shared_name(febrl4):
 
 
 def test_the_review_profile_shows_the_adjustment():
-    from pipelines.orchestration.tasks import _review_list
+    from pipelines.steps.link import _review_list
 
     pairs = pd.DataFrame({
         "record_key_l": ["a:1", "a:2", "a:3"], "record_key_r": ["b:1", "b:2", "b:3"],

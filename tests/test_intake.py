@@ -15,7 +15,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from pipelines.ingest import validate as intake
+from pipelines import ingest as intake
 from pipelines.ingest.validate import FileRejected
 
 AS_OF = date(2026, 1, 15)

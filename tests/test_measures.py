@@ -26,6 +26,7 @@ import pandas as pd
 import pytest
 
 from pipelines.warehouse import measures as m
+from schemas import ddl
 
 
 def person(i: int) -> str:
@@ -34,7 +35,7 @@ def person(i: int) -> str:
 
 def build_fixture_warehouse(con: duckdb.DuckDBPyConnection) -> None:
     """Create the warehouse schema and load the fixture described in the module docstring."""
-    con.execute(m.SCHEMA_DIR.joinpath("warehouse.sql").read_text())
+    con.execute(ddl("warehouse"))
     m.create_warehouse_facts(con)
     persons = pd.DataFrame({
         "person_id": [person(i) for i in range(1, 15)],

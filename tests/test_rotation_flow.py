@@ -25,8 +25,8 @@ from keys.secret import material_of
 from pipelines.cli import app
 from pipelines.ingest.encoded import encode_file, encoded_drop_name, write_encoded
 from pipelines.orchestration.flows import run_workspace
-from pipelines.orchestration.runners import status_report
 from pipelines.state import StateStore
+from pipelines.steps.status import status_report
 from pipelines.workspace import WorkspaceError, init_workspace, load_workspace
 
 runner = CliRunner()
@@ -290,7 +290,7 @@ def test_rotation_config_without_secrets_and_its_errors(tmp_path: Path) -> None:
 
 
 def test_overlap_landing_names() -> None:
-    from pipelines.ingest.validate import FileRejected, parse_drop_path
+    from pipelines.ingest import FileRejected, parse_drop_path
 
     landing = Path("/tmp/landing-names-only")
     ref = parse_drop_path(landing, landing / "youth_dept/2026-02/participants.encoded.hub-a."
@@ -306,7 +306,7 @@ def test_quarantine_written_before_a_rotation_opens_until_the_old_key_is_retired
         tmp_path: Path) -> None:
     from cryptography.exceptions import InvalidTag
 
-    from pipelines.orchestration.tasks import decrypt_quarantine, encrypt_quarantine
+    from pipelines.state import decrypt_quarantine, encrypt_quarantine
     from pipelines.workspace import retire_key, rotate_key
 
     root = tmp_path / "w"

@@ -1,4 +1,4 @@
-"""`pathlink demo`: a workspace, two synthetic months, both runs, and a quality table."""
+"""`pathlink demo` and `pathlink synth`: synthetic months, both runs, and a quality table."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ import shutil
 import time
 from datetime import date
 from pathlib import Path
+from typing import Annotated
 
 import duckdb
 import pandas as pd
+import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.cli._common import console as err_console
+from pipelines.cli._common import fail
 from pipelines.workspace import CONFIG_NAME, WorkspaceError, init_workspace
 
 DEMO_MARKER = ".pathlink-demo"
@@ -58,9 +62,7 @@ def evaluate_workspace(workspace: Path, truth_csv: Path) -> dict[str, float]:
     ws = load_workspace(workspace)
     with StateStore(ws.state_db) as state:
         crosswalk = state.crosswalk()
-        snapshots = state.con.execute(
-            "SELECT period, record_key, person_id FROM crosswalk_snapshots"
-        ).df()
+        snapshots = state.crosswalk_snapshots()
     truth = truth_by_record(truth_csv)
     clusters = crosswalk.rename(columns={"person_id": "cluster_id"})[["record_key", "cluster_id"]]
     scores = pairwise_scores(clusters, truth.rename(columns={"true_person_id": "true_id"}))
@@ -159,3 +161,37 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
                   highlight=False)
     return {"summary": summary, "scores": scores, "persons": n_persons, "multi": multi,
             "seconds": elapsed}
+
+
+def synth(
+    directory: Annotated[Path, typer.Argument(help="Output folder (landing/ and truth/).")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261,
+    persons: Annotated[int, typer.Option(help="Number of true persons.")] = 3000,
+    periods: Annotated[str, typer.Option(help="Comma-separated periods.")] = "2026-09,2026-10",
+) -> None:
+    """Write seeded synthetic monthly extracts for seven Hartford partners, truth apart."""
+    from pipelines.synthetic.participants import generate
+
+    summary = generate(directory, seed=seed, persons=persons,
+                       periods=[p.strip() for p in periods.split(",") if p.strip()])
+    err_console.print(f"synthetic drops written to {Path(directory) / 'landing'}; truth in "
+                  f"{Path(directory) / 'truth'}: {summary}", highlight=False)
+
+
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Demo workspace folder.")] = Path(
+        "demo-workspace"),
+    persons: Annotated[int, typer.Option(help="Synthetic persons.")] = 3000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261,
+) -> None:
+    """Synthesize two months for seven partners, run both, print quality and counts."""
+    try:
+        run_demo(directory, persons=persons, seed=seed, console=Console())
+    except WorkspaceError as exc:
+        fail(str(exc))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` and ``synth`` to the main app."""
+    app.command()(synth)
+    app.command()(demo)

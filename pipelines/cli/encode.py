@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from keys import SecretError, load_secret
 from keys.store import env_var_name
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+from pipelines.cli._common import fail
 
 
 def encode(
@@ -35,27 +31,27 @@ def encode(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Validate, normalize and encode an extract; write only tokens and Bloom filters."""
+    from pipelines import ingest
     from pipelines.ingest import encoded as encoded_drops
-    from pipelines.ingest import validate as intake
 
     try:
         secret = load_secret(key_id, key_dir=key_dir)
     except SecretError as exc:
-        _fail(f"{exc} (set {env_var_name(key_id)} or pass --key-dir)", code=2)
+        fail(f"{exc} (set {env_var_name(key_id)} or pass --key-dir)", code=2)
     except ValueError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     if out.exists() and not overwrite:
-        _fail(f"{out} already exists; pass --overwrite to replace it", code=2)
+        fail(f"{out} already exists; pass --overwrite to replace it", code=2)
     try:
         drop = encoded_drops.encode_file(file, partner_id=partner, secret=secret, period=period,
                                          as_of=date.today(), dataset=dataset)
-    except intake.FileRejected as exc:
-        _fail(str(exc))
+    except ingest.FileRejected as exc:
+        fail(str(exc))
     except ValueError as exc:
-        _fail(str(exc), code=2)
-    typer.echo(intake.render_check_report(drop.report))
+        fail(str(exc), code=2)
+    typer.echo(ingest.render_check_report(drop.report))
     if not drop.accepted:
-        _fail(f"{drop.report.file} was rejected; nothing written")
+        fail(f"{drop.report.file} was rejected; nothing written")
     written = encoded_drops.write_encoded(drop, out, overwrite=overwrite)
     typer.echo(f"wrote {written}: {drop.counts['accepted']} encoded rows "
                f"({drop.counts['quarantined']} quarantined rows not written); "

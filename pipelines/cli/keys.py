@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -24,6 +24,7 @@ from keys import (
     write_secret_file,
 )
 from keys.store import env_var_name
+from pipelines.cli._common import WorkspaceOpt, fail
 
 app = typer.Typer(
     name="keys",
@@ -36,10 +37,6 @@ KeyDir = Annotated[Path, typer.Option("--key-dir", help="Directory holding <key-
 KeyId = Annotated[str, typer.Option("--key-id", help="Key id, e.g. pathlink-2025a.")]
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
 
 def _passphrase_from_env(var: str | None, *, required: bool) -> str | None:
     if var is None:
@@ -47,7 +44,7 @@ def _passphrase_from_env(var: str | None, *, required: bool) -> str | None:
     value = os.environ.get(var)
     if not value:
         if required:
-            _fail(f"environment variable {var} is not set or empty", code=2)
+            fail(f"environment variable {var} is not set or empty", code=2)
         return None
     return value
 
@@ -73,7 +70,7 @@ def generate(
         write_secret_file(path, material, key_id=key_id, passphrase=passphrase)
         info = read_key_file_info(path)
     except (ValueError, FileExistsError, SecretError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"key_id: {info.key_id}")
     typer.echo(f"fingerprint: {info.fingerprint}")
     typer.echo(f"path: {path}")
@@ -108,7 +105,7 @@ def fingerprint(
                 return
         secret = load_secret(key_id, key_dir=key_dir, passphrase=passphrase)
     except (ValueError, SecretError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"key_id: {secret.key_id}")
     typer.echo(f"fingerprint: {secret.fingerprint}")
     typer.echo(f"source: {secret.source}")
@@ -141,7 +138,7 @@ def rewrap(
 ) -> None:
     """Add, change or remove the passphrase of a key file; the secret itself is unchanged."""
     if no_passphrase == (new_passphrase_env is not None):
-        _fail("give exactly one of --new-passphrase-env VAR or --no-passphrase", code=2)
+        fail("give exactly one of --new-passphrase-env VAR or --no-passphrase", code=2)
     new_passphrase = _passphrase_from_env(new_passphrase_env, required=True)
     old_passphrase = _passphrase_from_env(old_passphrase_env, required=False)
     try:
@@ -150,14 +147,13 @@ def rewrap(
             path, old_passphrase=old_passphrase, new_passphrase=new_passphrase, key_id=key_id
         )
     except (ValueError, SecretError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"key_id: {secret.key_id}")
     typer.echo(f"fingerprint: {secret.fingerprint}")
     typer.echo(f"path: {path}")
     typer.echo(f"encrypted: {'yes' if new_passphrase else 'no'}")
 
 
-WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.")]
 
 
 @app.command()
@@ -193,7 +189,7 @@ def rotate(
         ws = rotate_key(workspace, key_id, fingerprint=key_fingerprint,
                         prefect_secret_block=prefect_secret_block, passphrase=passphrase)
     except (WorkspaceError, SecretError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"current key: {ws.key_id}")
     typer.echo(f"previous keys (still accepted): {', '.join(ws.previous_key_ids)}")
     for kid in ws.key_ids:
@@ -217,9 +213,14 @@ def retire(
     try:
         ws = retire_key(workspace, key_id)
     except WorkspaceError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     typer.echo(f"retired key {key_id}; current key: {ws.key_id}; previous keys: "
                f"{', '.join(ws.previous_key_ids) or 'none'}")
     typer.echo(f"now delete {key_file_path(ws.key_dir, key_id)} and {env_var_name(key_id)} "
                "at the hub (if present) and ask partners to delete their copies; records "
                "known only under this key keep their persons but are not linked")
+
+
+def register(main: typer.Typer) -> None:
+    """Add the ``keys`` command group to the main ``pathlink`` app."""
+    main.add_typer(app, name="keys")

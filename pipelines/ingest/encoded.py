@@ -35,7 +35,11 @@ import pyarrow.parquet as pq
 from keys import KeyMismatchError
 from linkage.encode import EncodingSchema, SecretLike, encode_participants, load_encoding_schema
 from linkage.normalize import normalize_participants
-from pipelines.ingest import validate as intake
+from pipelines.ingest.batch import EncodedBatch
+from pipelines.ingest.check import CheckReport
+from pipelines.ingest.landing import PARTNER_RE, PERIOD_RE, display_name
+from pipelines.ingest.read import ROW, read_table
+from pipelines.ingest.validate import validate_table
 
 #: Landing file name of an encoded drop at the hub.
 ENCODED_DROP_NAME = "participants.encoded.parquet"
@@ -82,7 +86,7 @@ class EncodedDrop:
     encoding_schema: str
     contract: str
     counts: dict[str, int]
-    report: intake.CheckReport
+    report: CheckReport
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(
         timespec="seconds"))
 
@@ -134,22 +138,22 @@ def encode_file(
         and ``drop.encoded`` is empty.
 
     Raises:
-        intake.FileRejected: the file cannot be read at all.
+        pipelines.ingest.FileRejected: the file cannot be read at all.
         ValueError: bad partner id, period or dataset.
     """
-    if not intake.PARTNER_RE.match(partner_id):
-        raise ValueError("partner id must match " + intake.PARTNER_RE.pattern)
-    if period is not None and not intake.PERIOD_RE.match(period):
+    if not PARTNER_RE.match(partner_id):
+        raise ValueError("partner id must match " + PARTNER_RE.pattern)
+    if period is not None and not PERIOD_RE.match(period):
         raise ValueError("period must be YYYY-MM")
     if dataset != "participants":
         raise ValueError("only the participants dataset can be encoded")
     schema = schema or load_encoding_schema()
     path = Path(path)
-    name = intake.display_name(path)
-    read = intake.read_table(path, dataset=dataset, source_name=name)
-    outcome = intake.validate_table(read.frame, dataset, partner_id=partner_id, period=period,
+    name = display_name(path)
+    read = read_table(path, dataset=dataset, source_name=name)
+    outcome = validate_table(read.frame, dataset, partner_id=partner_id, period=period,
                                     as_of=as_of, source_name=name)
-    report = intake.CheckReport(
+    report = CheckReport(
         name, dataset, partner_id, outcome.file_verdict, outcome.reject_reason,
         dict(outcome.counts), outcome.issues, outcome.contract, read.file_format,
         read.encoding, read.delimiter, outcome,
@@ -158,7 +162,7 @@ def encode_file(
     normalized = normalize_participants(accepted, as_of=as_of)
     encoded = encode_participants(normalized, secret, schema)
     encoded.insert(0, "partner_record_id", accepted["partner_record_id"].astype(str).to_numpy())
-    encoded.insert(1, "source_row", accepted[intake.ROW].astype("int64").to_numpy())
+    encoded.insert(1, "source_row", accepted[ROW].astype("int64").to_numpy())
     encoded = encoded[encoded_columns(schema)].reset_index(drop=True)
     return EncodedDrop(
         partner_id=partner_id, period=period, encoded=encoded,
@@ -247,7 +251,7 @@ def read_encoded_drop(
     expected_schema: EncodingSchema | str,
     expected_partner: str | None = None,
     previous_fingerprints: Collection[str] = (),
-) -> pd.DataFrame:
+) -> EncodedBatch:
     """Read an encoded drop at the hub, refusing anything made under another key or schema.
 
     Args:
@@ -258,14 +262,15 @@ def read_encoded_drop(
             ``"pathlink-encoding/2"``).
         expected_partner: When given, the partner recorded in the file must be this one.
         previous_fingerprints: Fingerprints of previous keys still accepted during a key
-            rotation's overlap (docs/keys.md, "Rotation"); ``attrs["key_fingerprint"]`` tells
+            rotation's overlap (docs/keys.md, "Rotation"); the batch's ``key_fingerprint`` tells
             which key made the file.
 
     Returns:
-        The encoded frame (``partner_record_id``, ``source_row``, ``tok_*`` as str or None,
-        ``bf_*`` as bytes or None, ``birth_year`` Int64, ``sex``, ``zip3``), with ``attrs``
-        ``key_fingerprint``, ``encoding_schema``, ``partner_id``, ``period``,
-        ``rows_read`` / ``rows_accepted`` / ``rows_quarantined`` and ``created_at``.
+        An :class:`EncodedBatch`: the encoded frame (``partner_record_id``, ``source_row``,
+        ``tok_*`` as str or None, ``bf_*`` as bytes or None, ``birth_year`` Int64, ``sex``,
+        ``zip3``) with the file's ``key_fingerprint``, ``encoding_schema``, ``partner_id``,
+        ``period``, ``rows_read`` / ``rows_accepted`` / ``rows_quarantined`` and
+        ``created_at``.
 
     Raises:
         keys.KeyMismatchError: the file's key fingerprint is missing, or neither the hub's
@@ -274,7 +279,7 @@ def read_encoded_drop(
             column, wrong type, malformed token, wrong filter length, inconsistent counts.
     """
     path = Path(path)
-    name = intake.display_name(path)
+    name = display_name(path)
     if isinstance(expected_schema, str):
         match = re.fullmatch(r"pathlink-encoding/([0-9]+)", expected_schema)
         if not match:
@@ -307,7 +312,7 @@ def read_encoded_drop(
         raise _fail(name, f"encoded with schema {file_schema or '(none recorded)'!r} but this "
                           f"hub expects {expected_schema.id!r}")
     partner = meta.get(META_PARTNER, "")
-    if not intake.PARTNER_RE.match(partner):
+    if not PARTNER_RE.match(partner):
         raise _fail(name, "no valid partner id in the file's metadata")
     if expected_partner is not None and partner != expected_partner:
         raise _fail(name, f"made by partner {partner!r}, expected {expected_partner!r}")
@@ -379,14 +384,8 @@ def read_encoded_drop(
         years = frame["birth_year"].dropna()
         if ((years < 1850) | (years > 2100)).any():
             raise _fail(name, "column birth_year: value(s) outside 1850-2100")
-    frame.attrs.update({
-        "key_fingerprint": file_fp,
-        "encoding_schema": file_schema,
-        "partner_id": partner,
-        "period": meta.get(META_PERIOD) or None,
-        "rows_read": counts[META_READ],
-        "rows_accepted": counts[META_ACCEPTED],
-        "rows_quarantined": counts[META_QUARANTINED],
-        "created_at": meta.get(META_CREATED),
-    })
-    return frame
+    return EncodedBatch(
+        frame, key_fingerprint=file_fp, encoding_schema=file_schema,
+        rows_read=counts[META_READ], rows_accepted=counts[META_ACCEPTED],
+        rows_quarantined=counts[META_QUARANTINED], partner_id=partner,
+        period=meta.get(META_PERIOD) or None, created_at=meta.get(META_CREATED))

@@ -17,7 +17,6 @@ import contextlib
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,53 +25,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-import schemas
-from pipelines.orchestration.runners import crash_point
-
-STATE_DDL = Path(schemas.__file__).parent / "state.sql"
-
-
-class StateLocked(Exception):
-    """Another Pathlink run holds the workspace's writer lock."""
+from data_contracts import EVENT_DATASETS
+from pipelines.faults import crash_point
+from pipelines.tables import insert_frame
+from schemas import ddl
 
 
 def now_utc() -> datetime:
     """Naive UTC timestamp (DuckDB TIMESTAMP)."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-@contextlib.contextmanager
-def writer_lock(state_dir: Path, *, wait_seconds: float = 0.0) -> Iterator[None]:
-    """Hold the workspace's single-writer lock, waiting up to `wait_seconds` for it.
-
-    Raises:
-        StateLocked: when another process holds the lock after the wait.
-    """
-    state_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = state_dir / "writer.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    deadline = time.monotonic() + wait_seconds
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-                    raise StateLocked(
-                        "another pathlink run is active on this workspace"
-                        + (f" ({holder})" if holder else "")
-                        + "; wait for it to finish or pass --wait SECONDS"
-                    ) from None
-                time.sleep(0.5)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, started {now_utc():%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class _DatabaseLock:
@@ -126,7 +87,7 @@ class StateStore:
         _DB_LOCK.acquire(self.path)
         try:
             self.con = duckdb.connect(str(self.path))
-            self.con.execute(STATE_DDL.read_text())
+            self.con.execute(ddl("state"))
             # When the period was last published (NULL: linked, publish not yet finished).
             self.con.execute(
                 "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP")
@@ -280,9 +241,7 @@ class StateStore:
             frame = issues.assign(sha256=sha256)[
                 ["sha256", "source_row", "field", "rule", "severity", "action"]
             ]
-            self.con.register("issues_in", frame)
-            self.con.execute("INSERT INTO row_issues SELECT * FROM issues_in")
-            self.con.unregister("issues_in")
+            insert_frame(self.con, "row_issues", frame, columns=list(frame.columns))
 
     def mark_period(self, period: str, run_id: str) -> None:
         """Record that a period's drops are linked (its release is about to be written)."""
@@ -346,9 +305,7 @@ class StateStore:
             "(SELECT unnest(?::VARCHAR[]))",
             [period, shas],
         )
-        self.con.register("enc_in", encoded)
-        self.con.execute("INSERT INTO record_versions BY NAME SELECT * FROM enc_in")
-        self.con.unregister("enc_in")
+        insert_frame(self.con, "record_versions", encoded)
 
     def latest_records(self, key_fingerprint: str | None = None, *,
                        only_key: bool = False,
@@ -439,6 +396,40 @@ class StateStore:
             "max(period) AS last_period FROM record_versions GROUP BY ALL"
         ).df()
 
+    # -- event datasets -------------------------------------------------------------------
+    @staticmethod
+    def _event_table(dataset: str) -> str:
+        if dataset not in EVENT_DATASETS:
+            raise ValueError(f"not an event dataset: {dataset}")
+        return f"events_{dataset}"
+
+    def store_event_rows(self, dataset: str, rows: pd.DataFrame) -> None:
+        """Replace one partner-period's rows of an event dataset (`events_<dataset>`)."""
+        table = self._event_table(dataset)
+        columns = list(rows.columns)
+        if not self._has_table(table):
+            body = ", ".join(f'"{c}" {"BIGINT" if c == "source_row" else "VARCHAR"}'
+                             for c in columns)
+            self.con.execute(f"CREATE TABLE {table} ({body})")
+        else:
+            have = {r[0] for r in self.con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                [table]).fetchall()}
+            for column in columns:
+                if column not in have:
+                    self.con.execute(f'ALTER TABLE {table} ADD COLUMN "{column}" VARCHAR')
+        if rows.empty:
+            return
+        first = rows.iloc[0]
+        self.con.execute(f"DELETE FROM {table} WHERE partner_id = ? AND period = ?",  # noqa: S608
+                         [first["partner_id"], first["period"]])
+        insert_frame(self.con, table, rows)
+
+    def event_rows(self) -> dict[str, pd.DataFrame]:
+        """All stored rows of every event dataset that has any."""
+        return {d: self.con.execute(f"SELECT * FROM {self._event_table(d)}").df()  # noqa: S608
+                for d in EVENT_DATASETS if self._has_table(self._event_table(d))}
+
     # -- crosswalk ----------------------------------------------------------------------------
     def crosswalk(self) -> pd.DataFrame:
         return self.con.execute(
@@ -451,28 +442,33 @@ class StateStore:
         """Swap in a new crosswalk, append ID history and the clerical-review list."""
         with self.transaction():
             self.con.execute("DELETE FROM crosswalk")
-            self.con.register("cw_in", crosswalk.assign(run_id=run_id))
-            self.con.execute(
-                "INSERT INTO crosswalk SELECT record_key, partner_id, partner_record_id, "
-                "person_id, cluster_reason, run_id FROM cw_in"
-            )
-            self.con.unregister("cw_in")
+            insert_frame(self.con, "crosswalk", crosswalk.assign(run_id=run_id), columns=[
+                "record_key", "partner_id", "partner_record_id", "person_id", "cluster_reason",
+                "run_id"])
             if len(history):
-                self.con.register("h_in", history.assign(run_id=run_id, recorded_at=now_utc()))
-                self.con.execute(
-                    "INSERT INTO id_history SELECT run_id, person_id, event, related_person_id, "
-                    "record_count, reason, recorded_at FROM h_in"
-                )
-                self.con.unregister("h_in")
+                insert_frame(self.con, "id_history",
+                             history.assign(run_id=run_id, recorded_at=now_utc()), columns=[
+                                 "run_id", "person_id", "event", "related_person_id",
+                                 "record_count", "reason", "recorded_at"])
             self.con.execute("DELETE FROM clerical_review WHERE run_id = ?", [run_id])
             if len(review):
-                self.con.register("r_in", review.assign(run_id=run_id))
-                self.con.execute(
-                    "INSERT INTO clerical_review SELECT run_id, record_key_l, record_key_r, "
-                    "match_weight, match_probability, profile FROM r_in"
-                )
-                self.con.unregister("r_in")
+                insert_frame(self.con, "clerical_review", review.assign(run_id=run_id), columns=[
+                    "run_id", "record_key_l", "record_key_r", "match_weight",
+                    "match_probability", "profile"])
             crash_point("state:crosswalk-replaced")
+
+    def snapshot_crosswalk(self, period: str, run_id: str) -> None:
+        """Keep the crosswalk as it stands after linking `period` (month-over-month audits)."""
+        self.con.execute("DELETE FROM crosswalk_snapshots WHERE period = ?", [period])
+        self.con.execute(
+            "INSERT INTO crosswalk_snapshots SELECT ?, ?, record_key, person_id FROM crosswalk",
+            [period, run_id],
+        )
+
+    def crosswalk_snapshots(self) -> pd.DataFrame:
+        """period, record_key, person_id of every snapshot."""
+        return self.con.execute(
+            "SELECT period, record_key, person_id FROM crosswalk_snapshots").df()
 
     def id_history(self) -> pd.DataFrame:
         return self.con.execute("SELECT * FROM id_history ORDER BY recorded_at").df()

@@ -39,6 +39,8 @@ import numpy as np
 from faker import Faker
 from unidecode import unidecode
 
+from data_contracts import pii_columns
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -55,22 +57,8 @@ __all__ = [
     "read_period",
 ]
 
-CANONICAL_COLUMNS: tuple[str, ...] = (
-    "partner_record_id",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "suffix",
-    "date_of_birth",
-    "ssn",
-    "sex",
-    "street_address",
-    "city",
-    "state",
-    "zip",
-    "phone",
-    "email",
-)
+#: The extract's columns: the participants contract's personal fields, in contract order.
+CANONICAL_COLUMNS: tuple[str, ...] = pii_columns("participants")
 TRUTH_COLUMNS: tuple[str, ...] = (
     "partner_id",
     "period",

@@ -23,17 +23,15 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
 import duckdb
 import pandas as pd
-import typer
 
 import data_contracts
 from pipelines.warehouse import disclosure, measures
+from schemas import ddl
 
-WAREHOUSE_DDL = measures.SCHEMA_DIR / "warehouse.sql"
-DDL_FILES: tuple[Path, ...] = (WAREHOUSE_DDL, measures.FACTS_DDL, measures.VIEWS_DDL)
+DDL_FILES: tuple[str, ...] = ("warehouse", "warehouse_facts", "warehouse_views")
 
 # Warehouse tables a contract's accepted rows are published into (pipelines/warehouse/facts.py,
 # pipelines/warehouse/publish.py). A non-PII contract field is published when one of these
@@ -208,7 +206,7 @@ def _column_of(code: str, kind: str) -> str | None:
     return names[-1] if names else None
 
 
-def parse_ddl(path: Path) -> list[RelationDoc]:
+def parse_ddl(name: str) -> list[RelationDoc]:
     """Relations created by one DDL file, with their comment descriptions.
 
     A relation's description is the comment block right above its CREATE (section rules such
@@ -219,7 +217,7 @@ def parse_ddl(path: Path) -> list[RelationDoc]:
     pending: list[str] = []
     current: RelationDoc | None = None
     last_column: str | None = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in ddl(name).splitlines():
         code, comment = _split_comment(line)
         if not code.strip():
             if comment is None:  # blank line
@@ -237,7 +235,7 @@ def parse_ddl(path: Path) -> list[RelationDoc]:
             kind = create.group(1).lower()
             current = None
             if kind != "macro":
-                current = RelationDoc(create.group(2), kind, path.name, _clean_block(pending),
+                current = RelationDoc(create.group(2), kind, f"{name}.sql", _clean_block(pending),
                                       {})
                 relations.append(current)
             pending = []
@@ -260,7 +258,7 @@ def parse_ddl(path: Path) -> list[RelationDoc]:
 def warehouse_connection() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with every warehouse table and view (no rows)."""
     con = duckdb.connect()
-    con.execute(WAREHOUSE_DDL.read_text(encoding="utf-8"))
+    con.execute(ddl("warehouse"))
     measures.create_warehouse_facts(con)
     measures.create_warehouse_views(con)
     return con
@@ -293,8 +291,8 @@ def warehouse_relations() -> list[tuple[RelationDoc, list[Column]]]:
         kinds = _relation_kinds(con)
         out: list[tuple[RelationDoc, list[Column]]] = []
         seen: set[str] = set()
-        for path in DDL_FILES:
-            for doc in parse_ddl(path):
+        for name in DDL_FILES:
+            for doc in parse_ddl(name):
                 if doc.name in seen or doc.name not in kinds:
                     continue
                 seen.add(doc.name)
@@ -453,11 +451,11 @@ def build_dictionary() -> str:
         "",
     ]
     relations = warehouse_relations()
-    for path in DDL_FILES:
-        group = [(doc, cols) for doc, cols in relations if doc.source == path.name]
+    for name in DDL_FILES:
+        group = [(doc, cols) for doc, cols in relations if doc.source == f"{name}.sql"]
         if not group:
             continue
-        out += [f"### From `schemas/{path.name}`", ""]
+        out += [f"### From `schemas/{name}.sql`", ""]
         for doc, columns in group:
             out += [f"#### `{doc.name}` ({doc.kind})", ""]
             if doc.description:
@@ -534,24 +532,6 @@ def write_dictionary(path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(build_dictionary(), encoding="utf-8", newline="\n")
     return target
-
-
-# ---- CLI ----------------------------------------------------------------------------------
-
-def dictionary(
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write to this file instead of standard output.")] = None,
-) -> None:
-    """Print the evaluator data dictionary (Markdown) generated from the DDL and contracts."""
-    if output is None:
-        typer.echo(build_dictionary(), nl=False)
-    else:
-        typer.echo(f"wrote {write_dictionary(output)}", err=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the ``dictionary`` command to the main ``pathlink`` app."""
-    app.command("dictionary")(dictionary)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,6 @@ workspace's ``pathlink.toml``, 10 when absent):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipelines.tables import create_table_from_frame
 from pipelines.warehouse.measures import (
     ALL,
     MEASURES,
@@ -413,11 +413,7 @@ def write_released(con: duckdb.DuckDBPyConnection,
             raise ValueError(f"released relation names must start with {RELEASED_PREFIX!r}")
         if "suppression" in frame.columns:
             raise ValueError(f"{name}: internal column 'suppression' must not be released")
-        con.register("_released_in", frame)
-        try:
-            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _released_in")  # noqa: S608
-        finally:
-            con.unregister("_released_in")
+        create_table_from_frame(con, name, frame, replace=True)
         counts[name] = len(frame)
     if "released_measures" in tables:
         for measure in MEASURES:
@@ -559,9 +555,7 @@ def _isolated_copy(db_path: str | Path) -> tuple[duckdb.DuckDBPyConnection, list
     sandbox = duckdb.connect(":memory:", config={"enable_external_access": False,
                                                  "python_enable_replacements": False})
     for name, frame in frames.items():
-        sandbox.register("_copy_in", frame)
-        sandbox.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _copy_in')  # noqa: S608
-        sandbox.unregister("_copy_in")
+        create_table_from_frame(sandbox, name, frame)
     sandbox.execute("SET lock_configuration = true")
     return sandbox, names
 
@@ -605,11 +599,3 @@ def export_released(db_path: str | Path, out_dir: str | Path, fmt: str = "csv") 
     finally:
         con.close()
     return written
-
-
-def is_finite(value: Any) -> bool:
-    """True for a real, finite number (helper for report code)."""
-    try:
-        return value is not None and not pd.isna(value) and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

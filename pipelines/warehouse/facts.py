@@ -1,35 +1,26 @@
-"""Event datasets (enrollments, services, credentials, employment, assessments, wages).
+"""The de-identified fact tables of `schemas/warehouse_facts.sql`, from restricted rows.
 
-Two steps, both free of Prefect:
-- `restricted_rows`: a validated drop becomes rows for the restricted state, keyed by
-  `record_key` (`partner_id:partner_record_id`). The state wage file carries identity fields;
-  they are replaced here by keyed tokens (the same match keys as participants) and the employer
-  id by a keyed hash, so no raw identifier reaches the state.
-- `published_facts`: the current rows of every dataset become the de-identified fact tables of
-  `schemas/warehouse_facts.sql`, keyed by person, with dates at month precision.
+`published_facts`: the current rows of every event dataset (stored by
+`pipelines.ingest.events.restricted_rows`) become fact tables keyed by person, with dates at
+month precision; `person_profile` summarizes each person's reporting attributes.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
-from hashlib import sha256
 
 import pandas as pd
 
 from linkage.normalize import parse_date
-from pipelines.warehouse.measures import age_band, month_of, quarter_of, race_category
+from pipelines.records import PROFILE_COLUMNS, WAGE_MATCH_TOKENS
+from pipelines.warehouse.measures import (
+    BARRIER_FLAGS,
+    age_band,
+    month_of,
+    quarter_of,
+    race_category,
+)
 
-EVENT_DATASETS = ("enrollments", "services", "credentials", "employment", "assessments",
-                  "wages")
-WAGE_IDENTITY = ("ssn", "first_name", "last_name", "date_of_birth")
-# Match keys used to find a wage record's person (SSN-based, as UI wage matching is).
-WAGE_MATCH_TOKENS = ("tok_t3_ssn_dob", "tok_t4_ssn")
-PROFILE_COLUMNS = ("hispanic_latino", "race", "disability", "veteran", "highest_education",
-                   "employment_status_at_entry", "returning_citizen", "homeless", "low_income",
-                   "english_learner", "basic_skills_deficient", "single_parent", "foster_care")
-BARRIERS = ("returning_citizen", "homeless", "low_income", "english_learner",
-            "basic_skills_deficient", "single_parent", "foster_care")
 # The rows that identify one event across monthly drops (a later drop's row replaces it).
 EVENT_KEYS: dict[str, tuple[str, ...]] = {
     "enrollments": ("record_key", "program_id", "entry_date"),
@@ -39,45 +30,6 @@ EVENT_KEYS: dict[str, tuple[str, ...]] = {
     "assessments": ("record_key", "competency", "assessment_date"),
     "wages": ("wage_person_key", "year_quarter", "employer_key"),
 }
-
-
-def employer_key(employer_ids: pd.Series, key: bytes) -> pd.Series:
-    """Opaque keyed hash of employer ids (never the FEIN or UI account number itself)."""
-    cache: dict[str, str] = {}
-
-    def one(value: object) -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            return None
-        text = value.strip().upper()
-        if text not in cache:
-            cache[text] = hmac.new(key, text.encode(), sha256).hexdigest()[:24]
-        return cache[text]
-
-    return employer_ids.map(one)
-
-
-def restricted_rows(accepted: pd.DataFrame, *, dataset: str, partner_id: str, period: str,
-                    sha256_hex: str, tokens: pd.DataFrame | None = None,
-                    employer_hash_key: bytes | None = None) -> pd.DataFrame:
-    """Rows of one validated drop for the restricted state (no raw identifiers)."""
-    rows = accepted.drop(columns=[c for c in accepted.columns
-                                  if c.startswith("__") and c != "__row"]).copy()
-    rows = rows.rename(columns={"__row": "source_row"})
-    if dataset == "wages":
-        if tokens is None or employer_hash_key is None:
-            raise ValueError("wage rows need identity tokens and an employer hash key")
-        rows = rows.drop(columns=[c for c in WAGE_IDENTITY if c in rows.columns])
-        for column in WAGE_MATCH_TOKENS:
-            rows[column] = tokens[column].to_numpy() if column in tokens else None
-        rows["employer_key"] = employer_key(rows.pop("employer_id"), employer_hash_key) \
-            if "employer_id" in rows else None
-        rows["record_key"] = None
-    else:
-        rows["record_key"] = partner_id + ":" + rows["partner_record_id"].astype(str)
-    rows.insert(0, "partner_id", partner_id)
-    rows.insert(1, "period", period)
-    rows.insert(2, "file_sha256", sha256_hex)
-    return rows.astype({c: object for c in rows.columns if c != "source_row"})
 
 
 def current_events(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
@@ -238,7 +190,7 @@ def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,
     """Reporting attributes per person from the latest participant records."""
     if crosswalk.empty or "record_key" not in records:
         return pd.DataFrame(columns=["person_id", "hispanic_latino", "race_category",
-                                     *BARRIERS, "age_band_first_entry"])
+                                     *BARRIER_FLAGS, "age_band_first_entry"])
     joined = crosswalk[["record_key", "person_id"]].merge(records, on="record_key")
     joined = joined.sort_values(["person_id", "period"])
     for column in PROFILE_COLUMNS:
@@ -253,7 +205,7 @@ def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,
     profile = pd.DataFrame({"hispanic_latino": grouped["hispanic_latino"].agg(last_known)
                             .map(_yes),
                             "race_category": grouped["race"].agg(last_known).map(race_category)})
-    for barrier in BARRIERS:
+    for barrier in BARRIER_FLAGS:
         profile[barrier] = grouped[barrier].agg(
             lambda s: True if (s == "yes").any() else (False if (s == "no").any() else None))
     birth_year = pd.to_numeric(grouped["birth_year"].agg(last_known), errors="coerce")

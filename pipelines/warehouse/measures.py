@@ -16,17 +16,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-import schemas
-
-SCHEMA_DIR = Path(schemas.__file__).parent
-FACTS_DDL = SCHEMA_DIR / "warehouse_facts.sql"
-VIEWS_DDL = SCHEMA_DIR / "warehouse_views.sql"
-WAREHOUSE_FACTS_VERSION = 1
+from pipelines.tables import insert_frame
+from schemas import ddl
 
 TIDY_COLUMNS = ["measure", "dimension", "group", "period", "numerator", "denominator", "value",
                 "fuzzy_value"]
@@ -38,10 +33,6 @@ PERSON_DIMENSIONS = ("race_ethnicity", "sex", "age_band", "barrier")
 DIMENSIONS = EPISODE_DIMENSIONS + PERSON_DIMENSIONS
 BY_PERIOD_DIMENSIONS = ("overall",)
 
-FUNDING_STREAMS = ("wioa_adult", "wioa_dislocated_worker", "wioa_youth", "careerconnect",
-                   "summer_youth_employment", "foundation_career_pathways")
-SECTORS = ("healthcare", "it", "manufacturing", "construction", "clean_energy",
-           "business_financial_services", "transportation")
 RACE_CODES = ("american_indian_alaska_native", "asian", "black_african_american",
               "native_hawaiian_pacific_islander", "white")
 AGE_BANDS = ((14, 17, "14-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "35-44"),
@@ -163,12 +154,12 @@ MEASURES: dict[str, MeasureSpec] = {
 
 def create_warehouse_facts(con: duckdb.DuckDBPyConnection) -> None:
     """Create the fact and dimension tables (after ``schemas/warehouse.sql``)."""
-    con.execute(FACTS_DDL.read_text())
+    con.execute(ddl("warehouse_facts"))
 
 
 def create_warehouse_views(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or replace) the outcome views and period macros."""
-    con.execute(VIEWS_DDL.read_text())
+    con.execute(ddl("warehouse_views"))
 
 
 def load_facts(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> dict:
@@ -181,11 +172,7 @@ def load_facts(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame
     for table, frame in frames.items():
         if table not in FACT_TABLES:
             raise ValueError(f"unknown warehouse fact table {table!r}")
-        con.register("_facts_in", frame)
-        try:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _facts_in")  # noqa: S608
-        finally:
-            con.unregister("_facts_in")
+        insert_frame(con, table, frame)
         counts[table] = len(frame)
     return counts
 
@@ -359,14 +346,6 @@ def compute_measures(
         _p=tidy["period"].ne(ALL),
     ).sort_values(["_m", "_d", "_p", "period", "group"], kind="stable")
     return tidy.drop(columns=["_m", "_d", "_p"])[TIDY_COLUMNS].reset_index(drop=True)
-
-
-def measure_table(con: duckdb.DuckDBPyConnection, measure: str,
-                  dimension: str = "overall") -> pd.DataFrame:
-    """One measure by one dimension (all periods): measure, dimension, group, ... value."""
-    tidy = compute_measures(con, [measure], [dimension])
-    out = tidy[(tidy["dimension"] == dimension) & (tidy["period"] == ALL)]
-    return out.reset_index(drop=True)
 
 
 def coenrollment_pairs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-import schemas
-from pipelines.orchestration.runners import crash_point
-from pipelines.state import now_utc
+from pipelines.faults import crash_point
+from pipelines.tables import insert_frame
 from pipelines.warehouse import disclosure, measures
 from pipelines.warehouse.facts import published_facts
+from schemas import ddl
 
-WAREHOUSE_DDL = Path(schemas.__file__).parent / "warehouse.sql"
 WAREHOUSE_SCHEMA_VERSION = 2
 
 
@@ -33,6 +33,7 @@ class PublishInputs:
     code_version: str
     linkage_spec: str  # e.g. pathlink-linkage/4: the spec this run's crosswalk was linked with
     encoding_schema: str  # e.g. pathlink-encoding/2: the encoding of the records it linked
+    published_at: datetime  # naive UTC, recorded in the release row
     events: dict[str, pd.DataFrame] = field(default_factory=dict)  # restricted event rows
     small_cell_threshold: int = 10
     # record_key + wage-match tokens under every key a record was encoded under (after a key
@@ -101,20 +102,18 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
         columns=["run_id", "person_id", "event", "related_person_id", "recorded_at"]
     )
     release = pd.DataFrame(
-        [[inputs.run_id, now_utc(), ",".join(inputs.periods), inputs.code_version,
+        [[inputs.run_id, inputs.published_at, ",".join(inputs.periods), inputs.code_version,
           WAREHOUSE_SCHEMA_VERSION, inputs.linkage_spec, inputs.encoding_schema]],
         columns=["run_id", "published_at", "periods", "code_version", "schema_version",
                  "linkage_spec", "encoding_schema"],
     )
     con = duckdb.connect(str(tmp))
     try:
-        con.execute(WAREHOUSE_DDL.read_text())
+        con.execute(ddl("warehouse"))
         for name, frame in (("partner", partners), ("person", persons),
                             ("participation", participation),
                             ("person_id_history", history), ("release", release)):
-            con.register("frame_in", frame)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame_in")  # noqa: S608
-            con.unregister("frame_in")
+            insert_frame(con, name, frame)
         measures.create_warehouse_facts(con)
         facts = published_facts(inputs.events, inputs.records, inputs.crosswalk,
                                 match_records=inputs.match_records)

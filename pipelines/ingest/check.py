@@ -1,0 +1,153 @@
+"""`pathlink check` and the partner's validation report: verdict, counts, rows, fields, rules.
+
+The report and the Great Expectations Data Docs name rows, fields and rules, never a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from data_contracts import DATASETS, contract_version
+from pipelines.ingest.errors import FileRejected
+from pipelines.ingest.landing import display_name
+from pipelines.ingest.read import read_table
+from pipelines.ingest.validate import GX_LOCK, Issue, ValidationOutcome, validate_table
+
+
+@dataclass
+class CheckReport:
+    """`pathlink check` result for one file."""
+
+    file: str
+    dataset: str
+    partner_id: str | None
+    verdict: str
+    reason: str | None
+    counts: dict[str, int]
+    issues: list[Issue]
+    contract: str
+    file_format: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+    outcome: ValidationOutcome | None = field(default=None, repr=False)
+
+
+# -- check reports and data docs --------------------------------------------------------------
+def _partner_setting(config: Any, name: str) -> Any:
+    if config is None:
+        return None
+    if isinstance(config, Mapping):
+        return config.get(name)
+    return getattr(config, name, None)
+
+
+def check_file(path: Path, dataset: str, *, partner_id: str | None = None,
+               partner_config: Any = None, as_of: date,
+               max_quarantine_share: float = 0.5) -> CheckReport:
+    """Read and validate one file for `pathlink check` (never raises for bad data).
+
+    `partner_config` may be a `PartnerConfig`-like object or mapping with `columns`
+    (header map), `values` (value map) and `age_range`.
+    """
+    path = Path(path)
+    name = display_name(path)
+    try:
+        contract = contract_version(dataset)
+    except KeyError:
+        return CheckReport(name, dataset, partner_id, "rejected",
+                           f"{name}: unknown dataset; expected one of {', '.join(DATASETS)}",
+                           {"read": 0, "accepted": 0, "quarantined": 0}, [], "")
+    age_range = _partner_setting(partner_config, "age_range")
+    try:
+        read = read_table(path, column_map=_partner_setting(partner_config, "columns"),
+                          value_map=_partner_setting(partner_config, "values"),
+                          dataset=dataset, source_name=name)
+        outcome = validate_table(read.frame, dataset, partner_id=partner_id, as_of=as_of,
+                                 age_range=tuple(age_range) if age_range else None,
+                                 max_quarantine_share=max_quarantine_share, source_name=name)
+    except FileRejected as exc:
+        issue = Issue(exc.row or 0, exc.field or "", exc.code, "error", exc.reason)
+        return CheckReport(name, dataset, partner_id, "rejected", str(exc),
+                           {"read": 0, "accepted": 0, "quarantined": 0}, [issue], contract)
+    return CheckReport(name, dataset, partner_id, outcome.file_verdict,
+                       outcome.reject_reason, dict(outcome.counts), outcome.issues, contract,
+                       read.file_format, read.encoding, read.delimiter, outcome)
+
+
+def render_check_report(report: CheckReport, *, max_issues: int = 200) -> str:
+    """Plain text for partners: verdict, counts, then one line per issue (no values)."""
+    lines = [f"File:      {report.file}", f"Dataset:   {report.dataset}"
+             + (f" (contract {report.contract})" if report.contract else "")]
+    if report.partner_id:
+        lines.append(f"Partner:   {report.partner_id}")
+    if report.file_format:
+        detail = report.file_format
+        if report.encoding:
+            detail += f", {report.encoding}"
+        if report.delimiter:
+            detail += f", delimiter {report.delimiter!r}"
+        lines.append(f"Read as:   {detail}")
+    verdict = report.verdict.upper()
+    lines.append(f"Verdict:   {verdict}" + (f" - {report.reason}" if report.reason else ""))
+    counts = report.counts
+    lines.append(f"Rows:      read {counts.get('read', 0)}, accepted {counts.get('accepted', 0)}, "
+                 f"quarantined {counts.get('quarantined', 0)}, with dropped fields "
+                 f"{counts.get('rows_with_warnings', 0)}")
+    if report.issues:
+        errors = sum(i.severity == "error" for i in report.issues)
+        lines.append(f"Issues:    {errors} errors, {len(report.issues) - errors} warnings")
+        lines.append("")
+        lines.append(f"{'row':>7}  {'severity':8}  {'field':24}  {'rule':24}  message")
+        for issue in report.issues[:max_issues]:
+            row = "file" if issue.row == 0 else str(issue.row)
+            lines.append(f"{row:>7}  {issue.severity:8}  {issue.field:24}  {issue.rule:24}  "
+                         f"{issue.message}")
+        if len(report.issues) > max_issues:
+            lines.append(f"... and {len(report.issues) - max_issues} more issues")
+    else:
+        lines.append("Issues:    none")
+    return "\n".join(lines) + "\n"
+
+
+def write_data_docs(gx_result: Any, out_dir: Path, *, title: str | None = None) -> Path:
+    """Write GE Data Docs HTML (`index.html`) and `summary.md` for one validation.
+
+    The result carries only `__row` ids (validated with `exclude_unexpected_values`), so the
+    page shows which rules failed on how many rows, never a value.
+
+    Returns:
+        The path of index.html.
+    """
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    from data_contracts.compiler import gx_context
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with GX_LOCK:
+        gx_context()
+        document = ValidationResultsPageRenderer().render(gx_result)
+        html = DefaultJinjaPageView().render(document)
+    index = out_dir / "index.html"
+    index.write_text(html, encoding="utf-8")
+    stats = gx_result.statistics or {}
+    lines = [f"# {title or 'Validation summary'}", "",
+             f"- suite: {gx_result.suite_name}",
+             f"- success: {gx_result.success}",
+             f"- expectations: {stats.get('evaluated_expectations', 0)} evaluated, "
+             f"{stats.get('unsuccessful_expectations', 0)} failed", "",
+             "| field | rule | severity | rows |", "|---|---|---|---|"]
+    for result in gx_result.results:
+        if result.success:
+            continue
+        meta = result.expectation_config.meta or {}
+        rows = (result.result or {}).get("unexpected_count", 0)
+        lines.append(f"| {meta.get('field', '')} | {meta.get('code', '')} | "
+                     f"{meta.get('severity', '')} | {rows} |")
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return index

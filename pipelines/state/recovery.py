@@ -1,0 +1,35 @@
+"""Recovery after a killed run: what it may leave behind, cleaned up under the writer lock."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from pipelines.state.store import StateStore
+from pipelines.workspace import Workspace
+
+
+def stale_temp_files(ws: Workspace) -> list[Path]:
+    """Temporary files a killed run can leave: half-written releases and quarantine files."""
+    found: list[Path] = []
+    published = ws.published_db
+    if published.parent.is_dir():
+        found += sorted(published.parent.glob(f".{published.name}.*.tmp*"))
+    if ws.quarantine_dir.is_dir():
+        found += sorted(ws.quarantine_dir.rglob("*.tmp"))
+    return found
+
+
+def cleanup_interrupted(ws: Workspace) -> list[str]:
+    """Remove stale temporary files and mark runs left `running` as `interrupted`.
+
+    Call only while holding the writer lock: then no other run can be active.
+
+    Returns:
+        The run ids marked interrupted.
+    """
+    for path in stale_temp_files(ws):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    with StateStore(ws.state_db) as state:
+        return state.mark_interrupted_runs()

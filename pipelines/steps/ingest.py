@@ -1,0 +1,187 @@
+"""Ingest one drop: read -> validate -> normalize -> encode (or event rows) -> store.
+
+Every function takes the drop's `DropContext` (loaded once per drop) and is free of Prefect;
+`pipelines.orchestration.tasks` wraps each in a task that never persists its result (raw PII
+passes through here in memory only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+from keys import KeyMismatchError
+from linkage.encode import encode_participants, load_encoding_schema
+from linkage.normalize import normalize_participants
+from pipelines.faults import crash_point
+from pipelines.ingest import (
+    EncodedBatch,
+    ReadResult,
+    ValidationOutcome,
+    contract_version,
+    encoded_batch,
+    issues_frame,
+    read_table,
+    validate_table,
+    write_data_docs,
+)
+from pipelines.ingest.encoded import EncodedDropError, read_encoded_drop
+from pipelines.ingest.events import restricted_rows
+from pipelines.state import StateStore, encrypt_quarantine, now_utc
+from pipelines.steps.context import DropContext
+
+
+class EncodedDropRefused(Exception):
+    """A partner-side encoded file was refused (wrong key, schema or shape); no PII inside."""
+
+
+@dataclass
+class DropOutcome:
+    """What happened to one dropped file (no PII)."""
+
+    partner_id: str
+    period: str
+    dataset: str
+    rel_path: str
+    sha256: str
+    status: str  # accepted | rejected | unchanged
+    rows_read: int = 0
+    rows_accepted: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+    replaced: str | None = None
+
+    @classmethod
+    def accepted(cls, ctx: DropContext) -> DropOutcome:
+        ref = ctx.ref
+        return cls(ref.partner_id, ref.period, ref.dataset, ctx.rel_path, ctx.sha256,
+                   status="accepted")
+
+    def count(self, read: int, accepted: int, quarantined: int) -> None:
+        self.rows_read, self.rows_accepted, self.rows_quarantined = read, accepted, quarantined
+
+    def reject(self, reason: str) -> None:
+        self.status, self.reason = "rejected", reason
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_drop(ctx: DropContext) -> ReadResult:
+    """Read one dropped file into strings, applying the partner's column and value maps."""
+    return read_table(ctx.ref.path, column_map=ctx.partner.columns,
+                      value_map=ctx.partner.values)
+
+
+def validate_drop(ctx: DropContext, frame: pd.DataFrame) -> ValidationOutcome:
+    """Validate against the dataset's contract: accept or quarantine every row."""
+    ref = ctx.ref
+    return validate_table(
+        frame, ref.dataset, partner_id=ref.partner_id, period=ref.period, as_of=ctx.run.as_of,
+        age_range=ctx.partner.age_range, max_quarantine_share=ctx.ws.max_quarantine_share,
+        source_name=ctx.rel_path,
+    )
+
+
+def normalize(ctx: DropContext, accepted: pd.DataFrame) -> pd.DataFrame:
+    """Normalize identifiers (names, dates, SSN, phone, email, address)."""
+    return normalize_participants(accepted, as_of=ctx.run.as_of)
+
+
+def encode(ctx: DropContext, normalized: pd.DataFrame, accepted: pd.DataFrame) -> EncodedBatch:
+    """Keyed tokens and Bloom filters with lineage and profile columns; no raw PII."""
+    schema = load_encoding_schema()
+    encoded = encode_participants(normalized, ctx.secret, schema)
+    batch = encoded_batch(encoded, accepted, key_fingerprint=ctx.secret.fingerprint,
+                          encoding_schema=schema.id)
+    return batch.with_lineage(partner_id=ctx.ref.partner_id, period=ctx.ref.period,
+                              sha256=ctx.sha256, profile=accepted)
+
+
+def event_rows(ctx: DropContext, accepted: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an event dataset for the restricted state (wage identities become tokens)."""
+    tokens = None
+    employer_hash_key = None
+    if ctx.ref.dataset == "wages":
+        tokens = encode_participants(normalize_participants(accepted, as_of=ctx.run.as_of),
+                                     ctx.secret, load_encoding_schema())
+        employer_hash_key = ctx.secret.subkey("employer/v1")
+    return restricted_rows(accepted, dataset=ctx.ref.dataset, partner_id=ctx.ref.partner_id,
+                           period=ctx.ref.period, sha256_hex=ctx.sha256, tokens=tokens,
+                           employer_hash_key=employer_hash_key)
+
+
+def read_encoded(ctx: DropContext) -> EncodedBatch:
+    """Read a partner-side encoded drop, refusing one made under another key or schema.
+
+    During a key rotation's overlap a drop under a previous key (`previous_key_ids`) is
+    accepted too; its records keep their key's fingerprint (docs/keys.md, "Rotation").
+
+    Raises:
+        EncodedDropRefused: another key, schema or partner, or a malformed file.
+    """
+    ws = ctx.ws
+    try:
+        batch = read_encoded_drop(ctx.ref.path, expected_fingerprint=ws.expected_fingerprint(),
+                                  expected_schema=load_encoding_schema(),
+                                  expected_partner=ctx.ref.partner_id,
+                                  previous_fingerprints=ws.previous_fingerprints())
+    except (KeyMismatchError, EncodedDropError) as exc:
+        raise EncodedDropRefused(str(exc)) from None
+    return batch.with_lineage(partner_id=ctx.ref.partner_id, period=ctx.ref.period,
+                              sha256=ctx.sha256)
+
+
+def store_drop(ctx: DropContext, outcome: DropOutcome, *, batch: EncodedBatch | None = None,
+               events: pd.DataFrame | None = None,
+               validation: ValidationOutcome | None = None) -> DropOutcome:
+    """Record the file in the ledger, its row issues, encrypted quarantine and stored rows.
+
+    One `StateStore` block: the ledger row, row issues and records appear together or not at
+    all.
+    """
+    crash_point("store-drop:start")
+    ws = ctx.ws
+    fingerprint = batch.key_fingerprint if batch is not None else None
+    schema_id = batch.encoding_schema if batch is not None else None
+    with StateStore(ws.state_db) as state:
+        # one accepted file per key: the two files of a rotation's overlap do not replace
+        # each other
+        previous = state.current_file(outcome.partner_id, outcome.period, outcome.dataset,
+                                      key_fingerprint=fingerprint)
+        if validation is not None and len(validation.quarantined):
+            encrypt_quarantine(ws, validation.quarantined, partner_id=outcome.partner_id,
+                               period=outcome.period, sha=outcome.sha256, secret=ctx.secret)
+        if outcome.status == "accepted":
+            if previous and previous != outcome.sha256:
+                state.supersede(previous, outcome.sha256, outcome.partner_id, outcome.period,
+                                outcome.dataset)
+                outcome.replaced = previous
+            if batch is not None:
+                state.store_records(batch.frame)
+            elif events is not None:
+                state.store_event_rows(outcome.dataset, events)
+        if validation is not None:
+            issues = issues_frame(validation)
+            state.record_issues(outcome.sha256, issues)
+            if len(issues) and validation.gx_result is not None:
+                # The report sent back to the partner: rules and row numbers, never values.
+                write_data_docs(
+                    validation.gx_result, ws.reports_dir / outcome.partner_id /
+                    outcome.period / outcome.dataset, title=outcome.rel_path)
+        state.record_file({
+            "sha256": outcome.sha256, "partner_id": outcome.partner_id,
+            "period": outcome.period, "dataset": outcome.dataset,
+            "rel_path": outcome.rel_path, "size_bytes": ctx.ref.path.stat().st_size,
+            "status": outcome.status, "reason": outcome.reason,
+            "rows_read": outcome.rows_read, "rows_accepted": outcome.rows_accepted,
+            "rows_quarantined": outcome.rows_quarantined,
+            "contract": contract_version(outcome.dataset),
+            "encoding_schema": schema_id, "key_fingerprint": fingerprint,
+            "code_version": ctx.run.code_version, "run_id": ctx.run.run_id,
+            "processed_at": now_utc(),
+        })
+    crash_point("store-drop:end")
+    return outcome

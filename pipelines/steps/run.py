@@ -1,0 +1,64 @@
+"""A run's bookkeeping: open it (recover, discover, plan periods), mark periods, close it.
+
+The order is what makes a killed run safe to start again: a period counts as done only once
+its release is swapped in (`mark_published`), so a run killed before that links and
+publishes the period again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pipelines.state import StateStore, cleanup_interrupted
+from pipelines.steps.context import RunContext
+from pipelines.steps.discover import Discovery, discover
+
+
+@dataclass
+class RunPlan:
+    """What a run will do: the periods to process (oldest first) and their drops."""
+
+    discovery: Discovery
+    interrupted: list[str] = field(default_factory=list)
+    by_period: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def periods(self) -> list[str]:
+        return sorted(self.by_period)
+
+
+def open_run(run: RunContext) -> RunPlan:
+    """Start a run under the writer lock (the caller holds it).
+
+    Removes what a killed run left, finds the pending drops, adds every period a killed run
+    stored but did not publish, and records the run as `running`.
+    """
+    ws = run.ws
+    interrupted = cleanup_interrupted(ws)
+    found = discover(ws, run.as_of)
+    plan = RunPlan(found, interrupted)
+    for drop in found.pending:
+        plan.by_period.setdefault(drop.period, []).append(drop.as_params())
+    with StateStore(ws.state_db) as state:
+        for period in state.unfinished_periods():  # stored, but never published
+            plan.by_period.setdefault(period, [])
+        state.start_run(run.run_id, run.code_version, ws.fingerprint_or_none())
+    return plan
+
+
+def close_run(run: RunContext, status: str, periods: list[str]) -> None:
+    """Record how the run ended (`completed` or `failed`) and the periods it covered."""
+    with StateStore(run.ws.state_db) as state:
+        state.finish_run(run.run_id, status, periods)
+
+
+def mark_linked(run: RunContext, period: str) -> None:
+    """The period's drops are linked; its release is about to be written."""
+    with StateStore(run.ws.state_db) as state:
+        state.mark_period(period, run.run_id)
+
+
+def mark_published(run: RunContext, period: str) -> None:
+    """The release including `period` is swapped in: only now is the period done."""
+    with StateStore(run.ws.state_db) as state:
+        state.mark_published(period, run.run_id)
