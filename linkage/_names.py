@@ -126,6 +126,9 @@ _PREFERRED_CANONICAL = MappingProxyType(
 
 _NON_LETTERS = re.compile(r"[^a-z]+")
 _PART_SPLIT = re.compile(r"[\s\-]+")
+#: The normalized suffix codes (the ``suffix`` column holds one of these or None).
+SUFFIXES = frozenset(_SUFFIX_CODES.values())
+
 _SUFFIX_TOKEN_SPLIT = re.compile(r"[\s,]+")
 
 

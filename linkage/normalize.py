@@ -29,11 +29,18 @@ import pandas as pd
 import phonenumbers
 
 from linkage._address import clean_city, clean_state, clean_zip5, standardize_street
-from linkage._names import canonical_given_name, clean_name, parse_suffix, split_surname
+from linkage._names import (
+    SUFFIXES,
+    canonical_given_name,
+    clean_name,
+    parse_suffix,
+    split_surname,
+)
 
 __all__ = [
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
+    "SUFFIXES",
     "normalize_participants",
     "parse_date",
     "ssn_issue",

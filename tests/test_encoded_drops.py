@@ -72,7 +72,7 @@ def test_encoded_file_holds_no_pii_and_records_key_and_schema(written) -> None:
     assert table.column("source_row").to_pylist() == [2, 3, 4]
     meta = {k.decode(): v.decode() for k, v in table.schema.metadata.items()}
     assert meta["pathlink_key_fingerprint"] == KEY_A.fingerprint
-    assert meta["pathlink_encoding_schema"] == "pathlink-encoding/2"
+    assert meta["pathlink_encoding_schema"] == "pathlink-encoding/3"
     assert meta["pathlink_partner"] == "youth_dept"
     assert (meta["pathlink_rows_read"], meta["pathlink_rows_accepted"],
             meta["pathlink_rows_quarantined"]) == ("4", "3", "1")
@@ -95,7 +95,7 @@ def test_hub_reads_what_the_partner_wrote(written) -> None:
     assert frame["birth_year"].tolist() == [1987, 2001, 1999]
     # a SharedSecret works too (only its fingerprint is read), and a schema id
     again = read_encoded_drop(out, expected_fingerprint=KEY_A,
-                              expected_schema="pathlink-encoding/2")
+                              expected_schema="pathlink-encoding/3")
     assert len(again.frame) == 3
 
 
@@ -127,7 +127,7 @@ def test_wrong_schema_refused(written) -> None:
     _, out = written
     # a drop encoded under the current schema at a hub still on v1 (or the reverse) is refused
     spec = copy.deepcopy(load_schema("encoding", 1))
-    with pytest.raises(EncodedDropError, match=r"schema 'pathlink-encoding/2'.*expects"):
+    with pytest.raises(EncodedDropError, match=r"schema 'pathlink-encoding/3'.*expects"):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
                           expected_schema=EncodingSchema.from_dict(spec))
 
@@ -142,7 +142,7 @@ def test_tampered_filter_length_refused(written) -> None:
         return table.set_column(i, "bf_given_name", pa.array(values, pa.binary())), meta
 
     _rewrite(out, truncate)
-    with pytest.raises(EncodedDropError, match="bf_given_name: 1 filter"):
+    with pytest.raises(EncodedDropError, match="bf_given_name: 1 value"):
         read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,
                           expected_schema=load_encoding_schema())
 

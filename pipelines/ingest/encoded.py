@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 from keys import KeyMismatchError
 from linkage.encode import EncodingSchema, SecretLike, encode_participants, load_encoding_schema
-from linkage.normalize import normalize_participants
+from linkage.normalize import SUFFIXES, normalize_participants
 from pipelines.ingest.batch import EncodedBatch
 from pipelines.ingest.check import CheckReport
 from pipelines.ingest.landing import PARTNER_RE, PERIOD_RE, display_name
@@ -65,6 +65,7 @@ LINEAGE_COLUMNS = ("partner_record_id", "source_row")
 _TOKEN_RE = re.compile(r"^[0-9a-f]{64}$")
 _ZIP3_RE = re.compile(r"^[0-9]{3}$")
 _SEXES = frozenset({"F", "M", "X"})
+_SUFFIXES = SUFFIXES
 
 
 class EncodedDropError(ValueError):
@@ -98,16 +99,17 @@ class EncodedDrop:
 
 def encoded_columns(schema: EncodingSchema) -> list[str]:
     """The columns of an encoded drop under ``schema``, in file order."""
-    return [*LINEAGE_COLUMNS, *(f"tok_{t}" for t in schema.tokens),
-            *(f"bf_{b}" for b in schema.bloom), *schema.passthrough]
+    return [*LINEAGE_COLUMNS, *schema.columns()]
 
 
 def _arrow_schema(schema: EncodingSchema) -> pa.Schema:
     fields = [pa.field("partner_record_id", pa.string(), nullable=False),
               pa.field("source_row", pa.int64(), nullable=False)]
     fields += [pa.field(f"tok_{t}", pa.string()) for t in schema.tokens]
+    fields += [pa.field(f"ts_{t}", pa.binary()) for t in schema.token_sets]
     fields += [pa.field(f"bf_{b}", pa.binary()) for b in schema.bloom]
-    types = {"birth_year": pa.int64(), "sex": pa.string(), "zip3": pa.string()}
+    types = {"birth_year": pa.int64(), "sex": pa.string(), "zip3": pa.string(),
+             "suffix": pa.string()}
     fields += [pa.field(name, types[name]) for name in schema.passthrough]
     return pa.schema(fields)
 
@@ -351,13 +353,14 @@ def read_encoded_drop(
     data: dict[str, Any] = {}
     for column in expected_cols:
         chunked = table.column(column)
-        if column.startswith("bf_"):
-            width = expected_schema.encoded_bits(column[3:]) // 8
+        if column.startswith(("bf_", "ts_")):
+            width = (expected_schema.encoded_bits(column[3:]) // 8 if column.startswith("bf_")
+                     else expected_schema.token_set_bytes(column[3:]))
             lengths = pc.binary_length(chunked).to_numpy(zero_copy_only=False)
             present = ~np.isnan(lengths.astype(float))
             wrong = int((lengths[present] != width).sum())
             if wrong:
-                raise _fail(name, f"column {column}: {wrong} filter(s) are not {width} bytes")
+                raise _fail(name, f"column {column}: {wrong} value(s) are not {width} bytes")
             data[column] = np.array(chunked.to_pylist(), dtype=object)
         elif column in ("source_row", "birth_year"):
             data[column] = pd.array(chunked.to_pylist(), dtype="Int64")
@@ -380,6 +383,11 @@ def read_encoded_drop(
         bad = frame["sex"].dropna().map(lambda v: v not in _SEXES)
         if bad.any():
             raise _fail(name, f"column sex: {int(bad.sum())} value(s) are not F, M or X")
+    if "suffix" in frame:
+        bad = frame["suffix"].dropna().map(lambda v: v not in _SUFFIXES)
+        if bad.any():
+            raise _fail(name, f"column suffix: {int(bad.sum())} value(s) are not one of "
+                              f"{', '.join(sorted(_SUFFIXES))}")
     if "birth_year" in frame:
         years = frame["birth_year"].dropna()
         if ((years < 1850) | (years > 2100)).any():

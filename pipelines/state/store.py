@@ -266,7 +266,7 @@ class StateStore:
 
     @staticmethod
     def _column_type(name: str) -> str:
-        if name.startswith("bf_"):
+        if name.startswith(("bf_", "ts_")):
             return "BLOB"
         if name in ("birth_year",):
             return "INTEGER"
@@ -339,9 +339,9 @@ class StateStore:
             [*params, key_fingerprint],
         ).df()
         # DuckDB hands BLOBs back as bytearray; the encoded-frame contract is bytes (hashable,
-        # as the linkage stages expect, e.g. for the bf_dob salt of salted filters).
+        # as the linkage stages expect, e.g. when a token set's bytes are compared as a value).
         for column in records.columns:
-            if column.startswith("bf_"):
+            if column.startswith(("bf_", "ts_")):
                 records[column] = [bytes(v) if isinstance(v, bytearray) else v
                                    for v in records[column]]
         return records
