@@ -195,7 +195,8 @@ def main() -> None:
           f"hardening: {schema.raw['hardening']}")
     n_filters = len(schema.bloom)
     print(f"pathlink encode_participants ({args.schema}: {len(schema.tokens)} tokens + "
-          f"{len(schema.token_sets)} token sets + {n_filters} Bloom filters): {args.n / best:,.0f} records/s wall (best of {args.repeats}: {best:.2f} s; "
+          f"{len(schema.token_sets)} token sets + {n_filters} Bloom filters): "
+          f"{args.n / best:,.0f} records/s wall (best of {args.repeats}: {best:.2f} s; "
           f"all: {', '.join(f'{t:.2f}' for t in times)})")
     print(f"  CPU time of this process: {args.n / best_cpu:,.0f} records/s per CPU-second "
           f"(best {best_cpu:.2f} s; all: {', '.join(f'{t:.2f}' for t in cpu_times)}); "
