@@ -6,20 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-from _ops_fixtures import AS_OF, shared_drops, shared_uninterrupted
+from _ops import AS_OF
 from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.orchestration.flows import run_workspace
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory, prefect_harness) -> dict:
-    shared_drops(tmp_path_factory)
-    return shared_uninterrupted(tmp_path_factory)
 
 
 def test_status_reports_ledger_versions_and_quarantine_by_rule(tmp_path: Path,

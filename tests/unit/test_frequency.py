@@ -22,7 +22,7 @@ from linkage.evaluate import (
 from linkage.frequency import frequency_adjustments, level_columns, persons_per_value
 
 SECRET = SharedSecret("frequency-test", b"\x3c" * 32)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_persons_are_counted_in_clusters_not_records():
@@ -104,6 +104,7 @@ def _namesake_links(encoded, truth, adjusted: bool):
     return links, pairwise_scores(result.clusters, truth), result
 
 
+@pytest.mark.slow  # over ~2 s: left out of `make test-fast`
 def test_namesakes_no_longer_link_on_the_shared_name(febrl4):
     """Two people of one common name and different dates of birth were joined by the
     exact-names ladder alone. The adjustment counts how many persons hold the name and lowers

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import duckdb
-from _ops_fixtures import AS_OF, REPO, make_workspace, shared_drops
+from _ops import AS_OF, REPO, make_workspace
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -34,9 +34,9 @@ def _hold_lock(state_dir: Path, seconds: float) -> subprocess.Popen[str]:
     return holder
 
 
-def test_second_run_is_refused_then_waits(tmp_path: Path, tmp_path_factory,
-                                          prefect_harness) -> None:
-    root = make_workspace(tmp_path / "w", shared_drops(tmp_path_factory),
+def test_second_run_is_refused_then_waits(tmp_path: Path, prefect_harness,
+                                          ops_drops: Path) -> None:
+    root = make_workspace(tmp_path / "w", ops_drops,
                           partners=("workforce_board",))
     ws = load_workspace(root)
 

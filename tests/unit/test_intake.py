@@ -235,6 +235,7 @@ def test_23b_negative_amount_and_plus_phone_are_not_formulas(tmp_path: Path) -> 
     assert outcome.accepted.loc[0, "amount"] == "-125.50"
 
 
+@pytest.mark.slow  # over ~2 s: left out of `make test-fast`
 def test_24_ten_megabyte_field_is_a_row_error(tmp_path: Path) -> None:
     huge = "A" * (10 * 1024 * 1024)
     outcome = ingest(write(tmp_path, [HEADER, f"R1,{huge},Lee,1990-05-01,,", *GOOD[1:]]))

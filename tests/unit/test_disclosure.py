@@ -298,6 +298,7 @@ def random_release():
     con.close()
 
 
+@pytest.mark.slow  # over ~2 s: left out of `make test-fast`
 def test_attack_recovers_no_suppressed_cell(random_release):
     _con, _tidy, tables = random_release
     released = tables["released_measures"]

@@ -37,7 +37,7 @@ from keys import (
 )
 from pipelines.cli.keys import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAST_N = 2**10  # scrypt cost for tests that do not check the default
 FIXED = bytes(range(32))
 FIXED_FINGERPRINT = "686caf339fd557f3d72b12552870386c"
@@ -163,6 +163,7 @@ def test_fingerprint_is_public_derivation() -> None:
     assert SharedSecret("other-id", FIXED).fingerprint == secret.fingerprint
 
 
+@pytest.mark.slow  # over ~2 s: left out of `make test-fast`
 def test_subkey_stable_across_processes() -> None:
     venv_python = REPO / ".venv" / "bin" / "python"
     python = str(venv_python) if venv_python.exists() else sys.executable

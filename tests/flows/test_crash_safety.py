@@ -2,7 +2,7 @@
 
 One workspace is killed at successive stages, each `pathlink run` resuming what the previous
 killed one left (so recovery from a recovery is tested too); the last run completes. Its release
-must equal an uninterrupted run's, person IDs aside (see `_ops_fixtures.canonical_release`), with
+must equal an uninterrupted run's, person IDs aside (see `_ops.canonical_release`), with
 no duplicate or lost row in the restricted state.
 """
 
@@ -12,16 +12,13 @@ import signal
 from pathlib import Path
 
 import duckdb
-import pytest
-from _ops_fixtures import (
+from _ops import (
     AS_OF,
     canonical_release,
     grouping,
     make_workspace,
     pathlink,
     prefect_env,
-    shared_drops,
-    shared_uninterrupted,
     state_invariants,
 )
 
@@ -40,16 +37,6 @@ KILL_SEQUENCE = [
     "link:end",                   # 2026-10 linked and committed, not published
 ]
 STATE_DAMAGE = ("duplicate_record_versions", "two_accepted_files", "duplicate_snapshot_rows")
-
-
-@pytest.fixture(scope="session")
-def ops_drops(tmp_path_factory) -> Path:
-    return shared_drops(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory, prefect_harness) -> dict:
-    return shared_uninterrupted(tmp_path_factory)
 
 
 def test_crash_point_is_inert_unless_named(monkeypatch) -> None:

@@ -1,5 +1,7 @@
 """Helpers for the operations tests: small workspaces, CLI subprocesses, canonical releases.
 
+The shared drops and the uninterrupted run are session fixtures (`tests/flows/conftest.py`).
+
 Two releases are "the same" when they hold the same rows once every person ID is replaced by a
 canonical label (the smallest record key the person ever held, from the restricted crosswalk and
 its snapshots) and per-run metadata (run ids, timestamps) is dropped. So freshly drawn person IDs
@@ -27,7 +29,7 @@ PERIODS = ["2026-09", "2026-10"]
 # Three of the seven synthetic partners keep these tests short (six drops over two periods).
 OPS_PARTNERS = ("workforce_board", "youth_dept", "community_college")
 RUN_METADATA = {"run_id", "recorded_at", "published_at"}
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 #: One secret for every ops workspace of a test session. The tests compare a workspace's release
@@ -55,38 +57,6 @@ def make_workspace(root: Path, drops: Path, *, runner: dict | None = None,
         shutil.copytree(drops / "landing" / partner_id, root / "landing" / partner_id,
                         dirs_exist_ok=True)
     return root
-
-
-_CACHE: dict[str, object] = {}
-
-
-def shared_drops(tmp_path_factory) -> Path:
-    """Seeded synthetic drops for two periods, made once per test session."""
-    if "drops" not in _CACHE:
-        from pipelines.synthetic.participants import generate
-
-        out = tmp_path_factory.mktemp("ops-synthetic")
-        generate(out, seed=11, persons=150, periods=PERIODS)
-        _CACHE["drops"] = out
-    return _CACHE["drops"]  # type: ignore[return-value]
-
-
-def shared_uninterrupted(tmp_path_factory) -> dict:
-    """One uninterrupted default-runner run over `shared_drops`, made once per session.
-
-    Needs the Prefect harness to be active (request `prefect_harness` first).
-    """
-    if "uninterrupted" not in _CACHE:
-        from pipelines.orchestration.flows import run_workspace
-
-        root = make_workspace(tmp_path_factory.mktemp("ops-ws") / "uninterrupted",
-                              shared_drops(tmp_path_factory))
-        summary = run_workspace(root, as_of=AS_OF, seed=1)
-        _CACHE["uninterrupted"] = {
-            "root": root, "summary": summary, "release": canonical_release(root),
-            "grouping": grouping(load_workspace(root).state_db),
-        }
-    return _CACHE["uninterrupted"]  # type: ignore[return-value]
 
 
 def person_labels(state_db: Path) -> dict[str, str]:

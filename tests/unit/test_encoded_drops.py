@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -44,11 +45,24 @@ def extract(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def written(extract: Path, tmp_path: Path) -> tuple[encoded_drops.EncodedDrop, Path]:
+@pytest.fixture(scope="module")
+def encoded_once(tmp_path_factory) -> tuple[encoded_drops.EncodedDrop, Path]:
+    """The extract encoded and written once (validation is the slow part); tests get copies."""
+    extract = tmp_path_factory.mktemp("extract") / "my_extract.csv"
+    extract.write_text("\n".join([HEADER, *ROWS]) + "\n")
     drop = encode_file(extract, partner_id="youth_dept", secret=KEY_A, period="2026-10",
                        as_of=AS_OF)
-    out = write_encoded(drop, tmp_path / "out" / "participants.encoded.parquet")
+    out = write_encoded(drop, tmp_path_factory.mktemp("encoded") / "participants.encoded.parquet")
+    return drop, out
+
+
+@pytest.fixture
+def written(encoded_once, tmp_path: Path) -> tuple[encoded_drops.EncodedDrop, Path]:
+    """A fresh copy of the encoded file for each test (some rewrite it)."""
+    drop, original = encoded_once
+    out = tmp_path / "out" / "participants.encoded.parquet"
+    out.parent.mkdir()
+    shutil.copy2(original, out)
     return drop, out
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _ops_fixtures import (
+from _ops import (
     AS_OF,
     canonical_release,
     grouping,
     make_workspace,
-    shared_drops,
-    shared_uninterrupted,
 )
 
 from pipelines.orchestration.flows import run_workspace
@@ -20,16 +18,6 @@ from pipelines.workspace import load_workspace
 
 pytest.importorskip("prefect_dask")
 pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="session")
-def ops_drops(tmp_path_factory) -> Path:
-    return shared_drops(tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory, prefect_harness) -> dict:
-    return shared_uninterrupted(tmp_path_factory)
 
 
 def test_dask_runner_gives_the_same_release_as_the_default(

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _ops_fixtures import REPO, prefect_env
+from _ops import REPO, prefect_env
 
 from pipelines.workspace import init_workspace
 
