@@ -99,7 +99,7 @@ def test_release_records_the_linkage_spec_and_encoding(synthetic_workspace: dict
     finally:
         con.close()
     assert row == [(2, SPEC_VERSION, load_encoding_schema().id)]
-    assert SPEC_VERSION == "pathlink-linkage/4"
+    assert SPEC_VERSION == "pathlink-linkage/5"
 
 
 def _drops(summary: dict, dataset: str | None = None) -> list[dict]:
