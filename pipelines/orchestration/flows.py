@@ -43,7 +43,7 @@ from pipelines.workspace import WorkspaceError
 def ingest_drop(run: RunContext, rel_path: str, sha256: str) -> dict[str, Any]:
     """Read, validate, normalize, encode and store one partner's file (thin tasks)."""
     ctx = run.drop(rel_path, sha256)
-    outcome = DropOutcome.accepted(ctx)
+    outcome = DropOutcome.for_drop(ctx)
     if ctx.ref.encoded:
         batch = None
         try:

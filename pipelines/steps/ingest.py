@@ -54,7 +54,8 @@ class DropOutcome:
     replaced: str | None = None
 
     @classmethod
-    def accepted(cls, ctx: DropContext) -> DropOutcome:
+    def for_drop(cls, ctx: DropContext) -> DropOutcome:
+        """A new outcome for the drop, `accepted` until a stage says otherwise."""
         ref = ctx.ref
         return cls(ref.partner_id, ref.period, ref.dataset, ctx.rel_path, ctx.sha256,
                    status="accepted")

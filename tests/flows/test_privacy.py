@@ -54,13 +54,13 @@ def _duckdb_hits(path: Path) -> list[str]:
         cols = con.execute(
             "SELECT table_name, column_name FROM information_schema.columns").fetchall()
         for table, column in cols:
-            for needle in NEEDLES:
-                count = con.execute(
-                    f'SELECT count(*) FROM "{table}" WHERE '
-                    f'contains(lower(CAST("{column}" AS VARCHAR)), ?)', [needle.lower()]
-                ).fetchall()[0][0]
-                if count:
-                    found.append(f"{table}.{column}:{needle}")
+            # one scan of the column counts the rows holding each needle
+            text = f'lower(CAST("{column}" AS VARCHAR))'
+            counts = con.execute(
+                "SELECT " + ", ".join(f"count_if(contains({text}, ?))" for _ in NEEDLES)
+                + f' FROM "{table}"', [n.lower() for n in NEEDLES]).fetchall()[0]
+            found += [f"{table}.{column}:{needle}"
+                      for needle, count in zip(NEEDLES, counts, strict=True) if count]
     finally:
         con.close()
     return found
