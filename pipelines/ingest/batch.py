@@ -24,7 +24,7 @@ class EncodedBatch:
     Attributes:
         frame: One row per accepted record.
         key_fingerprint: Fingerprint of the key the tokens and filters were made under.
-        encoding_schema: Encoding schema id, e.g. ``pathlink-encoding/2``.
+        encoding_schema: Encoding schema id, e.g. ``pathlink-encoding/3``.
         rows_read, rows_accepted, rows_quarantined: The file's row counts.
         partner_id, period, created_at: As recorded in a partner-side encoded file.
     """

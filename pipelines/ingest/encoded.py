@@ -261,7 +261,7 @@ def read_encoded_drop(
         expected_fingerprint: The hub key's fingerprint (or the ``SharedSecret`` itself: only
             its ``fingerprint`` is used).
         expected_schema: The hub's ``EncodingSchema`` (or its id, e.g.
-            ``"pathlink-encoding/2"``).
+            ``"pathlink-encoding/3"``).
         expected_partner: When given, the partner recorded in the file must be this one.
         previous_fingerprints: Fingerprints of previous keys still accepted during a key
             rotation's overlap (docs/keys.md, "Rotation"); the batch's ``key_fingerprint`` tells

@@ -31,8 +31,8 @@ class PublishInputs:
     run_id: str
     periods: list[str]
     code_version: str
-    linkage_spec: str  # e.g. pathlink-linkage/4: the spec this run's crosswalk was linked with
-    encoding_schema: str  # e.g. pathlink-encoding/2: the encoding of the records it linked
+    linkage_spec: str  # e.g. pathlink-linkage/5: the spec this run's crosswalk was linked with
+    encoding_schema: str  # e.g. pathlink-encoding/3: the encoding of the records it linked
     published_at: datetime  # naive UTC, recorded in the release row
     events: dict[str, pd.DataFrame] = field(default_factory=dict)  # restricted event rows
     small_cell_threshold: int = 10

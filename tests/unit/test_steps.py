@@ -47,7 +47,7 @@ def test_one_drop_through_the_steps_without_prefect(run: RunContext) -> None:
 
     secret = SharedSecret("k1", KEY)
     assert batch.key_fingerprint == secret.fingerprint == ctx.secret.fingerprint
-    assert batch.encoding_schema == "pathlink-encoding/2"
+    assert batch.encoding_schema == "pathlink-encoding/3"
     frame = batch.frame
     assert tuple(frame.columns[:6]) == LINEAGE_COLUMNS
     assert tuple(frame.columns[-15:-2]) == PROFILE_COLUMNS
@@ -73,7 +73,7 @@ def test_both_kinds_of_drop_get_the_same_lineage_layout() -> None:
     """Raw drops encoded at the hub and partner-encoded files are stamped by one function."""
     encoded = pd.DataFrame({"partner_record_id": ["A", "B"], "source_row": [2, 3],
                             "tok_t1": ["x" * 64, None], "birth_year": [1990, None]})
-    batch = EncodedBatch(encoded, "f" * 32, "pathlink-encoding/2", 2, 2, 0)
+    batch = EncodedBatch(encoded, "f" * 32, "pathlink-encoding/3", 2, 2, 0)
     stamped = batch.with_lineage(partner_id="p", period="2026-10", sha256="s")
     assert list(stamped.frame.columns) == [
         *LINEAGE_COLUMNS, "tok_t1", "birth_year", *PROFILE_COLUMNS, "key_fingerprint",
