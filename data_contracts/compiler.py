@@ -208,3 +208,63 @@ def gx_context() -> Any:
                 globally=False, metric_calculations=False)
             _CONTEXT = context
         return _CONTEXT
+
+
+def gx_validation_result(contract: Contract, results: list[Any], *,
+                         age_range: tuple[int, int] | None = None,
+                         row_column: str = ROW_COLUMN) -> Any:
+    """A GE `ExpectationSuiteValidationResult` from the vectorised pass's results.
+
+    The suite is the compiled one (the same expectations, kwargs, meta and descriptions); each
+    expectation's result holds what GE's COMPLETE format with `exclude_unexpected_values`
+    holds: counts and the unexpected rows' `row_column` ids, never a value. Used to render the
+    partner's Data Docs without validating a second time (`data_contracts.vectorised`; the
+    two engines are held equal by tests/unit/test_check_engines.py).
+
+    Args:
+        contract: The contract the results were checked against.
+        results: `data_contracts.vectorised.CheckResult`s, one per check.
+        age_range: The program's age range the checks were compiled with.
+        row_column: The row-number column named in the results.
+    """
+    from great_expectations.core import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
+
+    suite = compile_suite(contract, age_range=age_range)
+    by_rule = {e.meta["rule_id"]: e for e in suite.expectations}
+    out = []
+    for item in results:
+        expectation = by_rule[item.check.rule.id]
+        total = item.element_count
+        rows = [{row_column: int(r)} for r in item.unexpected_rows]
+        share = (100.0 * item.unexpected_count / total) if total else 0.0
+        result: dict[str, Any] = {
+            "element_count": total, "unexpected_count": item.unexpected_count,
+            "unexpected_percent": share, "unexpected_index_column_names": [row_column],
+            "partial_unexpected_index_list": rows[:20], "unexpected_index_list": rows,
+        }
+        if item.check.expectation not in ("ExpectColumnValuesToNotBeNull",
+                                          "ExpectColumnValuesToBeNull"):
+            present = total - item.missing_count
+            result.update({
+                "missing_count": item.missing_count,
+                "missing_percent": (100.0 * item.missing_count / total) if total else 0.0,
+                "unexpected_percent_total": share,
+                "unexpected_percent_nonmissing":
+                    (100.0 * item.unexpected_count / present) if present else 0.0,
+            })
+        out.append(ExpectationValidationResult(
+            success=item.success, expectation_config=expectation.configuration, result=result,
+            exception_info={"raised_exception": False, "exception_traceback": None,
+                            "exception_message": None}))
+    failed = sum(not r.success for r in out)
+    return ExpectationSuiteValidationResult(
+        success=failed == 0, results=out, suite_name=suite.name,
+        statistics={"evaluated_expectations": len(out),
+                    "successful_expectations": len(out) - failed,
+                    "unsuccessful_expectations": failed,
+                    "success_percent": 100.0 * (len(out) - failed) / len(out) if out else None},
+        meta={"engine": "pathlink vectorised checks (data_contracts.vectorised)",
+              "contract_id": contract.id, "contract_version": contract.version})

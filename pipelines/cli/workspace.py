@@ -222,6 +222,9 @@ def check(
     partner: Annotated[str | None, typer.Option(help="Partner id (for its age range).")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w",
                                                    help="Workspace (for mappings).")] = None,
+    engine: Annotated[str, typer.Option(
+        help="vectorised (default) or gx: validate with Great Expectations (same findings, "
+             "slower).")] = "vectorised",
 ) -> None:
     """Check a file against its data contract; prints what to fix, never PII values."""
     from pipelines import ingest
@@ -232,8 +235,10 @@ def check(
             partner_config = load_workspace(workspace).partner(partner)
         except WorkspaceError as exc:
             fail(str(exc))
+    if engine not in ingest.ENGINES:
+        fail(f"--engine must be one of {', '.join(ingest.ENGINES)}")
     report = ingest.check_file(file, dataset, partner_id=partner, partner_config=partner_config,
-                               as_of=date.today())
+                               as_of=date.today(), engine=engine)
     typer.echo(ingest.render_check_report(report))
     if report.verdict != "accepted":
         raise typer.Exit(1)

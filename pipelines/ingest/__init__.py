@@ -24,6 +24,7 @@ from pipelines.ingest.landing import (
 )
 from pipelines.ingest.read import ReadResult, canonical_header, read_table
 from pipelines.ingest.validate import (
+    ENGINES,
     Issue,
     ValidationOutcome,
     issues_frame,
@@ -32,7 +33,7 @@ from pipelines.ingest.validate import (
 )
 
 __all__ = [
-    "FORMATS", "PARTNER_RE", "PERIOD_RE", "CheckReport", "DropRef", "EncodedBatch",
+    "ENGINES", "FORMATS", "PARTNER_RE", "PERIOD_RE", "CheckReport", "DropRef", "EncodedBatch",
     "FileRejected", "Issue", "ReadResult", "ValidationOutcome", "canonical_header",
     "check_file", "contract_version", "display_name", "encoded_batch", "issues_frame",
     "parse_drop_path", "read_table", "render_check_report", "run_gx", "sha256_file",

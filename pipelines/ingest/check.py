@@ -47,11 +47,12 @@ def _partner_setting(config: Any, name: str) -> Any:
 
 def check_file(path: Path, dataset: str, *, partner_id: str | None = None,
                partner_config: Any = None, as_of: date,
-               max_quarantine_share: float = 0.5) -> CheckReport:
+               max_quarantine_share: float = 0.5, engine: str = "vectorised") -> CheckReport:
     """Read and validate one file for `pathlink check` (never raises for bad data).
 
     `partner_config` may be a `PartnerConfig`-like object or mapping with `columns`
-    (header map), `values` (value map) and `age_range`.
+    (header map), `values` (value map) and `age_range`. `engine="gx"` validates with Great
+    Expectations instead of the vectorised pass (the same rows by the same rules).
     """
     path = Path(path)
     name = display_name(path)
@@ -68,7 +69,8 @@ def check_file(path: Path, dataset: str, *, partner_id: str | None = None,
                           dataset=dataset, source_name=name)
         outcome = validate_table(read.frame, dataset, partner_id=partner_id, as_of=as_of,
                                  age_range=tuple(age_range) if age_range else None,
-                                 max_quarantine_share=max_quarantine_share, source_name=name)
+                                 max_quarantine_share=max_quarantine_share, source_name=name,
+                                 engine=engine)
     except FileRejected as exc:
         issue = Issue(exc.row or 0, exc.field or "", exc.code, "error", exc.reason)
         return CheckReport(name, dataset, partner_id, "rejected", str(exc),

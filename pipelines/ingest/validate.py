@@ -1,10 +1,15 @@
 """Validate a read file against its data contract: accept or quarantine every row.
 
-`validate_table` checks a frame from `pipelines.ingest.read.read_table` with the Great
-Expectations suite compiled from `data_contracts/<dataset>.yaml` and splits it into accepted
-and quarantined rows. Dates and SSNs are judged by the one rule set in `linkage.normalize`
-(`parse_date`, `ssn_issue`). Nothing here ever puts a data value into a message: issues,
-exceptions and reports name only the file, row, field and rule.
+`validate_table` checks a frame from `pipelines.ingest.read.read_table` against the checks
+compiled from `data_contracts/<dataset>.yaml` and splits it into accepted and quarantined rows.
+Two engines evaluate the same compiled checks on the same prepared frame: the vectorised pass
+(`data_contracts.vectorised`, the default: one pass, text checks once per distinct value) and
+Great Expectations (`engine="gx"`: the suite partners run themselves). They find the same rows
+by the same rules (tests/unit/test_check_engines.py); the partner's Data Docs are GE's renderer
+over either engine's results (`ValidationOutcome.gx_result`, built on first use, so GE is
+imported only when a report is written or GE validates). Dates and SSNs are judged by the one
+rule set in `linkage.normalize` (`parse_date`, `ssn_issue`). Nothing here ever puts a data
+value into a message: issues, exceptions and reports name only the file, row, field and rule.
 
 Decisions (see docs/contracts.md):
 - A header-only file is accepted with 0 rows ("nothing this period") and reported.
@@ -22,11 +27,12 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data_contracts import Contract, Rule, contract_version, load_contract
@@ -38,9 +44,12 @@ from data_contracts.compiler import (
     checks,
     compile_suite,
     derivations,
+    derived_column,
     gx_context,
+    gx_validation_result,
     suite_name,
 )
+from data_contracts.vectorised import evaluate
 from linkage.normalize import parse_date, ssn_issue
 from pipelines.ingest.errors import FileRejected, safe_label
 from pipelines.ingest.read import cell_text
@@ -67,6 +76,10 @@ class Issue:
     message: str
 
 
+#: The engines `validate_table` can check a file with.
+ENGINES = ("vectorised", "gx")
+
+
 @dataclass
 class ValidationOutcome:
     """What validation decided for one file. `read == accepted + quarantined` always."""
@@ -78,21 +91,52 @@ class ValidationOutcome:
     quarantined: pd.DataFrame
     issues: list[Issue]
     counts: dict[str, int]
-    gx_result: Any
+    check_results: Any  # list of CheckResult (vectorised), a GE result (gx), or None
     file_verdict: str  # "accepted" | "rejected"
     reject_reason: str | None = None
     partner_id: str | None = None
     period: str | None = None
+    age_range: tuple[int, int] | None = None
+    engine: str = "vectorised"
+    _gx_result: Any = field(default=None, repr=False)
 
     def raise_if_rejected(self) -> None:
         if self.file_verdict != "accepted":
             raise FileRejected(self.source_name, self.reject_reason or "rejected")
 
+    @property
+    def gx_result(self) -> Any:
+        """The GE validation result (row ids only), built from the vectorised pass's results
+        on first use; None when no check ran (a file rejected for its header)."""
+        if self.check_results is None:
+            return None
+        if self.engine == "gx":
+            return self.check_results
+        if self._gx_result is None:
+            self._gx_result = gx_validation_result(
+                load_contract(self.dataset), self.check_results, age_range=self.age_range)
+        return self._gx_result
+
     def gx_result_json(self) -> dict[str, Any] | None:
-        return None if self.gx_result is None else self.gx_result.to_json_dict()
+        result = self.gx_result
+        return None if result is None else result.to_json_dict()
 
 
-# -- derived columns ----------------------------------------------------------------------
+# -- preparing the frame -----------------------------------------------------------------------
+def _map_unique(series: pd.Series, func: Callable[[Any], Any], dtype: Any = object
+                ) -> np.ndarray:
+    """`func` once per distinct non-null value, spread back over the rows (nulls: func(None)).
+
+    The rules below depend on the value alone, so this equals `series.map(func)`.
+    """
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=dtype)
+    for position, value in enumerate(uniques):
+        mapped[position] = func(value)
+    mapped[-1] = func(None)
+    return mapped[codes]
+
+
 def _date_issue(text: Any, *, as_of: date, not_future: bool, earliest: date | None,
                 early_code: str) -> str | None:
     if not isinstance(text, str):
@@ -133,6 +177,8 @@ def _number(text: Any) -> float:
 
 
 def _duplicates(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.Series:
+    """`duplicate_row` for the 2nd.. copies of an exact duplicate, `conflicting_duplicate` for
+    every row of a key whose rows differ; None elsewhere (rows missing a key part: None)."""
     out = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     present = frame[keys].notna().all(axis=1)
     subset = frame.loc[present]
@@ -140,12 +186,18 @@ def _duplicates(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.
         return out
     key_frame = subset[keys].astype(str)
     dup_mask = key_frame.duplicated(keep=False)
-    for _, group in subset.loc[dup_mask].groupby(keys, sort=False, dropna=True):
-        body = group[columns].astype(str).where(group[columns].notna(), "\x00none")
-        if len(body.drop_duplicates()) == 1:
-            out.loc[group.index[1:]] = "duplicate_row"
-        else:
-            out.loc[group.index] = "conflicting_duplicate"
+    if not dup_mask.any():
+        return out
+    dups = subset.loc[dup_mask]
+    key_id = dups.groupby(keys, sort=False, dropna=True).ngroup()
+    body = dups[columns].astype(str).where(dups[columns].notna(), "\x00none")
+    distinct_bodies = body.assign(__key=key_id.to_numpy()).drop_duplicates() \
+        .groupby("__key").size()
+    conflicting = key_id.map(distinct_bodies).to_numpy() > 1
+    later_copy = key_id.duplicated(keep="first").to_numpy()
+    codes = np.where(conflicting, "conflicting_duplicate",
+                     np.where(later_copy, "duplicate_row", None))
+    out.loc[dups.index] = codes
     return out
 
 
@@ -162,30 +214,31 @@ def _add_derived(frame: pd.DataFrame, contract: Contract, as_of: date,
         if derivation.kind == "date_issue":
             earliest = rule.params.get("min")
             earliest_date = date.fromisoformat(str(earliest)) if earliest else None
-            frame[column] = source.map(lambda v, r=rule, e=earliest_date: _date_issue(
+            frame[column] = _map_unique(source, lambda v, r=rule, e=earliest_date: _date_issue(
                 v, as_of=as_of, not_future=bool(r.params.get("notFuture", False)), earliest=e,
-                early_code=str(r.params.get("tooEarlyCode", "too_early")))).astype(object)
+                early_code=str(r.params.get("tooEarlyCode", "too_early"))))
         elif derivation.kind == "age":
-            ages = source.map(lambda v: _age(v, age_at)).astype(float)
+            ages = pd.Series(_map_unique(source, lambda v: _age(v, age_at), float),
+                             index=frame.index)
             date_issue = f"__date_issue__{rule.column}"
             if date_issue in frame.columns:  # no age for a date already flagged
                 ages = ages.where(frame[date_issue].isna())
             frame[column] = ages
         elif derivation.kind == "ssn_issue":
-            frame[column] = source.map(
-                lambda v: ssn_issue(v) if isinstance(v, str) else None).astype(object)
+            frame[column] = _map_unique(
+                source, lambda v: ssn_issue(v) if isinstance(v, str) else None)
         elif derivation.kind == "number":
-            frame[column] = source.map(_number).astype(float)
+            frame[column] = _map_unique(source, _number, float)
         elif derivation.kind == "duplicate":
             frame[column] = _duplicates(frame, list(rule.columns), contract.columns)
         elif derivation.kind == "order_issue":
             other = str(rule.params["other"])
-            frame[column] = [
-                rule.code if (a := parse_date(x) if isinstance(x, str) else None) and
-                (b := parse_date(y) if isinstance(y, str) else None) and a < b else None
-                for x, y in zip(source, frame[other], strict=True)
-            ]
-            frame[column] = frame[column].astype(object)
+            starts = _map_unique(source, lambda x: parse_date(x) if isinstance(x, str) else None)
+            ends = _map_unique(frame[other],
+                               lambda y: parse_date(y) if isinstance(y, str) else None)
+            frame[column] = np.array(
+                [rule.code if a and b and a < b else None
+                 for a, b in zip(starts, ends, strict=True)], dtype=object)
 
 
 def _clean(value: Any) -> str | None:
@@ -215,9 +268,24 @@ def _canonical_codes(frame: pd.DataFrame, contract: Contract) -> None:
                 return str(sep).join(lookup.get(p.casefold(), p) for p in parts) or None
             return lookup.get(value.casefold(), value)
 
-        frame[rule.column] = frame[rule.column].map(fix)
+        frame[rule.column] = _map_unique(frame[rule.column], fix)
 
 
+def prepare(work: pd.DataFrame, contract: Contract, *, as_of: date,
+            period: str | None = None) -> pd.DataFrame:
+    """The frame both engines check: cleaned contract columns, canonical codes, `__row`,
+    `__read_issue` and the derived columns (`derivations(contract)`). Modifies `work`."""
+    for col in contract.columns:
+        work[col] = _map_unique(work[col], _clean) if col in work.columns else None
+    _canonical_codes(work, contract)
+    if READ_ISSUE_COLUMN not in work.columns:
+        work[READ_ISSUE_COLUMN] = None
+    work[READ_ISSUE_COLUMN] = work[READ_ISSUE_COLUMN].astype(object)
+    _add_derived(work, contract, as_of, _period_start(period, as_of))
+    return work.astype({c: object for c in contract.columns})
+
+
+# -- the engines --------------------------------------------------------------------------------
 GX_LOCK = threading.RLock()
 
 _SUITES: dict[tuple[str, tuple[int, int] | None, frozenset[str]], Any] = {}
@@ -271,27 +339,59 @@ def _unexpected_rows(result: Mapping[str, Any]) -> list[int]:
     return rows
 
 
-_ISSUE_VALUED = {"dateValid", "ssnValid", "unique", "notBefore", "wellFormed"}
-
-
-def _collect_issues(gx_result: Any, prepared: pd.DataFrame, rules: Mapping[str, Rule]
-                    ) -> list[Issue]:
-    by_row = prepared.set_index(ROW, drop=False)
-    issues: list[Issue] = []
+def gx_findings(gx_result: Any, rules: Mapping[str, Rule]) -> list[tuple[Rule, np.ndarray]]:
+    """(rule, failing rows) for every failed expectation of a GE result."""
+    out = []
     for result in gx_result.results:
         config = result.expectation_config
         rule = rules[config.meta["rule_id"]]
         if result.exception_info and result.exception_info.get("raised_exception"):
             raise RuntimeError(f"Great Expectations could not evaluate rule {rule.id}")
-        if result.success:
-            continue
-        derived = config.kwargs.get("column")
-        for row in _unexpected_rows(result.result):
-            code = rule.code
-            if rule.rule in _ISSUE_VALUED:
-                value = by_row.at[row, derived]
-                code = str(value) if isinstance(value, str) else rule.code
-            issues.append(Issue(row, rule.column, code, rule.severity, rule.message))
+        if not result.success:
+            out.append((rule, np.asarray(_unexpected_rows(result.result), dtype="int64")))
+    return out
+
+
+def vectorised_findings(results: list[Any]) -> list[tuple[Rule, np.ndarray]]:
+    """(rule, failing rows) for every failed check of the vectorised pass."""
+    return [(r.check.rule, np.asarray(r.unexpected_rows, dtype="int64"))
+            for r in results if not r.success]
+
+
+def check_prepared(prepared: pd.DataFrame, contract: Contract,
+                   age_range: tuple[int, int] | None, engine: str = "vectorised"
+                   ) -> tuple[Any, list[tuple[Rule, np.ndarray]]]:
+    """Run one engine on a prepared frame: (its raw results, (rule, failing rows) pairs)."""
+    if engine == "gx":
+        gx_result = run_gx(prepared, contract, age_range)
+        rules = {rule.id: rule for rule in all_rules(contract)}
+        return gx_result, gx_findings(gx_result, rules)
+    if engine != "vectorised":
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}")
+    results = evaluate(checks(contract, age_range=age_range), prepared, ROW)
+    return results, vectorised_findings(results)
+
+
+_ISSUE_VALUED = {"dateValid", "ssnValid", "unique", "notBefore", "wellFormed"}
+
+
+def _collect_issues(findings: list[tuple[Rule, np.ndarray]], prepared: pd.DataFrame
+                    ) -> list[Issue]:
+    """One Issue per failing row and rule, ordered by row (rules in check order within a row).
+
+    Rules checked on an issue column (dates, SSNs, duplicates, order) report that column's
+    code for the row (`future`, `itin`, ...), others the rule's code.
+    """
+    position = pd.Series(np.arange(len(prepared)), index=prepared[ROW].to_numpy())
+    issues: list[Issue] = []
+    for rule, rows in findings:
+        codes: Any = [rule.code] * len(rows)
+        derived = derived_column(rule)
+        if rule.rule in _ISSUE_VALUED and derived is not None:
+            values = prepared[derived].to_numpy()[position.loc[rows].to_numpy()]
+            codes = [v if isinstance(v, str) else rule.code for v in values]
+        issues.extend(Issue(int(row), rule.column, code, rule.severity, rule.message)
+                      for row, code in zip(rows, codes, strict=True))
     issues.sort(key=lambda i: i.row)
     return issues
 
@@ -307,7 +407,8 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
                    period: str | None = None, as_of: date,
                    age_range: tuple[int, int] | None = None,
                    max_quarantine_share: float = 0.5,
-                   source_name: str | None = None) -> ValidationOutcome:
+                   source_name: str | None = None,
+                   engine: str = "vectorised") -> ValidationOutcome:
     """Validate a read frame against the dataset's contract.
 
     Args:
@@ -321,6 +422,8 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
         max_quarantine_share: Reject the whole file when more than this share of rows is
             quarantined.
         source_name: File name for messages.
+        engine: `vectorised` (default) or `gx` (Great Expectations validates): the same rows
+            by the same rules either way.
 
     Returns:
         ValidationOutcome. Never raises for partner data problems (a missing required
@@ -332,6 +435,7 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
     except KeyError as exc:
         raise FileRejected(name, f"unknown dataset '{safe_label(dataset)}'",
                            code="unknown_dataset") from exc
+    age_range = tuple(age_range) if age_range else None
     columns = contract.columns
     work = frame.copy()
     if ROW not in work.columns:
@@ -361,41 +465,35 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
         return ValidationOutcome(
             dataset, name, contract_version(dataset), _empty_like(columns, False),
             quarantined, issues, {"read": read, "accepted": 0, "quarantined": read},
-            None, "rejected", reason, partner_id, period)
+            None, "rejected", reason, partner_id, period, age_range, engine)
 
-    for col in columns:
-        work[col] = work[col].map(_clean).astype(object) if col in work.columns else None
-    _canonical_codes(work, contract)
-    if READ_ISSUE_COLUMN not in work.columns:
-        work[READ_ISSUE_COLUMN] = None
-    work[READ_ISSUE_COLUMN] = work[READ_ISSUE_COLUMN].astype(object)
-    _add_derived(work, contract, as_of, _period_start(period, as_of))
-    prepared = work.astype({c: object for c in columns})
-
-    gx_result = run_gx(prepared, contract, age_range)
-    rules = {rule.id: rule for rule in all_rules(contract)}
-    row_issues = _collect_issues(gx_result, prepared, rules)
+    prepared = prepare(work, contract, as_of=as_of, period=period)
+    check_results, findings = check_prepared(prepared, contract, age_range, engine)
+    row_issues = _collect_issues(findings, prepared)
     issues.extend(row_issues)
 
-    errors: dict[int, list[str]] = {}
-    warnings: dict[int, set[str]] = {}
+    base = prepared[[*columns, ROW]]
+    error_rows: dict[int, str] = {}
+    warned: dict[str, set[int]] = {}
+    warned_rows: set[int] = set()
     for issue in row_issues:
         if issue.severity == "error":
             reason = f"{issue.field}:{issue.rule}"
-            if reason not in errors.setdefault(issue.row, []):
-                errors[issue.row].append(reason)
+            held = error_rows.get(issue.row)
+            if held is None:
+                error_rows[issue.row] = reason
+            elif reason not in held.split(";"):
+                error_rows[issue.row] = held + ";" + reason
         else:
-            warnings.setdefault(issue.row, set()).add(issue.field)
-    base = work[[*columns, ROW]]
-    bad = base[ROW].isin(list(errors))
+            warned.setdefault(issue.field, set()).add(issue.row)
+            warned_rows.add(issue.row)
+    bad = base[ROW].isin(list(error_rows)).to_numpy()
     accepted = base.loc[~bad].copy()
-    for row, fields in warnings.items():
-        mask = accepted[ROW] == row
-        for col in fields:
-            if col in accepted.columns:
-                accepted.loc[mask, col] = None
+    for col, rows in warned.items():
+        if col in accepted.columns:
+            accepted.loc[accepted[ROW].isin(list(rows)).to_numpy(), col] = None
     quarantined = base.loc[bad].copy()
-    quarantined[REASONS] = [";".join(errors[r]) for r in quarantined[ROW]]
+    quarantined[REASONS] = quarantined[ROW].map(error_rows).astype(object)
 
     verdict, reason = "accepted", None
     if read == 0:
@@ -414,9 +512,10 @@ def validate_table(frame: pd.DataFrame, dataset: str, *, partner_id: str | None 
     accepted = accepted.reset_index(drop=True)
     quarantined = quarantined.reset_index(drop=True)
     counts = {"read": read, "accepted": len(accepted), "quarantined": len(quarantined),
-              "rows_with_warnings": len(set(warnings) - set(errors))}
+              "rows_with_warnings": len(warned_rows - set(error_rows))}
     return ValidationOutcome(dataset, name, contract_version(dataset), accepted, quarantined,
-                             issues, counts, gx_result, verdict, reason, partner_id, period)
+                             issues, counts, check_results, verdict, reason, partner_id,
+                             period, age_range, engine)
 
 
 def issues_frame(outcome: ValidationOutcome | None) -> pd.DataFrame:
