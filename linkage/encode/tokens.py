@@ -20,8 +20,9 @@ with HKDF subkeys of the shared secret:
 * ``token(v, w) = AES-256(subkey("tokenset/<name>/prp"), h_a(v) || h_b(w))[:8]``: a keyed
   pseudorandom permutation of the pair of PRF outputs, so a token reveals nothing of either
   field and tokens of different pairs are unrelated (no linear or other structure to exploit);
-* padding: ``AES-256(subkey("tokenset/<name>/pad"), token(a, b) || i)[:8]`` for
-  ``i = 0, 1, ...`` until ``width`` tokens, so a set's size does not tell the names' lengths.
+* padding: ``AES-256(subkey("tokenset/<name>/pad"), token(a, b) || i)[:8]`` for the empty
+  slots ``i = n, ..., width - 1`` after the set's ``n`` real tokens, so a set's size does not
+  tell the names' lengths.
 
 The column holds the ``width`` tokens sorted, as ``width * 8`` bytes (little-endian uint64).
 """
@@ -99,7 +100,8 @@ def _variants(value: str, kind: str, max_edit_length: int) -> list[str]:
     if kind == "date_pairs":
         year, month, day = value.split("-", 2)
         return [f"ym:{year}-{month}", f"yd:{year}-{day}", f"md:{month}-{day}"]
-    return [value, *(value[:i] + value[i + 1 :] for i in range(min(len(value), max_edit_length)))]
+    deletions = (value[:i] + value[i + 1 :] for i in range(min(len(value), max_edit_length)))
+    return list(dict.fromkeys((value, *deletions)))  # distinct, the value itself first
 
 
 def _field_prf(fact: Factorized, key: bytes, kind: str | None,
@@ -137,50 +139,49 @@ def encode_token_set(cols: Columns, spec: TokenSet, subkey) -> np.ndarray:
             for f, fact in zip(spec.fields, facts, strict=True)]
     own = [own_prf[units[j]] for j, (own_prf, _, _) in enumerate(prfs)]  # uint8[n_units, 8]
 
-    blocks, owners = [], []
+    # every token of every unit, laid out unit by unit: a unit's tokens from the first varying
+    # field, then those of the next (whose first variant, the value itself, would repeat the
+    # unit's own token and is skipped); variants are distinct, so tokens are too (but for AES
+    # collisions, about 2**-64 per pair)
+    blocks, owners, slots = [], [], []
+    filled = np.zeros(n_units, dtype=np.int64)
+    skip_own = False
     for j, (_, offsets, variants) in enumerate(prfs):
         if spec.fields[j] not in spec.vary:
             continue
-        counts = np.diff(offsets)[units[j]]
+        starts = offsets[units[j]] + (1 if skip_own else 0)
+        counts = offsets[units[j] + 1] - starts
         owner = np.repeat(np.arange(n_units), counts)
-        starts = offsets[units[j]]
-        index = np.repeat(starts, counts) + (np.arange(counts.sum())
-                                             - np.repeat(np.cumsum(counts) - counts, counts))
-        parts = [own[i][owner] if i != j else variants[index] for i in range(len(prfs))]
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        parts = [own[i][owner] if i != j else variants[np.repeat(starts, counts) + within]
+                 for i in range(len(prfs))]
         if len(parts) == 1:
             parts.append(np.zeros((len(owner), 8), dtype=np.uint8))
         blocks.append(np.concatenate(parts, axis=1))
         owners.append(owner)
-    block = np.concatenate(blocks)
-    owner = np.concatenate(owners)
-    tokens = prf.prp_blocks(subkey(f"tokenset/{spec.name}/prp"), block)[:, :8]
-    tokens = np.ascontiguousarray(tokens).view("<u8").ravel()
+        slots.append(filled[owner] + within)
+        filled += counts
+        skip_own = skip_own or spec.variants == "deletions"
+    if filled.max(initial=0) > spec.width:
+        raise ValueError(f"token set {spec.name!r}: more than {spec.width} tokens for a record")
+    tokens = prf.prp_blocks(subkey(f"tokenset/{spec.name}/prp"), np.concatenate(blocks))[:, :8]
+    rows = np.empty((n_units, spec.width), dtype="<u8")
+    rows[np.concatenate(owners), np.concatenate(slots)] = np.ascontiguousarray(
+        tokens).view("<u8").ravel()
 
-    # the unit's own token (the fields as they are) seeds its padding
+    # padding for the empty slots, seeded by the unit's own token (the fields as they are)
     own_parts = [*own] if len(own) > 1 else [own[0], np.zeros((n_units, 8), dtype=np.uint8)]
     own_token = prf.prp_blocks(subkey(f"tokenset/{spec.name}/prp"),
                                np.concatenate(own_parts, axis=1))[:, :8]
-    pad_input = np.zeros((n_units * spec.width, 16), dtype=np.uint8)
-    pad_input[:, :8] = np.repeat(own_token, spec.width, axis=0)
-    pad_input[:, 8:] = np.tile(np.arange(spec.width, dtype="<u8"), n_units).view(np.uint8)\
-        .reshape(-1, 8)
+    empty = spec.width - filled
+    pad_owner = np.repeat(np.arange(n_units), empty)
+    pad_slot = np.repeat(filled, empty) + (np.arange(empty.sum())
+                                           - np.repeat(np.cumsum(empty) - empty, empty))
+    pad_input = np.empty((len(pad_owner), 16), dtype=np.uint8)
+    pad_input[:, :8] = own_token[pad_owner]
+    pad_input[:, 8:] = pad_slot.astype("<u8").view(np.uint8).reshape(-1, 8)
     pads = prf.prp_blocks(subkey(f"tokenset/{spec.name}/pad"), pad_input)[:, :8]
-    pads = np.ascontiguousarray(pads).view("<u8").reshape(n_units, spec.width)
-
-    rows = np.empty((n_units, spec.width), dtype="<u8")
-    order = np.lexsort((tokens, owner))
-    owner, tokens = owner[order], tokens[order]
-    keep = np.ones(len(tokens), dtype=bool)
-    keep[1:] = (owner[1:] != owner[:-1]) | (tokens[1:] != tokens[:-1])
-    owner, tokens = owner[keep], tokens[keep]
-    counts = np.bincount(owner, minlength=n_units)
-    if counts.max(initial=0) > spec.width:
-        raise ValueError(f"token set {spec.name!r}: more than {spec.width} tokens for a record")
-    slot = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    filled = np.zeros((n_units, spec.width), dtype=bool)
-    rows[owner, slot] = tokens
-    filled[owner, slot] = True
-    rows[~filled] = pads[~filled]
+    rows[pad_owner, pad_slot] = np.ascontiguousarray(pads).view("<u8").ravel()
     rows.sort(axis=1)
     out[present] = bytes_objects(rows.view(np.uint8))[inverse]
     return out
