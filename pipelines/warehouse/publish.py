@@ -13,6 +13,7 @@ import pandas as pd
 from pipelines.faults import crash_point
 from pipelines.tables import insert_frame
 from pipelines.warehouse import disclosure, measures
+from pipelines.warehouse.aggregate import last_known, mode_first_seen
 from pipelines.warehouse.facts import published_facts
 from schemas import ddl
 
@@ -41,34 +42,31 @@ class PublishInputs:
     match_records: pd.DataFrame | None = None
 
 
-def _mode(values: pd.Series) -> object:
-    values = values.dropna()
-    if values.empty:
-        return None
-    counts = values.value_counts()
-    return counts.index[0]
-
-
 def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """One row per person: birth year and sex by majority, ZIP3 from the latest record."""
+    """One row per person: birth year and sex by majority (ties: the earliest record's), ZIP3
+    from the latest record that has one. Records are ordered by period, then record key."""
     columns = ["record_key", "birth_year", "sex", "zip3", "period"]
     joined = crosswalk[["record_key", "person_id"]].merge(
         records.reindex(columns=columns).astype({"record_key": object}), on="record_key"
     )
-    joined = joined.sort_values(["person_id", "period", "record_key"])
-    grouped = joined.groupby("person_id", sort=True)
-    persons = pd.DataFrame(
-        {
-            "birth_year": grouped["birth_year"].agg(_mode),
-            "sex": grouped["sex"].agg(_mode),
-            "zip3": grouped["zip3"].agg(lambda s: s.dropna().iloc[-1] if s.notna().any()
-                                        else None),
-        }
-    ).reset_index()
-    persons["birth_year"] = pd.to_numeric(persons["birth_year"]).astype("Int64")
-    if persons.empty:
-        persons = pd.DataFrame(columns=["person_id", "birth_year", "sex", "zip3"])
+    if joined.empty:
+        return pd.DataFrame(columns=["person_id", "birth_year", "sex", "zip3"])
+    joined = joined.sort_values(["person_id", "period", "record_key"], kind="stable")
+    person_ids = pd.Index(joined["person_id"].drop_duplicates().sort_values(kind="stable"),
+                          name="person_id")
+    birth_year = mode_first_seen(joined, "person_id", "birth_year").reindex(person_ids)
+    persons = pd.DataFrame({
+        "birth_year": pd.to_numeric(birth_year.astype(object).where(birth_year.notna(), None))
+        .astype("Int64"),
+        "sex": _objects(mode_first_seen(joined, "person_id", "sex").reindex(person_ids)),
+        "zip3": _objects(last_known(joined, "person_id", "zip3").reindex(person_ids)),
+    }, index=person_ids).reset_index()
     return persons
+
+
+def _objects(series: pd.Series) -> pd.Series:
+    """Object dtype with None for missing (as a per-group Python aggregation gives)."""
+    return series.astype(object).where(series.notna(), None)
 
 
 def participation_table(crosswalk: pd.DataFrame, record_periods: pd.DataFrame) -> pd.DataFrame:
