@@ -10,10 +10,6 @@
 * ``token_set``: keyed token sets (``ts_*``, ``linkage.encode.tokens``): 1 when the two sets
   share a token, else 0. ``exact_levels`` ladders may hold token sets as weaker columns.
 
-A ``dice`` comparison with ``null_below`` gives -1 instead of 0 below its lowest threshold: for
-a salted filter compared without a visible salt, a low Dice cannot tell other names from other
-salts, so only agreement is evidence.
-
 Either side missing gives -1 for every kind. ``linkage.adapters.DiceFeature`` wraps the kernel
 for ``recordlinkage.Compare``.
 """
@@ -386,8 +382,6 @@ class ComparisonColumns:
         for j, comp in enumerate(self.comparisons):
             if comp.name in self.dice_field:
                 gamma = dice[:, self.dice_field[comp.name]]
-                if comp.null_below:  # below the lowest threshold: no evidence either way
-                    gamma = np.where(gamma == 0, np.int8(-1), gamma)
             elif comp.name in self.arrays:
                 arrays = self.arrays[comp.name]
                 if comp.kind in ("exact", "exact_levels", "token_set"):

@@ -94,7 +94,6 @@ class ComparisonSpec:
     only_if_differs: str | tuple[str, ...] | None = None
     weaker_columns: tuple[str, ...] = ()
     frequency_adjusted: bool = False
-    null_below: bool = False
     m_prior: tuple[float, ...] | None = None
     prior_strength: float | None = None
 
@@ -215,7 +214,6 @@ class LinkSpec:
                                  else c.get("only_if_differs")),
                 weaker_columns=tuple(c.get("weaker_columns", ())),
                 frequency_adjusted=bool(c.get("frequency_adjusted", False)),
-                null_below=bool(c.get("null_below", False)),
                 m_prior=tuple(c["m_prior"]) if "m_prior" in c else None,
                 prior_strength=c.get("prior_strength"),
             )
@@ -226,8 +224,6 @@ class LinkSpec:
                 raise ValueError(f"{comp.name}: year_diff thresholds must be ascending")
             if (comp.kind == "exact_levels") != bool(comp.weaker_columns):
                 raise ValueError(f"{comp.name}: weaker_columns go with kind exact_levels")
-            if comp.null_below and comp.kind != "dice":
-                raise ValueError(f"{comp.name}: null_below goes with kind dice")
             if comp.kind not in ("exact", "exact_levels", "token_set") and not comp.thresholds:
                 raise ValueError(f"{comp.name}: {comp.kind} needs thresholds")
             if comp.frequency_adjusted and comp.kind not in ("exact", "exact_levels"):

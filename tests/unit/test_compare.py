@@ -227,17 +227,3 @@ def test_token_set_comparison_and_ladder_level():
     assert out["gamma_shared"].tolist() == [1, 0, -1, 0, 1]
     # the token set is the weaker ladder level: tokens differ but a set token is shared -> 1
     assert out["gamma_ladder"].tolist() == [1, 0, 0, 0, 1]
-
-
-def test_null_below_makes_a_low_dice_silent():
-    encoded = encode([{"partner_id": "a", "partner_record_id": str(i), "given": g}
-                      for i, g in enumerate(["maria", "mariah", "zoe"])])
-    data = copy.deepcopy(SPEC_DICT)
-    data["comparisons"] = [{"name": "given_name", "kind": "dice", "column": "bf_given_name",
-                            "thresholds": [0.95, 0.7], "null_below": True}]
-    out = ComparisonColumns.build(encoded, LinkSpec.from_dict(data)).compare(
-        np.array([0, 0]), np.array([1, 2]))
-    assert out["gamma_given_name"].tolist() == [1, -1]  # similar -> a level; unlike -> silent
-    data["comparisons"][0]["kind"] = "exact"
-    with pytest.raises(ValueError, match="null_below"):
-        LinkSpec.from_dict(data)
