@@ -36,16 +36,18 @@ Attacks (every one a lower bound on what a determined attacker could do):
 * dob. v2 ``bf_dob`` (unsalted y / m / d / full-date elements): ``dob_filter_attack``, equality
   classes plus component mining labelled with the known dobs and the calendar. v3: equality with
   the known records on ``tok_t14_dob``, ``tok_t15_dob_unordered`` and the token set
-  ``ts_names_dob_parts``; on ``bf_full_name_md`` (salted by month-day) the salt groups are
-  recovered from the bits (``md_group_attack``) and labelled by the known records.
+  ``ts_names_dob_parts``. The candidate ``bf_full_name_md`` (a full-name filter salted by
+  month-day; measured here and not adopted, ``md_candidate``): the salt groups are recovered
+  from the bits (``md_group_attack``) and labelled by the known records.
 * phone, email. v2 ``bf_phone`` / ``bf_email`` (unsalted bigrams): ``bigram_filter_attack``,
   pattern mining (bit components, matched to the bigrams of a simulated public sample, then
   every filter decoded). v3 ``tok_t19_phone`` / ``tok_t20_email``: frequency alignment against
   the public sample, plus equality with the known records.
 * dob-free names of v3. ``ts_names_edit``: frequency alignment of whole sets and of token
   values (``edit_token_alignment``), and a structure attack on the token-sharing graph
-  (``edit_graph_attack``). ``bf_full_name_md``: ``bloom_attack``'s component mining within each
-  month-day group (the attacker is given the true groups, the worst case), strict and
+  (``edit_graph_attack``). The candidate ``bf_full_name_md``: ``bloom_attack``'s component
+  mining within each month-day group (the attacker is given the true groups, the worst case),
+  strict and
   noise-tolerant (``bloom_attack.find_components_voting``, relaxed acceptance).
 * dob-free exact tokens (t8-t13 in v2 and v3, t21 in v3): frequency alignment against the
   public lists (``token_alignment``), plus equality with the known records.
@@ -107,12 +109,13 @@ from linkage.encode import (
     token_set_values,
 )
 from linkage.normalize import normalize_participants
-from pipelines.synth import (
+from pipelines.synthetic.participants import (
     _EMAIL_DOMAIN_WEIGHTS,
     _EMAIL_DOMAINS,
     _PLACES,
     _STREET_ABBREVIATIONS,
 )
+from schemas import load_schema
 
 AS_OF = dt.date(2026, 1, 1)
 FIRST_DAY, N_DAYS = dt.date(1940, 1, 1), 365 * 65
@@ -1063,6 +1066,22 @@ def public_token_rankings(top: int = 100) -> dict[str, tuple[list, Callable]]:
 # --------------------------------------------------------------------------- main
 
 
+REJECTED = "v3 candidate (not adopted)"
+
+
+def md_candidate() -> EncodingSchema:
+    """v3 plus the candidate that was not adopted: a full-name filter salted by the dob's
+    month-day (fuzzy names across a year typo). Its name leak is nil, but records of one
+    month-day share a keyed transform, so the attack finds those groups from the bits and
+    each known dob labels one (docs/decisions/0006-encoding-v3-linkage-v5.md)."""
+    spec = load_schema("encoding", 3)
+    spec["bloom"]["full_name_md"] = {"source": ["given_name", "family_name"],
+                                     "elements": "qgrams", "q": 2, "k": 10, "filter_bits": 512}
+    spec["hardening"]["applies_to"].append("full_name_md")
+    spec["hardening"]["salt_by_field"]["full_name_md"] = "dob_month_day"
+    return EncodingSchema.from_dict(spec)
+
+
 def run(n: int, seed: int, known_sizes: list[int], multi_field: bool, calibrate: bool) -> None:
     start = time.perf_counter()
     raw = population(n, seed)
@@ -1073,8 +1092,10 @@ def run(n: int, seed: int, known_sizes: list[int], multi_field: bool, calibrate:
     secret = _AttackSecret(seed)
     v2 = EncodingSchema.from_dict(encodable_spec(2))
     v3 = load_encoding_schema(3)
+    v3md = md_candidate()
     enc = {"v2": encode_participants(truth, secret, v2).reset_index(drop=True),
-           "v3": encode_participants(truth, secret, v3).reset_index(drop=True)}
+           "v3": encode_participants(truth, secret, v3).reset_index(drop=True),
+           "v3md": encode_participants(truth, secret, v3md).reset_index(drop=True)}
     truth = truth.reset_index(drop=True)
     order = np.random.default_rng(seed + 11).permutation(n)
     sizes = [0, *known_sizes]
@@ -1110,12 +1131,12 @@ def run(n: int, seed: int, known_sizes: list[int], multi_field: bool, calibrate:
         [scorer.share(tokens["t15"][k], "dob", k) for k in each])
     add("ts_names_dob_parts", "v3", "shared token with known records, other birth year",
         "dob", [scorer.share(tokens["parts"][k], "dob", k) for k in each])
-    md = md_group_attack(enc["v3"], known_dob)
-    add("bf_full_name_md", "v3", "salt groups from the bits, labelled by known dobs", "dob",
-        [scorer.share(md[k], "dob", k) for k in each])
-    add("all v3 dob evidence", "v3", "union of the four rows above", "dob",
-        [scorer.share(_union(md[k], tokens["t14"][k], tokens["t15"][k], tokens["parts"][k]),
+    add("all v3 dob evidence", "v3", "union of the three rows above", "dob",
+        [scorer.share(_union(tokens["t14"][k], tokens["t15"][k], tokens["parts"][k]),
                       "dob", k) for k in each])
+    md = md_group_attack(enc["v3md"], known_dob)
+    add("bf_full_name_md", REJECTED, "salt groups from the bits, labelled by known dobs",
+        "dob", [scorer.share(md[k], "dob", k) for k in each])
 
     # phone, email ---------------------------------------------------------------------------
     names = public_names()
@@ -1150,14 +1171,14 @@ def run(n: int, seed: int, known_sizes: list[int], multi_field: bool, calibrate:
         "name (first + last)", [name_share(scorer, graph, k) for k in each])
     md_groups = pd.Series(truth["dob"].str[5:].to_numpy(), index=enc["v3"].index)
     for tolerant in (False, True):
-        result = attack_multi(enc["v3"], public_full_names(), v3.bloom["full_name_md"].k, None,
-                              seed, groups=md_groups.fillna(""), min_group=20,
-                              tolerant=tolerant, column=enc["v3"]["bf_full_name_md"])
+        result = attack_multi(enc["v3md"], public_full_names(), v3md.bloom["full_name_md"].k,
+                              None, seed, groups=md_groups.fillna(""), min_group=20,
+                              tolerant=tolerant, column=enc["v3md"]["bf_full_name_md"])
         label = "noise-tolerant mining" if tolerant else "component mining"
         for attack, guess in result.items():
             if tolerant and attack == "align":
                 continue
-            add("bf_full_name_md", "v3",
+            add("bf_full_name_md", REJECTED,
                 f"{label if attack == 'mine' else 'frequency alignment'} per true month-day "
                 f"group", "name (first + last)",
                 [name_share(scorer, guess.to_numpy(), k) for k in each])
