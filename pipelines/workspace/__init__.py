@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipelines.workspace.config import (
     CONFIG_NAME,
     PARTNER_ID_RE,
+    IntakeLimits,
     PartnerConfig,
     Workspace,
     WorkspaceError,
@@ -16,6 +17,6 @@ from pipelines.workspace.config import (
 )
 
 __all__ = [
-    "CONFIG_NAME", "PARTNER_ID_RE", "PartnerConfig", "Workspace", "WorkspaceError",
+    "CONFIG_NAME", "PARTNER_ID_RE", "IntakeLimits", "PartnerConfig", "Workspace", "WorkspaceError",
     "add_partner", "init_workspace", "load_workspace", "retire_key", "rotate_key",
 ]

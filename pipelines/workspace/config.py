@@ -51,6 +51,36 @@ class WorkspaceError(Exception):
 
 
 @dataclass(frozen=True)
+class IntakeLimits:
+    """What one dropped file may hold (`[limits]` in pathlink.toml); beyond any of these the
+    file is refused with a message naming the limit, before it is read into memory.
+
+    `max_uncompressed_bytes` bounds the file on disk and what an XLSX or Parquet expands to;
+    `max_field_bytes` one field (and a CSV line may hold four times that).
+    """
+
+    max_uncompressed_bytes: int = 512 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_columns: int = 500
+    max_field_bytes: int = 1024 * 1024
+    max_sheets: int = 20
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any], where: str) -> IntakeLimits:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise WorkspaceError(f"{where}: unknown [limits] setting(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+        values = {}
+        for key, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(f"{where}: [limits] {key} must be a positive integer")
+            values[key] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class PartnerConfig:
     """One registered partner and how to read its drops."""
 
@@ -60,12 +90,25 @@ class PartnerConfig:
     age_max: int | None = None
     columns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    sheet: str | None = None  # the XLSX sheet holding the data (default: found by its header)
 
     @property
     def age_range(self) -> tuple[int, int] | None:
         if self.age_min is None or self.age_max is None:
             return None
         return (self.age_min, self.age_max)
+
+    def reading_fingerprint(self) -> str:
+        """A hash of everything that decides how this partner's files are read and judged
+        (column and value maps, sheet, age range): the ledger records it with every file, and
+        a change makes the partner's drops eligible for reprocessing."""
+        import hashlib
+        import json
+
+        settings = {"columns": self.columns, "values": self.values, "sheet": self.sheet,
+                    "age_range": list(self.age_range) if self.age_range else None}
+        text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,7 @@ class Workspace:
     dask_workers: int = 2
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     previous_key_ids: tuple[str, ...] = ()
+    limits: IntakeLimits = field(default_factory=IntakeLimits)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -263,8 +307,9 @@ def load_workspace(root: str | Path) -> Workspace:
             name=spec.get("name", ""),
             age_min=spec.get("age_min"),
             age_max=spec.get("age_max"),
-            columns=dict(spec.get("columns", {})),
+            columns={str(k): str(v) for k, v in spec.get("columns", {}).items()},
             values={k: dict(v) for k, v in spec.get("values", {}).items()},
+            sheet=str(spec["sheet"]) if spec.get("sheet") else None,
         )
     return Workspace(
         root=root,
@@ -279,6 +324,7 @@ def load_workspace(root: str | Path) -> Workspace:
         dask_workers=int(runner.get("workers", 2)),
         raw=raw,
         previous_key_ids=previous,
+        limits=IntakeLimits.from_config(raw.get("limits", {}), str(config_path)),
     )
 
 
