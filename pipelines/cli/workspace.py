@@ -137,8 +137,11 @@ def _print_run_summary(summary: dict) -> None:
 
     for period in summary["periods"]:
         link = period["link"]
+        alone = link.get("no_identifiers", 0)
         console.print(f"{period['period']}: {link.get('records', 0)} records -> "
-                      f"{link.get('persons', 0)} persons", highlight=False)
+                      f"{link.get('persons', 0)} persons"
+                      + (f" ({alone} with nothing to link on, each its own person)"
+                         if alone else ""), highlight=False)
         note = rotation_note(link)
         if note:
             console.print(f"{period['period']}: {note}", highlight=False)
@@ -218,30 +221,78 @@ def status(
 
 def check(
     file: Annotated[Path, typer.Argument(help="The file to check.")],
-    dataset: Annotated[str, typer.Option(help="Dataset name, e.g. participants.")],
-    partner: Annotated[str | None, typer.Option(help="Partner id (for its age range).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset name, e.g. participants (default: the file's name).")] = None,
+    partner: Annotated[str | None, typer.Option(
+        help="Partner id (its map, sheet and age range; default: from a landing path).")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w",
                                                    help="Workspace (for mappings).")] = None,
     engine: Annotated[str, typer.Option(
         help="vectorised (default) or gx: validate with Great Expectations (same findings, "
              "slower).")] = "vectorised",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
 ) -> None:
-    """Check a file against its data contract; prints what to fix, never PII values."""
-    from pipelines import ingest
+    """Check a file against its data contract; prints what to fix, never PII values.
 
-    partner_config = None
-    if workspace is not None and partner is not None:
+    Shows how each header was placed (name, alias or your map) and suggests map lines for
+    headers it could not place; `--format csv|json` lists every issue.
+    """
+    from pipelines import ingest
+    from pipelines.ingest.landing import PERIOD_RE
+
+    if fmt not in ("table", "csv", "json"):
+        fail(f"unknown --format '{fmt}'; use table, csv or json", code=2)
+    if not file.is_file():
+        fail(f"{file}: no such file", code=2)
+    if dataset is None:
+        stem = file.name.split(".")[0].lower()
+        if stem not in _datasets():
+            fail(f"cannot tell the dataset from the name {file.name}; pass --dataset "
+                 f"({', '.join(_datasets())})", code=2)
+        dataset = stem
+    partner_config, limits = None, None
+    if workspace is not None:
         try:
-            partner_config = load_workspace(workspace).partner(partner)
+            ws = load_workspace(workspace)
+            if partner is None:  # a drop in the workspace's landing/: its folder says whose
+                rel = file.resolve().relative_to(ws.landing.resolve()) \
+                    if file.resolve().is_relative_to(ws.landing.resolve()) else None
+                if rel is not None and len(rel.parts) == 3 and PERIOD_RE.match(rel.parts[1]):
+                    partner = rel.parts[0]
+            if partner is not None:
+                partner_config = ws.partner(partner)
+            limits = ws.limits
         except WorkspaceError as exc:
             fail(str(exc))
     if engine not in ingest.ENGINES:
-        fail(f"--engine must be one of {', '.join(ingest.ENGINES)}")
+        fail(f"--engine must be one of {', '.join(ingest.ENGINES)}", code=2)
     report = ingest.check_file(file, dataset, partner_id=partner, partner_config=partner_config,
-                               as_of=date.today(), engine=engine)
-    typer.echo(ingest.render_check_report(report))
+                               as_of=date.today(), engine=engine, limits=limits)
+    if fmt == "json":
+        text = ingest.check_report_json(report)
+    elif fmt == "csv":
+        rows = ingest.issue_rows(report)
+        text = ingest.rows_csv(rows)
+        for item in ingest.summary_by_rule(rows):
+            typer.echo(f"{item['rows']:>6}  {item['rule']}  {item['field']}  {item['action']}",
+                       err=True)
+    else:
+        text = ingest.render_check_report(report, partner_id=partner)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}: {report.verdict}, {len(report.issues)} issues", err=True)
+    else:
+        typer.echo(text, nl=False)
     if report.verdict != "accepted":
         raise typer.Exit(1)
+
+
+def _datasets() -> tuple[str, ...]:
+    from data_contracts import DATASETS
+
+    return DATASETS
+
 
 def serve(
     workspace: WorkspaceOpt,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 
 from pipelines.ingest import FileRejected, parse_drop_path, sha256_file
 from pipelines.records import PROCESSED_DATASETS
@@ -34,16 +36,38 @@ class Discovery:
     refused: list[dict[str, str]] = field(default_factory=list)
 
 
+def landing_files(landing: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """Every regular file under landing/ (hidden ones left out), and a refusal for every
+    symbolic link found anywhere below it: a link is never followed, so another partner's
+    drop (or a file outside the workspace) cannot be passed off as this partner's."""
+    files: list[Path] = []
+    refused: list[dict[str, str]] = []
+    for folder, dirs, names in os.walk(landing, followlinks=False):
+        base = Path(folder)
+        for name in sorted([*dirs, *names]):
+            path = base / name
+            if name.startswith("."):
+                continue
+            rel = path.relative_to(landing).as_posix()
+            if path.is_symlink():
+                refused.append({"file": rel, "reason": f"{rel}: a symbolic link; links are not "
+                                "accepted under landing/ (copy the file itself)"})
+            elif name in names and path.is_file():
+                files.append(path)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and not (base / d).is_symlink())
+    return sorted(files), refused
+
+
 def discover(ws: Workspace, as_of: date) -> Discovery:
     """Find every drop in landing/ not yet processed; refuse what cannot be a valid drop."""
     found = Discovery()
     if not ws.landing.is_dir():
         return found
+    files, found.refused = landing_files(ws.landing)
     with StateStore(ws.state_db) as state:
-        for path in sorted(p for p in ws.landing.rglob("*") if p.is_file()):
+        for path in files:
             rel = path.relative_to(ws.landing).as_posix()
-            if path.name.startswith("."):
-                continue
             try:
                 ref = parse_drop_path(ws.landing, path, as_of=as_of)
                 ws.partner(ref.partner_id)

@@ -71,9 +71,11 @@ class DropOutcome:
 
 
 def read_drop(ctx: DropContext) -> ReadResult:
-    """Read one dropped file into strings, applying the partner's column and value maps."""
+    """Read one dropped file into strings, applying the partner's column and value maps, its
+    sheet choice and the workspace's intake limits."""
     return read_table(ctx.ref.path, column_map=ctx.partner.columns,
-                      value_map=ctx.partner.values)
+                      value_map=ctx.partner.values, dataset=ctx.ref.dataset,
+                      sheet=ctx.partner.sheet, limits=ctx.ws.limits, source_name=ctx.rel_path)
 
 
 def validate_drop(ctx: DropContext, frame: pd.DataFrame) -> ValidationOutcome:

@@ -376,14 +376,36 @@ def test_32_symlink_escaping_landing(tmp_path: Path) -> None:
     outside = write(tmp_path, [HEADER, *GOOD], name="secret.csv")
     link = landing / "hartford_works" / "2025-12" / "participants.csv"
     os.symlink(outside, link)
-    with pytest.raises(FileRejected, match="leaves the landing folder"):
+    with pytest.raises(FileRejected, match="symbolic link"):
         intake.parse_drop_path(landing, link, as_of=AS_OF)
     outside_dir = tmp_path / "elsewhere" / "2025-12"
     outside_dir.mkdir(parents=True)
     os.symlink(tmp_path / "elsewhere", landing / "evil")
-    with pytest.raises(FileRejected, match="leaves the landing folder"):
+    with pytest.raises(FileRejected, match="symbolic link"):
         intake.parse_drop_path(landing, landing / "evil" / "2025-12" / "participants.csv",
                                as_of=AS_OF)
+
+
+def test_32b_symlink_to_another_partners_drop_inside_landing_is_refused(
+        tmp_path: Path) -> None:
+    from pipelines.steps.discover import landing_files
+
+    landing = _landing(tmp_path)
+    theirs = landing / "other_partner" / "2025-12"
+    theirs.mkdir(parents=True)
+    target = write(theirs, [HEADER, *GOOD])
+    link = landing / "hartford_works" / "2025-12" / "participants.csv"
+    os.symlink(target, link)  # stays inside landing/: still not this partner's file
+    with pytest.raises(FileRejected, match="symbolic link") as info:
+        intake.parse_drop_path(landing, link, as_of=AS_OF)
+    assert info.value.code == "unsafe_path"
+    os.symlink(landing / "other_partner", landing / "alias_partner")  # a linked folder
+    files, refused = landing_files(landing)
+    assert files == [target]
+    assert sorted(r["file"] for r in refused) == ["alias_partner",
+                                                  "hartford_works/2025-12/participants.csv"]
+    with pytest.raises(FileRejected, match="symbolic link"):
+        intake.read_table(link)
 
 
 def test_33_unknown_dataset_and_layout(tmp_path: Path) -> None:
