@@ -11,7 +11,6 @@ people in the contract's own layout.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import duckdb
 import pandas as pd
