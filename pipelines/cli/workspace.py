@@ -100,8 +100,15 @@ def run(
         "--progress/--no-progress",
         help="Show drops, rows and periods as they are processed (default: on a terminal).",
     )] = None,
+    reprocess: Annotated[list[str] | None, typer.Option(
+        "--reprocess", metavar="PARTNER[/YYYY-MM]",
+        help="Process this partner's drops (of one period) again even if unchanged; "
+             "repeatable.")] = None,
 ) -> None:
     """Process every period in landing/ not yet processed, oldest first.
+
+    A drop read under a partner map or contract version that has changed since is processed
+    again by itself; --reprocess forces it. Both are recorded in the ledger.
 
     Only one run at a time may write a workspace: a second one exits with an error, or waits
     up to --wait seconds for the first to finish.
@@ -110,29 +117,45 @@ def run(
 
     from pipelines.orchestration.flows import run_workspace
     from pipelines.state import StateLocked
+    from pipelines.steps.discover import reprocess_targets
 
+    if as_of is not None:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'", code=2)
     show = console.is_terminal if progress is None else progress
     try:
-        load_workspace(workspace)
+        reprocess_targets(reprocess or [], load_workspace(workspace))
         with RunProgress(console) if show else contextlib.nullcontext():
-            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait)
+            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
+                                    reprocess=reprocess or [])
     except (WorkspaceError, StateLocked) as exc:
         fail(str(exc))
     _print_run_summary(summary)
     if summary["refused"]:
         raise typer.Exit(1)
 
-def _print_run_summary(summary: dict) -> None:
-    table = Table(title=f"Run {summary['run_id']}")
-    for col in ("period", "file", "status", "read", "accepted", "quarantined"):
-        table.add_column(col, justify="right" if col in {"read", "accepted", "quarantined"}
-                         else "left")
+def run_summary_text(summary: dict, width: int = 80) -> list[str]:
+    """The run's files as plain lines that fit `width` columns (a terminal or a pipe)."""
+    head = f"{'period':7} {'file':33} {'status':18} {'read':>6} {'acc.':>6} {'quar.':>5}"
+    lines = [f"Run {summary['run_id']}", head, "-" * len(head)]
     for period in summary["periods"]:
         for drop in period["drops"]:
-            table.add_row(period["period"], drop["rel_path"], drop["status"],
-                          str(drop.get("rows_read", "")), str(drop.get("rows_accepted", "")),
-                          str(drop.get("rows_quarantined", "")))
-    console.print(table)
+            status = drop["status"]
+            if drop.get("why") and drop["why"] not in ("new",):
+                status += f" ({drop['why']})"
+            name = f"{drop.get('partner_id', '')}/{drop['rel_path'].rsplit('/', 1)[-1]}"
+            lines.append(f"{_fit(period['period'], 7):7} {_fit(name, 33):33} "
+                         f"{_fit(status, 18):18} {drop.get('rows_read', ''):>6} "
+                         f"{drop.get('rows_accepted', ''):>6} "
+                         f"{drop.get('rows_quarantined', ''):>5}")
+    return [_fit(line, width) for line in lines]
+
+
+def _print_run_summary(summary: dict) -> None:
+    for line in run_summary_text(summary):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     from pipelines.orchestration.summary import rotation_note
 
     for period in summary["periods"]:
@@ -162,22 +185,98 @@ def crosswalk(workspace: WorkspaceOpt) -> None:
         frame = state.crosswalk()
     frame[["partner_id", "partner_record_id", "person_id"]].to_csv(sys.stdout, index=False)
 
+STATUS_COLUMNS = ("period", "partner_id", "dataset", "status", "rows_read", "rows_accepted",
+                  "rows_quarantined", "quarantined_by_rule", "processed_at", "published_at",
+                  "contract", "key_fingerprint", "code_version", "rel_path", "reason")
+
+
+def _fit(text: Any, width: int) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[:width - 1] + "~"
+
+
+def status_compact(report: dict[str, Any], width: int = 80) -> str:
+    """`pathlink status` for a terminal of `width` columns (80 by default) or a pipe: one line
+    per file with counts, then what is pending, refused or unlinked, each wrapped to fit."""
+    import textwrap
+
+    lines = [_fit(f"Pathlink status: {report['workspace']}", width), ""]
+    head = (f"{'period':7} {'partner':18} {'dataset':12} {'status':10} "
+            f"{'read':>7} {'accepted':>8} {'quar.':>6}")
+    lines += [head, "-" * len(head)]
+    for row in report["files"]:
+        lines.append(
+            f"{_fit(row['period'], 7):7} {_fit(row['partner_id'], 18):18} "
+            f"{_fit(row['dataset'], 12):12} {_fit(row['status'], 10):10} "
+            + " ".join(f"{'' if row[k] is None else row[k]:>{w}}" for k, w in
+                       (("rows_read", 7), ("rows_accepted", 8), ("rows_quarantined", 6))))
+    if not report["files"]:
+        lines.append("(no file processed yet)")
+    notes: list[str] = []
+    for row in report["files"]:
+        where = f"{row['period']} {row['partner_id']} {row['dataset']}"
+        if row["status"] == "rejected" and row.get("reason"):
+            notes.append(f"rejected {where}: {row['reason']}")
+        if row.get("quarantined_by_rule"):
+            notes.append(f"quarantined {where}: {row['quarantined_by_rule']}")
+    notes += [f"arrived, not yet processed: {item['file']}" for item in report["pending"]]
+    notes += [f"refused: {item['reason']}" for item in report["refused"]]
+    for row in report["keys"]["records"]:
+        if not row["linked"]:
+            notes.append(f"key {row['key_id'] or '(not configured)'} ({row['role']}): "
+                         f"{row['records']} records known only under this key keep their "
+                         "persons but are not linked (docs/keys.md, Rotation)")
+    notes += [f"period {p}: stored but not yet published (an interrupted run; `pathlink "
+              "run` finishes it)" for p in report["unpublished_periods"]]
+    if notes:
+        lines.append("")
+        for note in notes:
+            lines += textwrap.wrap(note, width=width, subsequent_indent="  ",
+                                   break_on_hyphens=False)
+    if report["runs"]:
+        last = report["runs"][0]
+        lines += ["", _fit(f"last run: {last['run_id']} {last['status']} "
+                           f"{(last['started_at'] or '')[:16]} UTC", width)]
+    lines += ["", "(more: --wide, --format csv|json; fixes per row: pathlink feedback)"]
+    return "\n".join(lines) + "\n"
+
+
 def status(
     workspace: WorkspaceOpt,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (needs a wide terminal).")
+                    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Per period and partner: what arrived, when it was processed, and what was quarantined."""
+    """Per period and partner: what arrived, when it was processed, and what was quarantined.
+
+    The default layout fits 80 columns and a pipe; --wide shows every column.
+    """
+    import csv
     import json
 
     from pipelines.steps.status import status_report
 
+    if as_json:
+        fmt = "json"
+    if fmt not in ("table", "csv", "json"):
+        fail(f"unknown --format '{fmt}'; use table, csv or json", code=2)
     try:
         ws = load_workspace(workspace)
         report = status_report(ws)
     except WorkspaceError as exc:
         fail(str(exc))
-    if as_json:
+    if fmt == "json":
         typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(STATUS_COLUMNS),
+                                extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report["files"])
+        return
+    if not wide:
+        typer.echo(status_compact(report), nl=False)
         return
     out = Console()
     table = Table(title=f"Pathlink status: {ws.root}")
@@ -218,6 +317,61 @@ def status(
                          (row["finished_at"] or "")[:16], row["status"], row["periods"] or "",
                          row["code_version"] or "")
         out.print(runs)
+
+
+def feedback(
+    workspace: WorkspaceOpt,
+    partner: Annotated[str, typer.Option("--partner", help="The partner to write for.")],
+    out: Annotated[Path, typer.Option("--out", "-o",
+                                      help="File to write (.csv, .json, or text).")],
+    period: Annotated[str | None, typer.Option(
+        help="Period YYYY-MM (default: the partner's latest).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv, json or text (default: from the file name).")] = None,
+) -> None:
+    """Write what a partner should fix in its latest drops: rows, fields, rules and fixes.
+
+    Row numbers are the partner's own (the header row counts); never a value.
+    """
+    from pipelines.ingest.landing import PERIOD_RE
+    from pipelines.steps.feedback import partner_feedback, render_feedback
+
+    chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower(), "text")
+    if chosen not in ("csv", "json", "text"):
+        fail(f"unknown --format '{chosen}'; use csv, json or text", code=2)
+    if period is not None and not PERIOD_RE.match(period):
+        fail(f"--period must be YYYY-MM, not '{period}'", code=2)
+    try:
+        ws = load_workspace(workspace)
+        report = partner_feedback(ws, partner, period)
+    except WorkspaceError as exc:
+        fail(str(exc))
+    try:
+        out.write_text(render_feedback(report, chosen), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    console.print(f"wrote {out}: {len(report['issues'])} issues in "
+                  f"{len(report['files'])} file(s) of {partner} for {report['period']}",
+                  highlight=False)
+
+
+def template(
+    dataset: Annotated[str, typer.Argument(help="Dataset, e.g. participants.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")] = Path("."),
+) -> None:
+    """Write DATASET.csv (the header row) and DATASET.xlsx (a sheet to fill in, and a `fields`
+    sheet saying what each column holds) from the dataset's contract."""
+    from pipelines.ingest.template import write_template
+
+    try:
+        paths = write_template(dataset, out)
+    except KeyError:
+        fail(f"unknown dataset '{dataset}'; expected one of {', '.join(_datasets())}", code=2)
+    except (FileExistsError, OSError) as exc:
+        fail(str(exc))
+    for path in paths:
+        typer.echo(str(path))
+
 
 def check(
     file: Annotated[Path, typer.Argument(help="The file to check.")],
@@ -324,4 +478,6 @@ def register(app: typer.Typer) -> None:
     app.command()(crosswalk)
     app.command()(status)
     app.command()(check)
+    app.command()(feedback)
+    app.command()(template)
     app.command()(serve)

@@ -345,10 +345,47 @@ def _previous_key_ids(config_path: Path, key_id: str, value: Any) -> tuple[str, 
     return tuple(out)
 
 
+def example_map(partner_id: str) -> list[str]:
+    """A commented example of a partner's reading settings, written under its table."""
+    return [
+        "# How this partner's files are read (uncomment and edit; `pathlink check FILE",
+        f"# --workspace . --partner {partner_id}` shows how each header was placed and",
+        "# suggests lines for headers it could not place). Headers that match a contract",
+        "# field or one of its aliases (First Name, DOB, SSN, Zip Code, ...) need no line.",
+        "# sheet = \"Participants\"          # the XLSX sheet (default: the one with the header)",
+        "# age_min = 16                     # the program's age range (default: the contract's)",
+        "# age_max = 24",
+        f"# [partners.{partner_id}.columns]  # your header = contract field",
+        "# \"Client Number\" = \"partner_record_id\"",
+        "# \"Birth Dt\" = \"date_of_birth\"",
+        f"# [partners.{partner_id}.values.sex]  # your code = contract code",
+        "# \"1\" = \"M\"",
+        "# \"2\" = \"F\"",
+    ]
+
+
+def _with_example_maps(text: str, raw: dict[str, Any]) -> str:
+    """tomli_w's text with a commented example map under each partner that has none."""
+    partners = raw.get("partners", {})
+    out: list[str] = []
+    pending: str | None = None
+    for line in text.splitlines():
+        if pending is not None and (not line.strip() or line.startswith("[")):
+            out += example_map(pending)
+            pending = None
+        out.append(line)
+        match = re.fullmatch(r"\[partners\.([a-z0-9_]+)\]", line.strip())
+        if match and not partners.get(match.group(1), {}).get("columns"):
+            pending = match.group(1)
+    if pending is not None:
+        out += example_map(pending)
+    return "\n".join(out) + "\n"
+
+
 def _write_config(root: Path, raw: dict[str, Any]) -> None:
     path = root / CONFIG_NAME
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_bytes(tomli_w.dumps(raw).encode())
+    tmp.write_bytes(_with_example_maps(tomli_w.dumps(raw), raw).encode())
     os.replace(tmp, path)
 
 

@@ -142,3 +142,67 @@ def test_no_person_is_lost_for_a_missing_or_bad_identifier(linked: dict) -> None
                      (20, "partner_record_id", "conflicting_duplicate", "quarantined"),
                      (21, "row", "malformed_row", "quarantined")]:
         assert expected in found, expected
+
+
+#: Every personal value of the messy drop that feedback must never print.
+PERSONAL = ["Maria", "Rivera", "Okafor", "Whitfield", "J0hn", "Smith", "Lopez", "Reyes",
+            "Burke", "Young", "Park", "Hill", "Gray", "Orphan", "Noid", "214-55-1234",
+            "301-44-9876", "666-12-3456", "7/3/1998", "5/6/01", "2/30/2001", "7/3/2031",
+            "maria.r@example.org", "860-555-0101", "HYPERLINK", "=cmd", "spill"]
+
+
+def test_feedback_names_rows_fields_rules_and_fixes_never_a_value(linked: dict,
+                                                                   tmp_path) -> None:
+    root = linked["root"]
+    for name in ("feedback.txt", "feedback.csv", "feedback.json"):
+        out = tmp_path / name
+        result = runner.invoke(app, ["feedback", "--workspace", str(root), "--partner",
+                                     "messy_agency", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        text = out.read_text()
+        assert [value for value in PERSONAL if value in text] == []
+        assert "two_digit_year" in text and "date_of_birth" in text
+        assert "Write the year with four digits" in text  # the plain-language fix
+    rows = pd.read_csv(tmp_path / "feedback.csv", dtype=str)
+    assert list(rows.columns) == ["period", "file", "row", "field", "rule", "severity",
+                                  "action", "fix"]
+    assert ("13", "date_of_birth", "two_digit_year") in set(
+        zip(rows["row"], rows["field"], rows["rule"], strict=True))
+    print((tmp_path / "feedback.txt").read_text())  # shown with -s (the closing note)
+
+
+def _release(root) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(load_workspace(root).published_db), read_only=True) as con:
+        return {table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+                for table in ("person", "participation", "person_profile")}
+
+
+def test_reprocessing_is_recorded_and_changes_nothing_when_nothing_changed(linked: dict
+                                                                           ) -> None:
+    root = linked["root"]
+    before = _release(root)
+    again = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
+    assert "nothing new to process" in again.output  # unchanged: not read again
+    forced = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF,
+                                 "--reprocess", "messy_agency/2026-10"])
+    assert forced.exit_code == 0, forced.output
+    assert "(reprocess_requested)" in forced.output
+    assert _release(root) == before  # same file, same map: the same published content
+
+    # a change to the partner's map makes its drops eligible again by itself
+    config = root / "pathlink.toml"
+    config.write_text(config.read_text().replace(
+        "[partners.clean_agency]\n", "[partners.clean_agency]\nage_max = 99\nage_min = 14\n"))
+    changed = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
+    assert changed.exit_code == 0, changed.output
+    assert "(map_changed)" in changed.output
+    assert "messy_agency" not in changed.output.split("Run ", 1)[1].split("records ->")[0]
+    assert _release(root) == before
+    with StateStore(load_workspace(root).state_db) as state:
+        ledger = state.reprocessing()
+        files = state.status()
+    assert list(ledger["because"]) == ["reprocess_requested", "map_changed"]
+    assert list(ledger["partner_id"]) == ["messy_agency", "clean_agency"]
+    assert set(files["status"]) == {"accepted"}
+    bad = runner.invoke(app, ["run", "--workspace", str(root), "--reprocess", "nobody"])
+    assert bad.exit_code == 1 and "not registered" in bad.output
