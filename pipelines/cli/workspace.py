@@ -386,6 +386,9 @@ def check(
              "slower).")] = "vectorised",
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    map_file: Annotated[Path | None, typer.Option(
+        "--map", help="TOML with the partner's [partners.<id>] settings (needs --partner), "
+                      "for a check away from the workspace.")] = None,
 ) -> None:
     """Check a file against its data contract; prints what to fix, never PII values.
 
@@ -406,7 +409,16 @@ def check(
                  f"({', '.join(_datasets())})", code=2)
         dataset = stem
     partner_config, limits = None, None
-    if workspace is not None:
+    if map_file is not None:
+        from pipelines.workspace import partner_settings
+
+        if partner is None:
+            fail("--map needs --partner (whose [partners.<id>] table to use)", code=2)
+        try:
+            partner_config = partner_settings(map_file, partner)
+        except WorkspaceError as exc:
+            fail(str(exc), code=2)
+    elif workspace is not None:
         try:
             ws = load_workspace(workspace)
             if partner is None:  # a drop in the workspace's landing/: its folder says whose

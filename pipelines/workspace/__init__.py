@@ -12,11 +12,13 @@ from pipelines.workspace.config import (
     add_partner,
     init_workspace,
     load_workspace,
+    partner_settings,
     retire_key,
     rotate_key,
 )
 
 __all__ = [
     "CONFIG_NAME", "PARTNER_ID_RE", "IntakeLimits", "PartnerConfig", "Workspace", "WorkspaceError",
-    "add_partner", "init_workspace", "load_workspace", "retire_key", "rotate_key",
+    "add_partner", "init_workspace", "load_workspace", "partner_settings", "retire_key",
+    "rotate_key",
 ]

@@ -277,6 +277,35 @@ def _check_partner_id(partner_id: str) -> str:
     return partner_id
 
 
+def _partner_config(partner_id: str, spec: dict[str, Any]) -> PartnerConfig:
+    return PartnerConfig(
+        partner_id=partner_id,
+        name=spec.get("name", ""),
+        age_min=spec.get("age_min"),
+        age_max=spec.get("age_max"),
+        columns={str(k): str(v) for k, v in spec.get("columns", {}).items()},
+        values={k: dict(v) for k, v in spec.get("values", {}).items()},
+        sheet=str(spec["sheet"]) if spec.get("sheet") else None,
+    )
+
+
+def partner_settings(path: str | Path, partner_id: str) -> PartnerConfig:
+    """A partner's reading settings from a TOML file holding its `[partners.<id>]` table (the
+    workspace's `pathlink.toml`, or the part of it the analyst sends the partner), for
+    `pathlink check` and `pathlink encode` on the partner's own machine."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"{path} is not valid TOML: {exc}") from None
+    spec = raw.get("partners", {}).get(partner_id)
+    if not isinstance(spec, dict):
+        raise WorkspaceError(f"{path} has no [partners.{partner_id}] table")
+    return _partner_config(_check_partner_id(partner_id), spec)
+
+
 def load_workspace(root: str | Path) -> Workspace:
     """Read `pathlink.toml` from a workspace folder."""
     root = Path(root).resolve()
@@ -302,15 +331,7 @@ def load_workspace(root: str | Path) -> Workspace:
     partners = {}
     for partner_id, spec in sorted(raw.get("partners", {}).items()):
         _check_partner_id(partner_id)
-        partners[partner_id] = PartnerConfig(
-            partner_id=partner_id,
-            name=spec.get("name", ""),
-            age_min=spec.get("age_min"),
-            age_max=spec.get("age_max"),
-            columns={str(k): str(v) for k, v in spec.get("columns", {}).items()},
-            values={k: dict(v) for k, v in spec.get("values", {}).items()},
-            sheet=str(spec["sheet"]) if spec.get("sheet") else None,
-        )
+        partners[partner_id] = _partner_config(partner_id, spec)
     return Workspace(
         root=root,
         name=ws.get("name", root.name),
