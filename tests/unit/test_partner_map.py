@@ -56,3 +56,26 @@ def test_encode_with_the_map(tmp_path: Path, monkeypatch, capsys) -> None:
     assert run_cli(["encode", str(extract), "--partner", "agency_b", "-o", str(out),
                     "--key-id", "map-test", "--map", str(mapping), "--overwrite"]) == 2
     assert "no [partners.agency_b] table" in capsys.readouterr().err
+
+
+def test_init_and_partners_add_write_a_commented_example_map(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    import tomllib
+
+    from pipelines.workspace import add_partner, init_workspace, load_workspace
+
+    monkeypatch.setenv("PATHLINK_SECRET_EX", "C" * 43)
+    root = tmp_path / "ws"
+    init_workspace(root, ["agency_a"], key_id="ex")
+    add_partner(root, "agency_b", name="B")
+    text = (root / "pathlink.toml").read_text()
+    for partner in ("agency_a", "agency_b"):
+        assert f"# [partners.{partner}.columns]  # your header = contract field" in text
+        assert f"# [partners.{partner}.values.sex]" in text
+    assert tomllib.loads(text)["partners"]["agency_b"] == {"name": "B"}  # comments only
+    # uncommenting the example gives a working map
+    (root / "pathlink.toml").write_text(text.replace(
+        '# [partners.agency_a.columns]', '[partners.agency_a.columns]').replace(
+        '# "Client Number" = "partner_record_id"', '"Client Number" = "partner_record_id"'))
+    assert load_workspace(root).partner("agency_a").columns == {
+        "Client Number": "partner_record_id"}
