@@ -137,20 +137,25 @@ def run(
         raise typer.Exit(1)
 
 def run_summary_text(summary: dict, width: int = 80) -> list[str]:
-    """The run's files as plain lines that fit `width` columns (a terminal or a pipe)."""
-    head = f"{'period':7} {'file':33} {'status':18} {'read':>6} {'acc.':>6} {'quar.':>5}"
+    """The run's files as plain lines that fit `width` columns (a terminal or a pipe); a file
+    processed for another reason than being new says why below the table."""
+    head = f"{'period':7} {'file':36} {'status':10} {'read':>7} {'acc.':>7} {'quar.':>6}"
     lines = [f"Run {summary['run_id']}", head, "-" * len(head)]
+    why: list[str] = []
     for period in summary["periods"]:
         for drop in period["drops"]:
-            status = drop["status"]
-            if drop.get("why") and drop["why"] not in ("new",):
-                status += f" ({drop['why']})"
             name = f"{drop.get('partner_id', '')}/{drop['rel_path'].rsplit('/', 1)[-1]}"
-            lines.append(f"{_fit(period['period'], 7):7} {_fit(name, 33):33} "
-                         f"{_fit(status, 18):18} {drop.get('rows_read', ''):>6} "
-                         f"{drop.get('rows_accepted', ''):>6} "
-                         f"{drop.get('rows_quarantined', ''):>5}")
-    return [_fit(line, width) for line in lines]
+            lines.append(f"{_fit(period['period'], 7):7} {_fit(name, 36):36} "
+                         f"{_fit(drop['status'], 10):10} {drop.get('rows_read', ''):>7} "
+                         f"{drop.get('rows_accepted', ''):>7} "
+                         f"{drop.get('rows_quarantined', ''):>6}")
+            if drop.get("why") not in (None, "new"):
+                why.append(f"{period['period']} {name}: processed because {drop['why']}")
+    import textwrap
+
+    return [_fit(line, width) for line in lines] + [
+        wrapped for line in why for wrapped in
+        textwrap.wrap(line, width=width, subsequent_indent="  ", break_on_hyphens=False)]
 
 
 def _print_run_summary(summary: dict) -> None:

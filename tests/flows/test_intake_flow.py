@@ -186,7 +186,8 @@ def test_reprocessing_is_recorded_and_changes_nothing_when_nothing_changed(linke
     forced = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF,
                                  "--reprocess", "messy_agency/2026-10"])
     assert forced.exit_code == 0, forced.output
-    assert "(reprocess_requested)" in forced.output
+    assert "messy_agency/participants.csv: processed because reprocess_requested" in \
+        forced.output
     assert _release(root) == before  # same file, same map: the same published content
 
     # a change to the partner's map makes its drops eligible again by itself
@@ -195,7 +196,7 @@ def test_reprocessing_is_recorded_and_changes_nothing_when_nothing_changed(linke
         "[partners.clean_agency]\n", "[partners.clean_agency]\nage_max = 99\nage_min = 14\n"))
     changed = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
     assert changed.exit_code == 0, changed.output
-    assert "(map_changed)" in changed.output
+    assert "clean_agency/participants.csv: processed because map_changed" in changed.output
     assert "messy_agency" not in changed.output.split("Run ", 1)[1].split("records ->")[0]
     assert _release(root) == before
     with StateStore(load_workspace(root).state_db) as state:

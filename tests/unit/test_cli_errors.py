@@ -112,3 +112,16 @@ def test_the_console_script_prints_one_line(tmp_path: Path) -> None:
                           check=False, timeout=120)
     assert done.returncode == 1
     assert done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error: ")
+
+
+def test_the_run_summary_fits_80_columns() -> None:
+    from pipelines.cli.workspace import run_summary_text
+
+    drop = {"partner_id": "a_partner_with_a_rather_long_identifier_name", "status": "accepted",
+            "rel_path": "a_partner_with_a_rather_long_identifier_name/2026-10/participants.csv",
+            "rows_read": 1234567, "rows_accepted": 1234000, "rows_quarantined": 567,
+            "why": "reprocess_requested"}
+    lines = run_summary_text({"run_id": "run-20261122-abcdef12",
+                              "periods": [{"period": "2026-10", "drops": [drop]}]})
+    assert max(len(line) for line in lines) <= 80
+    assert "processed because reprocess_requested" in " ".join(" ".join(lines).split())
