@@ -23,11 +23,13 @@ from data_contracts.model import (
     Property,
     Rule,
     contract_version,
+    header_key,
     load_contract,
     parse_contract,
     pii_columns,
     sensitive_columns,
 )
+from data_contracts.reasons import Reason, fix, reason, reasons
 
 
 def compile_suite(contract: Contract, *, age_range: tuple[int, int] | None = None) -> Any:
@@ -38,8 +40,27 @@ def compile_suite(contract: Contract, *, age_range: tuple[int, int] | None = Non
 
 
 __all__ = [
-    "CLASSIFICATIONS", "CONTRACT_DIR", "DATASETS", "EVENT_DATASETS", "IDENTITY_DATASET",
-    "PII_CLASSIFICATIONS", "RULE_KINDS", "SEVERITIES", "Contract", "ContractError", "Property",
-    "Rule", "compile_suite", "contract_version", "load_contract", "parse_contract",
-    "pii_columns", "sensitive_columns",
+    "CLASSIFICATIONS",
+    "CONTRACT_DIR",
+    "DATASETS",
+    "EVENT_DATASETS",
+    "IDENTITY_DATASET",
+    "PII_CLASSIFICATIONS",
+    "RULE_KINDS",
+    "SEVERITIES",
+    "Contract",
+    "ContractError",
+    "Property",
+    "Reason",
+    "Rule",
+    "compile_suite",
+    "contract_version",
+    "fix",
+    "header_key",
+    "load_contract",
+    "parse_contract",
+    "pii_columns",
+    "reason",
+    "reasons",
+    "sensitive_columns",
 ]

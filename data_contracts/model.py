@@ -14,6 +14,7 @@ Rules come from three places, in this order for each property:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -52,6 +53,13 @@ RULE_KINDS: dict[str, str] = {
 }
 _RULE_KEYS = {"type", "rule", "severity", "description", "code", "name", "column", "columns",
               "dimension", "businessImpact"}
+
+
+def header_key(text: str) -> str:
+    """How headers are compared: Unicode-normalized, case-folded, letters and digits only
+    (`' First Name '`, `first_name` and `FIRSTNAME` are one key; `SS#` is `ss`)."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    return "".join(ch for ch in folded if ch.isalnum())
 
 
 class ContractError(ValueError):
@@ -101,6 +109,26 @@ class Property:
     def synonyms(self) -> Mapping[str, str]:
         return self.custom.get("synonyms") or {}
 
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        """Other header spellings partners use for this column (`customProperties.aliases`);
+        headers are compared case-, space- and punctuation-insensitively."""
+        return tuple(str(a) for a in self.custom.get("aliases") or ())
+
+    @property
+    def required_column(self) -> bool:
+        """The column must be in the header: `required` (a value in every row), or
+        `customProperties.requiredColumn` (the column must be there; an empty value is a
+        warning that drops the field, not the row)."""
+        return self.required or bool(self.custom.get("requiredColumn"))
+
+    @property
+    def numeric_width(self) -> int | None:
+        """Digits of a code a spreadsheet may store as a number (`customProperties.
+        numericWidth`: SSN 9, ZIP 5): a numeric cell is zero-padded back to this width."""
+        width = self.custom.get("numericWidth")
+        return int(width) if width else None
+
 
 @dataclass(frozen=True)
 class Contract:
@@ -123,7 +151,15 @@ class Contract:
 
     @property
     def required_columns(self) -> list[str]:
-        return [prop.name for prop in self.properties if prop.required]
+        """Columns the header must hold (a file without one is rejected)."""
+        return [prop.name for prop in self.properties if prop.required_column]
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        """Cell texts read as empty (`customProperties.placeholders`: N/A, NULL, ...),
+        compared case-insensitively after trimming."""
+        return frozenset(str(p).strip().casefold()
+                         for p in self.custom.get("placeholders") or ())
 
     @property
     def pii_columns(self) -> list[str]:
@@ -198,6 +234,11 @@ def parse_contract(doc: Mapping[str, Any], path: Path) -> Contract:
     custom = _custom(doc.get("customProperties"), where)
     default_max = custom.get("defaultMaxLength")
     reject_control = bool(custom.get("rejectControlCharacters"))
+    # severity of the implicit per-field rules (maxLength, noControlCharacters) on columns
+    # other than the key: `warning` drops the field and keeps the row
+    field_severity = str(custom.get("fieldRuleSeverity", "error"))
+    if field_severity not in SEVERITIES:
+        raise ContractError(f"{where}: fieldRuleSeverity must be error or warning")
     props: list[Property] = []
     rules: list[Rule] = []
     seen: set[str] = set()
@@ -221,6 +262,7 @@ def parse_contract(doc: Mapping[str, Any], path: Path) -> Contract:
         )
         props.append(prop)
         cols = (name,)
+        implicit_severity = "error" if prop.unique or spec.get("primaryKey") else field_severity
         if prop.required:
             rules.append(_make_rule({"rule": "notNull", "severity": "error", "description":
                                      f"{name} is required."}, cols, pwhere, seen, "implicit"))
@@ -231,18 +273,26 @@ def parse_contract(doc: Mapping[str, Any], path: Path) -> Contract:
         max_length = options.get("maxLength", default_max)
         if max_length is not None:
             rules.append(_make_rule({"rule": "maxLength", "value": int(max_length),
-                                     "severity": "error", "description":
+                                     "severity": implicit_severity, "description":
                                      f"{name} is longer than {int(max_length)} characters."},
                                     cols, pwhere, seen, "implicit"))
         if reject_control:
-            rules.append(_make_rule({"rule": "noControlCharacters", "severity": "error",
-                                     "description": f"{name} contains control characters "
+            rules.append(_make_rule({"rule": "noControlCharacters",
+                                     "severity": implicit_severity, "description":
+                                     f"{name} contains control characters "
                                      "(for example NUL bytes)."}, cols, pwhere, seen,
                                     "implicit"))
         for rule_spec in spec.get("quality") or []:
             rules.append(_make_rule(rule_spec, cols, pwhere, seen, "quality"))
     if not props:
         raise ContractError(f"{where}: no properties")
+    spellings: dict[str, str] = {}
+    for prop in props:
+        for spelling in (prop.name, *prop.aliases):
+            key = header_key(spelling)
+            if spellings.setdefault(key, prop.name) != prop.name:
+                raise ContractError(f"{where}: header spelling {spelling!r} of {prop.name!r} "
+                                    f"already names {spellings[key]!r}")
     for rule_spec in obj.get("quality") or []:
         cols = tuple(rule_spec.get("columns") or [rule_spec.get("column")])
         if not cols or any(col not in names for col in cols):

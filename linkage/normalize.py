@@ -38,9 +38,11 @@ from linkage._names import (
 )
 
 __all__ = [
+    "DATE_ISSUES",
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
     "SUFFIXES",
+    "date_issue",
     "normalize_participants",
     "parse_date",
     "ssn_issue",
@@ -62,11 +64,8 @@ OUTPUT_COLUMNS = (
 
 MAX_AGE_YEARS = 110
 
-_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-_US_DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
-_COMPACT_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})")
-
 _NON_DIGITS = re.compile(r"[^0-9]+")
+_SCIENTIFIC = re.compile(r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+")
 _SSN_PLACEHOLDERS = frozenset(
     {str(digit) * 9 for digit in range(10)} | {"123456789", "987654321", "012345678"}
 )
@@ -98,32 +97,84 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Dates
 
 
-def _date_parts(text: str) -> tuple[int, int, int] | None:
-    """(year, month, day) when `text` has one of the accepted shapes, else None."""
+_TIME = (r"(?:[T ]\s*\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?\s*(?:[AaPp]\.?[Mm]\.?)?"
+         r"\s*(?:Z|[+-]\d{2}:?\d{2})?)?")
+_DATE_FORMS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern + _TIME, re.ASCII), order) for pattern, order in (
+        (r"(\d{4})-(\d{1,2})-(\d{1,2})", "ymd"),        # ISO, with or without a time part
+        (r"(\d{4})/(\d{1,2})/(\d{1,2})", "ymd"),        # year first with slashes
+        (r"(\d{1,2})/(\d{1,2})/(\d{4})", "mdy"),        # M/D/YYYY, padded or not
+        (r"(\d{1,2})-(\d{1,2})-(\d{4})", "mdy"),        # M-D-YYYY
+        (r"(\d{4})(\d{2})(\d{2})", "ymd"),              # YYYYMMDD
+    )
+)
+_MONTHS = {name: number for number, names in enumerate((
+    ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+    ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+    ("oct", "october"), ("nov", "november"), ("dec", "december")), start=1) for name in names}
+_MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{2}|\d{4})" + _TIME)
+_DAY_MONTH = re.compile(r"(\d{1,2})[-\s]([A-Za-z]{3,9})\.?[-\s,]\s*(\d{2}|\d{4})" + _TIME)
+_TWO_DIGIT_YEAR = re.compile(r"\d{1,2}[/-]\d{1,2}[/-]\d{2}" + _TIME, re.ASCII)
+_DOTTED = re.compile(r"\d{1,2}\.\d{1,2}\.(?:\d{2}|\d{4})" + _TIME, re.ASCII)
+_SERIAL = re.compile(r"\d{5}(?:\.\d+)?", re.ASCII)
+
+#: Why a date text is not a date: the codes `date_issue` gives (docs/contracts.md).
+DATE_ISSUES = ("unparseable", "impossible", "two_digit_year", "day_first", "excel_serial")
+
+
+@lru_cache(maxsize=65536)
+def _read_date(text: str) -> tuple[dt.date | None, str | None]:
+    """(date, None) or (None, why): the one strict reading of a date as partners export it."""
     text = text.strip()
-    if match := _ISO_DATE.fullmatch(text):
-        year, month, day = match.groups()
-    elif match := _US_DATE.fullmatch(text):
-        month, day, year = match.groups()
-    elif match := _COMPACT_DATE.fullmatch(text):
-        year, month, day = match.groups()
-    else:
-        return None
-    return int(year), int(month), int(day)
+    for pattern, order in _DATE_FORMS:
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        first, second, third = (int(part) for part in match.groups())
+        if order == "ymd":
+            year, month, day = first, second, third
+        else:
+            if first > 12 and second <= 12:  # 25/12/1990 is day first: never guessed
+                return None, "day_first"
+            month, day, year = first, second, third
+        return _checked(year, month, day)
+    for pattern, month_group in ((_MONTH_FIRST, 0), (_DAY_MONTH, 1)):
+        match = pattern.fullmatch(text)
+        if match is None:
+            continue
+        parts = match.groups()
+        month = _MONTHS.get(parts[month_group].lower())
+        if month is None:
+            return None, "unparseable"
+        if len(parts[2]) == 2:
+            return None, "two_digit_year"
+        day = int(parts[1 - month_group])
+        return _checked(int(parts[2]), month, day)
+    if _TWO_DIGIT_YEAR.fullmatch(text):
+        return None, "two_digit_year"
+    if _DOTTED.fullmatch(text):
+        return None, "day_first"
+    if _SERIAL.fullmatch(text):
+        return None, "excel_serial"
+    return None, "unparseable"
 
 
-def _to_date(parts: tuple[int, int, int]) -> dt.date | None:
+def _checked(year: int, month: int, day: int) -> tuple[dt.date | None, str | None]:
     try:
-        return dt.date(*parts)
+        return dt.date(year, month, day), None
     except ValueError:
-        return None
+        return None, "impossible"
 
 
 def parse_date(text: str | None) -> dt.date | None:
-    """Parse a date written exactly as `YYYY-MM-DD`, `MM/DD/YYYY` or `YYYYMMDD`.
+    """Parse a date as partners export it; None for anything else.
 
-    Surrounding whitespace is ignored; any other format, or a day that does not exist
-    (`2001-02-30`, month 13), gives None.
+    Accepted: `YYYY-MM-DD` and `YYYY/MM/DD` (month and day padded or not), `M/D/YYYY` and
+    `M-D-YYYY` (padded or not: US order), `YYYYMMDD`, month names with a four-digit year
+    (`Jul 3, 1982`, `3-Jul-1982`), each optionally followed by a time part (`T00:00:00`,
+    ` 0:00`, ` 12:00:00 AM`, `Z` or an offset), which is ignored. Never guessed: two-digit
+    years, day-first forms (`25/12/1990`, `25.12.1990`) and bare numbers (an Excel serial in
+    a CSV) give None; `date_issue` says which. A day that does not exist gives None.
 
     Args:
         text: Raw date text, or None.
@@ -133,8 +184,14 @@ def parse_date(text: str | None) -> dt.date | None:
     """
     if not isinstance(text, str):
         return None
-    parts = _date_parts(text)
-    return None if parts is None else _to_date(parts)
+    return _read_date(text)[0]
+
+
+def date_issue(text: str | None) -> str | None:
+    """None when `parse_date` reads `text`; else one of `DATE_ISSUES` (`missing` if blank)."""
+    if not isinstance(text, str) or not text.strip():
+        return "missing"
+    return _read_date(text)[1]
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:
@@ -148,12 +205,9 @@ def _dob_fields(text: str | None, as_of: dt.date) -> tuple[str | None, str | Non
     """(ISO dob or None, dob_issue or None) for one raw date of birth."""
     if text is None or not text.strip():
         return None, "missing"
-    parts = _date_parts(text)
-    if parts is None:
-        return None, "unparseable"
-    dob = _to_date(parts)
+    dob, issue = _read_date(text)
     if dob is None:
-        return None, "impossible"
+        return None, issue
     if dob > as_of:
         return None, "future"
     if dob < _years_before(as_of, MAX_AGE_YEARS):
@@ -169,7 +223,8 @@ def _dob_fields(text: str | None, as_of: dt.date) -> tuple[str | None, str | Non
 def ssn_issue(text: str | None) -> str | None:
     """Classify a raw SSN; None means it is a plausible, issuable SSN.
 
-    Non-digits are stripped first. Codes: `missing` (blank), `malformed` (not 9 digits),
+    Non-digits are stripped first. Codes: `missing` (blank), `scientific_notation` (a number
+    a spreadsheet showed as `2.12E+08`: its digits are lost), `malformed` (not 9 digits),
     `placeholder` (one repeated digit, 123456789, ...), `sample` (078-05-1120, 219-09-9999,
     457-55-5462, 987-65-432x), `invalid_area` (000, 666, or 9xx outside ITIN groups), `itin`
     (9xx with group 50-65, 70-88, 90-92, 94-99), `invalid_group` (00), `invalid_serial` (0000).
@@ -182,6 +237,8 @@ def ssn_issue(text: str | None) -> str | None:
     """
     if not isinstance(text, str) or not text.strip():
         return "missing"
+    if _SCIENTIFIC.fullmatch(text.strip()):
+        return "scientific_notation"
     digits = _NON_DIGITS.sub("", text)
     if len(digits) != 9:
         return "malformed"

@@ -34,7 +34,27 @@ CREATE TABLE IF NOT EXISTS files (
     run_id          VARCHAR NOT NULL,
     processed_at    TIMESTAMP NOT NULL,
     superseded_by   VARCHAR,
+    reading_fingerprint VARCHAR,             -- hash of the partner's map/values/sheet/ages
+    processed_because VARCHAR,               -- new | corrected | map_changed |
+                                             -- contract_changed | reprocess_requested
     PRIMARY KEY (sha256, partner_id, period, dataset)
+);
+
+-- A file processed again (its map or contract changed, or `run --reprocess`): what its
+-- ledger row said before it was replaced.
+CREATE TABLE IF NOT EXISTS reprocessed (
+    run_id          VARCHAR NOT NULL,
+    sha256          VARCHAR NOT NULL,
+    partner_id      VARCHAR NOT NULL,
+    period          VARCHAR NOT NULL,
+    dataset         VARCHAR NOT NULL,
+    because         VARCHAR NOT NULL,        -- map_changed | contract_changed |
+                                             -- reprocess_requested
+    previous_run_id VARCHAR,
+    previous_processed_at TIMESTAMP,
+    previous_contract VARCHAR,
+    previous_reading_fingerprint VARCHAR,
+    recorded_at     TIMESTAMP NOT NULL
 );
 
 -- Row-level validation issues: row number, field and rule only; never a value.

@@ -14,6 +14,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+import sys
+from collections.abc import Sequence
+
 import typer
 
 from pipelines.cli import demo, encode, keys, release, workspace
@@ -23,14 +26,50 @@ app = typer.Typer(
     help="Privacy-preserving data sharing and record linkage for workforce partners.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 for _module in (workspace, keys, encode, release, demo):
     _module.register(app)
 
 
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Run one `pathlink` command and return its exit code.
+
+    A user error (an unknown option, a missing or malformed argument) prints one line,
+    `error: <what> (see `<command> --help`)`, and returns 2; an unexpected exception prints its
+    type only (its text may hold personal data; `PATHLINK_DEBUG=1` shows the traceback) and
+    returns 1. Never a traceback by default.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = app(args=args, prog_name="pathlink", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 130
+    except typer.TyperException as exc:  # typer's click errors: usage, bad parameter, ...
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return 2  # the command's help is already printed
+        message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+        command = ctx.command_path if ctx is not None else "pathlink"
+        code = int(getattr(exc, "exit_code", 1))
+        typer.echo(f"error: {message}" + (f" (see `{command} --help`)" if code == 2 else ""),
+                   err=True)
+        return code
+    except Exception as exc:
+        if os.environ.get("PATHLINK_DEBUG"):
+            raise
+        typer.echo(f"error: unexpected {type(exc).__name__} (details withheld: they may hold "
+                   "personal data; run again with PATHLINK_DEBUG=1 to see them)", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
 def main() -> None:
     """Console-script entry point."""
-    app()
+    sys.exit(run_cli())
 
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run_cli"]

@@ -170,10 +170,18 @@ def synth(
     periods: Annotated[str, typer.Option(help="Comma-separated periods.")] = "2026-09,2026-10",
 ) -> None:
     """Write seeded synthetic monthly extracts for seven Hartford partners, truth apart."""
+    import re
+
     from pipelines.synthetic.participants import generate
 
-    summary = generate(directory, seed=seed, persons=persons,
-                       periods=[p.strip() for p in periods.split(",") if p.strip()])
+    chosen = [p.strip() for p in periods.split(",") if p.strip()]
+    bad = [p for p in chosen if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", p)]
+    if bad or not chosen:
+        fail(f"--periods must be YYYY-MM,YYYY-MM,...; not {', '.join(bad) or 'empty'}", code=2)
+    try:
+        summary = generate(directory, seed=seed, persons=persons, periods=chosen)
+    except OSError as exc:
+        fail(f"cannot write to {directory}: {exc.strerror or type(exc).__name__}")
     err_console.print(f"synthetic drops written to {Path(directory) / 'landing'}; truth in "
                   f"{Path(directory) / 'truth'}: {summary}", highlight=False)
 
@@ -189,6 +197,8 @@ def demo(
         run_demo(directory, persons=persons, seed=seed, console=Console())
     except WorkspaceError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot write the demo to {directory}: {exc.strerror or type(exc).__name__}")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,8 +29,13 @@ def encode(
     dataset: Annotated[str, typer.Option(help="Dataset (only participants).")] = "participants",
     period: Annotated[str | None, typer.Option(help="Reporting period YYYY-MM.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    map_file: Annotated[Path | None, typer.Option(
+        "--map", help="TOML with your [partners.<id>] settings (column map, codes, sheet), "
+                      "as in the hub's pathlink.toml.")] = None,
 ) -> None:
-    """Validate, normalize and encode an extract; write only tokens and Bloom filters."""
+    """Validate, normalize and encode an extract; write only tokens and Bloom filters.
+
+    Headers are read as at the hub (names, aliases, and your map with --map)."""
     from pipelines import ingest
     from pipelines.ingest import encoded as encoded_drops
 
@@ -42,9 +47,18 @@ def encode(
         fail(str(exc), code=2)
     if out.exists() and not overwrite:
         fail(f"{out} already exists; pass --overwrite to replace it", code=2)
+    partner_config = None
+    if map_file is not None:
+        from pipelines.workspace import WorkspaceError, partner_settings
+
+        try:
+            partner_config = partner_settings(map_file, partner)
+        except WorkspaceError as exc:
+            fail(str(exc), code=2)
     try:
         drop = encoded_drops.encode_file(file, partner_id=partner, secret=secret, period=period,
-                                         as_of=date.today(), dataset=dataset)
+                                         as_of=date.today(), dataset=dataset,
+                                         partner_config=partner_config)
     except ingest.FileRejected as exc:
         fail(str(exc))
     except ValueError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,14 +18,28 @@ def query(
     workspace: WorkspaceOpt,
 ) -> None:
     """Run an evaluator query against the released (suppressed) views only; prints CSV."""
+    import duckdb
+
     from pipelines.warehouse.disclosure import QueryRejected, query_released
 
     try:
-        ws = load_workspace(workspace)
+        ws = _published(workspace)
         result = query_released(ws.published_db, sql)
     except (WorkspaceError, QueryRejected) as exc:
         fail(str(exc))
+    except duckdb.Error as exc:  # the evaluator's own SQL over de-identified views
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        fail(f"the query failed: {first}")
     result.to_csv(sys.stdout, index=False)
+
+
+def _published(workspace: Path) -> Any:
+    """The workspace, refusing one with no release yet."""
+    ws = load_workspace(workspace)
+    if not ws.published_db.is_file():
+        raise WorkspaceError(f"no release is published in {ws.root} yet; `pathlink run "
+                             f"--workspace {ws.root}` publishes one")
+    return ws
 
 def report(
     workspace: WorkspaceOpt,
@@ -35,7 +49,7 @@ def report(
     from pipelines.warehouse.report import write_report
 
     try:
-        ws = load_workspace(workspace)
+        ws = _published(workspace)
     except WorkspaceError as exc:
         fail(str(exc))
     target = out or ws.published_db.parent / "report.html"
@@ -50,8 +64,10 @@ def export(
     """Export every released relation to CSV or Parquet."""
     from pipelines.warehouse.disclosure import export_released
 
+    if fmt not in ("csv", "parquet"):
+        fail(f"unknown --format '{fmt}'; use csv or parquet", code=2)
     try:
-        ws = load_workspace(workspace)
+        ws = _published(workspace)
     except WorkspaceError as exc:
         fail(str(exc))
     for path in export_released(ws.published_db, out, fmt):
@@ -66,7 +82,11 @@ def dictionary_command(
     if output is None:
         typer.echo(dictionary.build_dictionary(), nl=False)
     else:
-        typer.echo(f"wrote {dictionary.write_dictionary(output)}", err=True)
+        try:
+            written = dictionary.write_dictionary(output)
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror or type(exc).__name__}")
+        typer.echo(f"wrote {written}", err=True)
 
 
 def register(app: typer.Typer) -> None:

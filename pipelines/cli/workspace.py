@@ -100,8 +100,15 @@ def run(
         "--progress/--no-progress",
         help="Show drops, rows and periods as they are processed (default: on a terminal).",
     )] = None,
+    reprocess: Annotated[list[str] | None, typer.Option(
+        "--reprocess", metavar="PARTNER[/YYYY-MM]",
+        help="Process this partner's drops (of one period) again even if unchanged; "
+             "repeatable.")] = None,
 ) -> None:
     """Process every period in landing/ not yet processed, oldest first.
+
+    A drop read under a partner map or contract version that has changed since is processed
+    again by itself; --reprocess forces it. Both are recorded in the ledger.
 
     Only one run at a time may write a workspace: a second one exits with an error, or waits
     up to --wait seconds for the first to finish.
@@ -110,35 +117,59 @@ def run(
 
     from pipelines.orchestration.flows import run_workspace
     from pipelines.state import StateLocked
+    from pipelines.steps.discover import reprocess_targets
 
+    if as_of is not None:
+        try:
+            date.fromisoformat(as_of)
+        except ValueError:
+            fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'", code=2)
     show = console.is_terminal if progress is None else progress
     try:
-        load_workspace(workspace)
+        reprocess_targets(reprocess or [], load_workspace(workspace))
         with RunProgress(console) if show else contextlib.nullcontext():
-            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait)
+            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
+                                    reprocess=reprocess or [])
     except (WorkspaceError, StateLocked) as exc:
         fail(str(exc))
     _print_run_summary(summary)
     if summary["refused"]:
         raise typer.Exit(1)
 
-def _print_run_summary(summary: dict) -> None:
-    table = Table(title=f"Run {summary['run_id']}")
-    for col in ("period", "file", "status", "read", "accepted", "quarantined"):
-        table.add_column(col, justify="right" if col in {"read", "accepted", "quarantined"}
-                         else "left")
+def run_summary_text(summary: dict, width: int = 80) -> list[str]:
+    """The run's files as plain lines that fit `width` columns (a terminal or a pipe); a file
+    processed for another reason than being new says why below the table."""
+    head = f"{'period':7} {'file':36} {'status':10} {'read':>7} {'acc.':>7} {'quar.':>6}"
+    lines = [f"Run {summary['run_id']}", head, "-" * len(head)]
+    why: list[str] = []
     for period in summary["periods"]:
         for drop in period["drops"]:
-            table.add_row(period["period"], drop["rel_path"], drop["status"],
-                          str(drop.get("rows_read", "")), str(drop.get("rows_accepted", "")),
-                          str(drop.get("rows_quarantined", "")))
-    console.print(table)
+            name = f"{drop.get('partner_id', '')}/{drop['rel_path'].rsplit('/', 1)[-1]}"
+            lines.append(f"{_fit(period['period'], 7):7} {_fit(name, 36):36} "
+                         f"{_fit(drop['status'], 10):10} {drop.get('rows_read', ''):>7} "
+                         f"{drop.get('rows_accepted', ''):>7} "
+                         f"{drop.get('rows_quarantined', ''):>6}")
+            if drop.get("why") not in (None, "new"):
+                why.append(f"{period['period']} {name}: processed because {drop['why']}")
+    import textwrap
+
+    return [_fit(line, width) for line in lines] + [
+        wrapped for line in why for wrapped in
+        textwrap.wrap(line, width=width, subsequent_indent="  ", break_on_hyphens=False)]
+
+
+def _print_run_summary(summary: dict) -> None:
+    for line in run_summary_text(summary):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
     from pipelines.orchestration.summary import rotation_note
 
     for period in summary["periods"]:
         link = period["link"]
+        alone = link.get("no_identifiers", 0)
         console.print(f"{period['period']}: {link.get('records', 0)} records -> "
-                      f"{link.get('persons', 0)} persons", highlight=False)
+                      f"{link.get('persons', 0)} persons"
+                      + (f" ({alone} with nothing to link on, each its own person)"
+                         if alone else ""), highlight=False)
         note = rotation_note(link)
         if note:
             console.print(f"{period['period']}: {note}", highlight=False)
@@ -159,22 +190,98 @@ def crosswalk(workspace: WorkspaceOpt) -> None:
         frame = state.crosswalk()
     frame[["partner_id", "partner_record_id", "person_id"]].to_csv(sys.stdout, index=False)
 
+STATUS_COLUMNS = ("period", "partner_id", "dataset", "status", "rows_read", "rows_accepted",
+                  "rows_quarantined", "quarantined_by_rule", "processed_at", "published_at",
+                  "contract", "key_fingerprint", "code_version", "rel_path", "reason")
+
+
+def _fit(text: Any, width: int) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[:width - 1] + "~"
+
+
+def status_compact(report: dict[str, Any], width: int = 80) -> str:
+    """`pathlink status` for a terminal of `width` columns (80 by default) or a pipe: one line
+    per file with counts, then what is pending, refused or unlinked, each wrapped to fit."""
+    import textwrap
+
+    lines = [_fit(f"Pathlink status: {report['workspace']}", width), ""]
+    head = (f"{'period':7} {'partner':18} {'dataset':12} {'status':10} "
+            f"{'read':>7} {'accepted':>8} {'quar.':>6}")
+    lines += [head, "-" * len(head)]
+    for row in report["files"]:
+        lines.append(
+            f"{_fit(row['period'], 7):7} {_fit(row['partner_id'], 18):18} "
+            f"{_fit(row['dataset'], 12):12} {_fit(row['status'], 10):10} "
+            + " ".join(f"{'' if row[k] is None else row[k]:>{w}}" for k, w in
+                       (("rows_read", 7), ("rows_accepted", 8), ("rows_quarantined", 6))))
+    if not report["files"]:
+        lines.append("(no file processed yet)")
+    notes: list[str] = []
+    for row in report["files"]:
+        where = f"{row['period']} {row['partner_id']} {row['dataset']}"
+        if row["status"] == "rejected" and row.get("reason"):
+            notes.append(f"rejected {where}: {row['reason']}")
+        if row.get("quarantined_by_rule"):
+            notes.append(f"quarantined {where}: {row['quarantined_by_rule']}")
+    notes += [f"arrived, not yet processed: {item['file']}" for item in report["pending"]]
+    notes += [f"refused: {item['reason']}" for item in report["refused"]]
+    for row in report["keys"]["records"]:
+        if not row["linked"]:
+            notes.append(f"key {row['key_id'] or '(not configured)'} ({row['role']}): "
+                         f"{row['records']} records known only under this key keep their "
+                         "persons but are not linked (docs/keys.md, Rotation)")
+    notes += [f"period {p}: stored but not yet published (an interrupted run; `pathlink "
+              "run` finishes it)" for p in report["unpublished_periods"]]
+    if notes:
+        lines.append("")
+        for note in notes:
+            lines += textwrap.wrap(note, width=width, subsequent_indent="  ",
+                                   break_on_hyphens=False)
+    if report["runs"]:
+        last = report["runs"][0]
+        lines += ["", _fit(f"last run: {last['run_id']} {last['status']} "
+                           f"{(last['started_at'] or '')[:16]} UTC", width)]
+    lines += ["", "(more: --wide, --format csv|json; fixes per row: pathlink feedback)"]
+    return "\n".join(lines) + "\n"
+
+
 def status(
     workspace: WorkspaceOpt,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    wide: Annotated[bool, typer.Option("--wide", help="Every column (needs a wide terminal).")
+                    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
 ) -> None:
-    """Per period and partner: what arrived, when it was processed, and what was quarantined."""
+    """Per period and partner: what arrived, when it was processed, and what was quarantined.
+
+    The default layout fits 80 columns and a pipe; --wide shows every column.
+    """
+    import csv
     import json
 
     from pipelines.steps.status import status_report
 
+    if as_json:
+        fmt = "json"
+    if fmt not in ("table", "csv", "json"):
+        fail(f"unknown --format '{fmt}'; use table, csv or json", code=2)
     try:
         ws = load_workspace(workspace)
         report = status_report(ws)
     except WorkspaceError as exc:
         fail(str(exc))
-    if as_json:
+    if fmt == "json":
         typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(STATUS_COLUMNS),
+                                extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(report["files"])
+        return
+    if not wide:
+        typer.echo(status_compact(report), nl=False)
         return
     out = Console()
     table = Table(title=f"Pathlink status: {ws.root}")
@@ -216,32 +323,147 @@ def status(
                          row["code_version"] or "")
         out.print(runs)
 
+
+def feedback(
+    workspace: WorkspaceOpt,
+    partner: Annotated[str, typer.Option("--partner", help="The partner to write for.")],
+    out: Annotated[Path, typer.Option("--out", "-o",
+                                      help="File to write (.csv, .json, or text).")],
+    period: Annotated[str | None, typer.Option(
+        help="Period YYYY-MM (default: the partner's latest).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv, json or text (default: from the file name).")] = None,
+) -> None:
+    """Write what a partner should fix in its latest drops: rows, fields, rules and fixes.
+
+    Row numbers are the partner's own (the header row counts); never a value.
+    """
+    from pipelines.ingest.landing import PERIOD_RE
+    from pipelines.steps.feedback import partner_feedback, render_feedback
+
+    chosen = fmt or {".csv": "csv", ".json": "json"}.get(out.suffix.lower(), "text")
+    if chosen not in ("csv", "json", "text"):
+        fail(f"unknown --format '{chosen}'; use csv, json or text", code=2)
+    if period is not None and not PERIOD_RE.match(period):
+        fail(f"--period must be YYYY-MM, not '{period}'", code=2)
+    try:
+        ws = load_workspace(workspace)
+        report = partner_feedback(ws, partner, period)
+    except WorkspaceError as exc:
+        fail(str(exc))
+    try:
+        out.write_text(render_feedback(report, chosen), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    console.print(f"wrote {out}: {len(report['issues'])} issues in "
+                  f"{len(report['files'])} file(s) of {partner} for {report['period']}",
+                  highlight=False)
+
+
+def template(
+    dataset: Annotated[str, typer.Argument(help="Dataset, e.g. participants.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")] = Path("."),
+) -> None:
+    """Write DATASET.csv (the header row) and DATASET.xlsx (a sheet to fill in, and a `fields`
+    sheet saying what each column holds) from the dataset's contract."""
+    from pipelines.ingest.template import write_template
+
+    try:
+        paths = write_template(dataset, out)
+    except KeyError:
+        fail(f"unknown dataset '{dataset}'; expected one of {', '.join(_datasets())}", code=2)
+    except (FileExistsError, OSError) as exc:
+        fail(str(exc))
+    for path in paths:
+        typer.echo(str(path))
+
+
 def check(
     file: Annotated[Path, typer.Argument(help="The file to check.")],
-    dataset: Annotated[str, typer.Option(help="Dataset name, e.g. participants.")],
-    partner: Annotated[str | None, typer.Option(help="Partner id (for its age range).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="Dataset name, e.g. participants (default: the file's name).")] = None,
+    partner: Annotated[str | None, typer.Option(
+        help="Partner id (its map, sheet and age range; default: from a landing path).")] = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", "-w",
                                                    help="Workspace (for mappings).")] = None,
     engine: Annotated[str, typer.Option(
         help="vectorised (default) or gx: validate with Great Expectations (same findings, "
              "slower).")] = "vectorised",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    map_file: Annotated[Path | None, typer.Option(
+        "--map", help="TOML with the partner's [partners.<id>] settings (needs --partner), "
+                      "for a check away from the workspace.")] = None,
 ) -> None:
-    """Check a file against its data contract; prints what to fix, never PII values."""
-    from pipelines import ingest
+    """Check a file against its data contract; prints what to fix, never PII values.
 
-    partner_config = None
-    if workspace is not None and partner is not None:
+    Shows how each header was placed (name, alias or your map) and suggests map lines for
+    headers it could not place; `--format csv|json` lists every issue.
+    """
+    from pipelines import ingest
+    from pipelines.ingest.landing import PERIOD_RE
+
+    if fmt not in ("table", "csv", "json"):
+        fail(f"unknown --format '{fmt}'; use table, csv or json", code=2)
+    if not file.is_file():
+        fail(f"{file}: no such file", code=2)
+    if dataset is None:
+        stem = file.name.split(".")[0].lower()
+        if stem not in _datasets():
+            fail(f"cannot tell the dataset from the name {file.name}; pass --dataset "
+                 f"({', '.join(_datasets())})", code=2)
+        dataset = stem
+    partner_config, limits = None, None
+    if map_file is not None:
+        from pipelines.workspace import partner_settings
+
+        if partner is None:
+            fail("--map needs --partner (whose [partners.<id>] table to use)", code=2)
         try:
-            partner_config = load_workspace(workspace).partner(partner)
+            partner_config = partner_settings(map_file, partner)
+        except WorkspaceError as exc:
+            fail(str(exc), code=2)
+    elif workspace is not None:
+        try:
+            ws = load_workspace(workspace)
+            if partner is None:  # a drop in the workspace's landing/: its folder says whose
+                rel = file.resolve().relative_to(ws.landing.resolve()) \
+                    if file.resolve().is_relative_to(ws.landing.resolve()) else None
+                if rel is not None and len(rel.parts) == 3 and PERIOD_RE.match(rel.parts[1]):
+                    partner = rel.parts[0]
+            if partner is not None:
+                partner_config = ws.partner(partner)
+            limits = ws.limits
         except WorkspaceError as exc:
             fail(str(exc))
     if engine not in ingest.ENGINES:
-        fail(f"--engine must be one of {', '.join(ingest.ENGINES)}")
+        fail(f"--engine must be one of {', '.join(ingest.ENGINES)}", code=2)
     report = ingest.check_file(file, dataset, partner_id=partner, partner_config=partner_config,
-                               as_of=date.today(), engine=engine)
-    typer.echo(ingest.render_check_report(report))
+                               as_of=date.today(), engine=engine, limits=limits)
+    if fmt == "json":
+        text = ingest.check_report_json(report)
+    elif fmt == "csv":
+        rows = ingest.issue_rows(report)
+        text = ingest.rows_csv(rows)
+        for item in ingest.summary_by_rule(rows):
+            typer.echo(f"{item['rows']:>6}  {item['rule']}  {item['field']}  {item['action']}",
+                       err=True)
+    else:
+        text = ingest.render_check_report(report, partner_id=partner)
+    if out is not None:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}: {report.verdict}, {len(report.issues)} issues", err=True)
+    else:
+        typer.echo(text, nl=False)
     if report.verdict != "accepted":
         raise typer.Exit(1)
+
+
+def _datasets() -> tuple[str, ...]:
+    from data_contracts import DATASETS
+
+    return DATASETS
+
 
 def serve(
     workspace: WorkspaceOpt,
@@ -273,4 +495,6 @@ def register(app: typer.Typer) -> None:
     app.command()(crosswalk)
     app.command()(status)
     app.command()(check)
+    app.command()(feedback)
+    app.command()(template)
     app.command()(serve)

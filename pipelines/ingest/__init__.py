@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from data_contracts import contract_version
 from pipelines.ingest.batch import EncodedBatch, encoded_batch
-from pipelines.ingest.check import CheckReport, check_file, render_check_report, write_data_docs
+from pipelines.ingest.check import (
+    CheckReport,
+    check_file,
+    check_report_json,
+    issue_rows,
+    render_check_report,
+    rows_csv,
+    summary_by_rule,
+    write_data_docs,
+)
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.landing import (
     FORMATS,
@@ -33,9 +42,32 @@ from pipelines.ingest.validate import (
 )
 
 __all__ = [
-    "ENGINES", "FORMATS", "PARTNER_RE", "PERIOD_RE", "CheckReport", "DropRef", "EncodedBatch",
-    "FileRejected", "Issue", "ReadResult", "ValidationOutcome", "canonical_header",
-    "check_file", "contract_version", "display_name", "encoded_batch", "issues_frame",
-    "parse_drop_path", "read_table", "render_check_report", "run_gx", "sha256_file",
-    "validate_table", "write_data_docs",
+    "ENGINES",
+    "FORMATS",
+    "PARTNER_RE",
+    "PERIOD_RE",
+    "CheckReport",
+    "DropRef",
+    "EncodedBatch",
+    "FileRejected",
+    "Issue",
+    "ReadResult",
+    "ValidationOutcome",
+    "canonical_header",
+    "check_file",
+    "check_report_json",
+    "contract_version",
+    "display_name",
+    "encoded_batch",
+    "issue_rows",
+    "issues_frame",
+    "parse_drop_path",
+    "read_table",
+    "render_check_report",
+    "rows_csv",
+    "run_gx",
+    "sha256_file",
+    "summary_by_rule",
+    "validate_table",
+    "write_data_docs",
 ]

@@ -123,8 +123,12 @@ def encode_file(
     as_of: date,
     dataset: str = "participants",
     schema: EncodingSchema | None = None,
+    partner_config: Any = None,
 ) -> EncodedDrop:
     """Read, validate, normalize and encode one partner file (runs on the partner's machine).
+
+    `partner_config` (a `PartnerConfig`, e.g. from `pathlink encode --map FILE`) gives the
+    partner's header and value maps, sheet and age range, read exactly as the hub reads them.
 
     Args:
         path: CSV, XLSX or Parquet extract (canonical participant columns).
@@ -152,13 +156,17 @@ def encode_file(
     schema = schema or load_encoding_schema()
     path = Path(path)
     name = display_name(path)
-    read = read_table(path, dataset=dataset, source_name=name)
+    columns = getattr(partner_config, "columns", None)
+    values = getattr(partner_config, "values", None)
+    age_range = getattr(partner_config, "age_range", None)
+    read = read_table(path, dataset=dataset, source_name=name, column_map=columns,
+                      value_map=values, sheet=getattr(partner_config, "sheet", None))
     outcome = validate_table(read.frame, dataset, partner_id=partner_id, period=period,
-                                    as_of=as_of, source_name=name)
+                             as_of=as_of, source_name=name, age_range=age_range)
     report = CheckReport(
         name, dataset, partner_id, outcome.file_verdict, outcome.reject_reason,
         dict(outcome.counts), outcome.issues, outcome.contract, read.file_format,
-        read.encoding, read.delimiter, outcome,
+        read.encoding, read.delimiter, outcome, header=read.header, sheet=read.sheet,
     )
     accepted = outcome.accepted if outcome.file_verdict == "accepted" else outcome.accepted.iloc[:0]
     normalized = normalize_participants(accepted, as_of=as_of)

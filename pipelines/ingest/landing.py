@@ -45,7 +45,7 @@ def display_name(path: Path) -> str:
 def parse_drop_path(landing_root: Path, path: Path, *, as_of: date | None = None) -> DropRef:
     """Check a landing path: `<partner_id>/<YYYY-MM>/<dataset>.<csv|xlsx|parquet>`.
 
-    Refuses `..`, symlinks that leave the landing folder, a period folder that is not
+    Refuses `..`, a symbolic link anywhere below the landing folder, a period folder that is not
     YYYY-MM or lies after `as_of` (default: today), and unknown dataset names.
 
     Raises:
@@ -65,6 +65,12 @@ def parse_drop_path(landing_root: Path, path: Path, *, as_of: date | None = None
             raise FileRejected(given.name, "file is not inside the landing folder",
                                code="unsafe_path") from exc
     shown = rel.as_posix()
+    step = Path(landing_root)
+    for part in rel.parts:  # no link anywhere below landing/: never followed, never trusted
+        step = step / part
+        if step.is_symlink():
+            raise FileRejected(shown, "a symbolic link; links are not accepted under landing/ "
+                               "(copy the file itself)", code="unsafe_path")
     resolved = (landing / rel).resolve()
     if not resolved.is_relative_to(landing):
         raise FileRejected(shown, "path leaves the landing folder (symlink?)",

@@ -8,8 +8,9 @@ Great Expectations (`engine="gx"`: the suite partners run themselves). They find
 by the same rules (tests/unit/test_check_engines.py); the partner's Data Docs are GE's renderer
 over either engine's results (`ValidationOutcome.gx_result`, built on first use, so GE is
 imported only when a report is written or GE validates). Dates and SSNs are judged by the one
-rule set in `linkage.normalize` (`parse_date`, `ssn_issue`). Nothing here ever puts a data
-value into a message: issues, exceptions and reports name only the file, row, field and rule.
+rule set in `linkage.normalize` (`parse_date`, `date_issue`, `ssn_issue`). Nothing here ever
+puts a data value into a message: issues, exceptions and reports name only the file, row,
+field and rule.
 
 Decisions (see docs/contracts.md):
 - A header-only file is accepted with 0 rows ("nothing this period") and reported.
@@ -50,14 +51,12 @@ from data_contracts.compiler import (
     suite_name,
 )
 from data_contracts.vectorised import evaluate
-from linkage.normalize import parse_date, ssn_issue
+from linkage.normalize import date_issue, parse_date, ssn_issue
 from pipelines.ingest.errors import FileRejected, safe_label
 from pipelines.ingest.read import cell_text
 
 ROW = ROW_COLUMN
 REASONS = "reasons"
-
-_DATE_SHAPE = re.compile(r"^\s*(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4}|\d{8})\s*$")
 
 _NUMBER = re.compile(NUMBER_REGEX)
 
@@ -143,7 +142,7 @@ def _date_issue(text: Any, *, as_of: date, not_future: bool, earliest: date | No
         return None
     parsed = parse_date(text)
     if parsed is None:
-        return "impossible" if _DATE_SHAPE.match(text) else "unparseable"
+        return date_issue(text)
     if not_future and parsed > as_of:
         return "future"
     if earliest is not None and parsed < earliest:

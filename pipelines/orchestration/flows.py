@@ -40,10 +40,11 @@ from pipelines.steps.run import close_run, mark_linked, mark_published, open_run
 from pipelines.workspace import WorkspaceError
 
 
-def ingest_drop(run: RunContext, rel_path: str, sha256: str) -> dict[str, Any]:
+def ingest_drop(run: RunContext, rel_path: str, sha256: str, why: str = "new"
+                ) -> dict[str, Any]:
     """Read, validate, normalize, encode and store one partner's file (thin tasks)."""
     ctx = run.drop(rel_path, sha256)
-    outcome = DropOutcome.for_drop(ctx)
+    outcome = DropOutcome.for_drop(ctx, why)
     if ctx.ref.encoded:
         batch = None
         try:
@@ -67,7 +68,7 @@ def ingest_drop(run: RunContext, rel_path: str, sha256: str) -> dict[str, Any]:
         else:
             events = event_rows(ctx, validation.accepted)
     except FileRejected as exc:
-        outcome.reject(str(exc))
+        outcome.reject(str(exc), code=exc.code, row=exc.row, field=exc.field)
     store_drop(ctx, outcome, batch=batch, events=events, validation=validation)
     if outcome.status == "rejected":
         get_run_logger().warning("rejected %s", outcome.reason)
@@ -94,7 +95,8 @@ def ingest_partner_flow(workspace: str, partner_id: str, period: str,
     outcomes = []
     for drop in drops:
         try:
-            outcomes.append(ingest_drop(run, drop["rel_path"], drop["sha256"]))
+            outcomes.append(ingest_drop(run, drop["rel_path"], drop["sha256"],
+                                        drop.get("why", "new")))
         except Exception as exc:
             reason = _safe_failure(exc)
             get_run_logger().error("drop %s failed: %s", drop["rel_path"], reason)
@@ -170,7 +172,8 @@ def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id
 
 @flow(name="pathlink-monthly", log_prints=False)
 def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = None,
-                 wait_seconds: float = 0.0) -> dict[str, Any]:
+                 wait_seconds: float = 0.0,
+                 reprocess: list[str] | None = None) -> dict[str, Any]:
     """Process every period in landing/ that is not yet processed, oldest first.
 
     Args:
@@ -178,13 +181,15 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         as_of: ISO date used for "future" checks and ages (default: today).
         seed: seed for new person IDs (tests only; IDs are random otherwise).
         wait_seconds: how long to wait for another run's writer lock.
+        reprocess: `PARTNER` or `PARTNER/YYYY-MM` whose drops are processed again even
+            though unchanged (recorded in the ledger's `reprocessed` table).
     """
     as_of_date = date.fromisoformat(as_of) if as_of else date.today()
     run = RunContext.load(workspace, new_run_id(as_of_date), as_of_date)
     ws = run.ws
     logger = get_run_logger()
     with writer_lock(ws.state_dir, wait_seconds=wait_seconds):
-        plan = open_run(run)
+        plan = open_run(run, reprocess or [])
         if plan.interrupted:
             logger.warning("resuming after interrupted run(s): %s", ", ".join(plan.interrupted))
         for refusal in plan.discovery.refused:
@@ -212,7 +217,8 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
 
 
 def run_workspace(workspace: str | Path, *, as_of: str | None = None, seed: int | None = None,
-                  wait_seconds: float = 0.0) -> dict[str, Any]:
+                  wait_seconds: float = 0.0,
+                  reprocess: list[str] | None = None) -> dict[str, Any]:
     """Run the monthly flow (used by the CLI and tests)."""
     return monthly_flow(str(Path(workspace).resolve()), as_of=as_of, seed=seed,
-                        wait_seconds=wait_seconds)
+                        wait_seconds=wait_seconds, reprocess=list(reprocess or []))

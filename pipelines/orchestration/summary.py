@@ -21,7 +21,9 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["", f"Linked {link.get('records', 0)} records into {link.get('persons', 0)} "
                       f"persons ({link.get('matches', 0)} matching pairs, "
                       f"{link.get('possible', 0)} for clerical review, "
-                      f"{link.get('id_events', 0)} person-ID events).", ""]
+                      f"{link.get('id_events', 0)} person-ID events; "
+                      f"{link.get('no_identifiers', 0)} records with nothing to link on, "
+                      "each its own person).", ""]
         note = rotation_note(link)
         if note:
             lines += [note, ""]

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -91,6 +92,11 @@ class StateStore:
             # When the period was last published (NULL: linked, publish not yet finished).
             self.con.execute(
                 "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP")
+            # How the partner's files were read (a hash of its map, values, sheet and age
+            # range) and why the file was processed: new | corrected | map_changed |
+            # contract_changed | reprocess_requested (docs/operations.md, Reprocessing).
+            for column in ("reading_fingerprint", "processed_because"):
+                self.con.execute(f"ALTER TABLE files ADD COLUMN IF NOT EXISTS {column} VARCHAR")
         except BaseException:
             _DB_LOCK.release(self.path)
             raise
@@ -185,6 +191,34 @@ class StateStore:
         ).fetchall()[0]
         return bool(row and row[0])
 
+    def file_entry(self, sha256: str, partner_id: str, period: str, dataset: str
+                   ) -> dict[str, Any] | None:
+        """The ledger row of one file (contract, reading fingerprint, status), or None."""
+        rows = self.con.execute(
+            "SELECT status, contract, reading_fingerprint, run_id, processed_at FROM files "
+            "WHERE sha256 = ? AND partner_id = ? AND period = ? AND dataset = ?",
+            [sha256, partner_id, period, dataset]).fetchall()
+        if not rows:
+            return None
+        status, contract, reading, run_id, processed_at = rows[0]
+        return {"status": status, "contract": contract, "reading_fingerprint": reading,
+                "run_id": run_id, "processed_at": processed_at}
+
+    def record_reprocessing(self, entry: dict[str, Any]) -> None:
+        """Keep, before a file's ledger row is replaced, that it was processed again and why."""
+        self.con.execute(
+            "INSERT INTO reprocessed (run_id, sha256, partner_id, period, dataset, because, "
+            "previous_run_id, previous_processed_at, previous_contract, "
+            "previous_reading_fingerprint, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [entry["run_id"], entry["sha256"], entry["partner_id"], entry["period"],
+             entry["dataset"], entry["because"], entry.get("previous_run_id"),
+             entry.get("previous_processed_at"), entry.get("previous_contract"),
+             entry.get("previous_reading_fingerprint"), now_utc()])
+
+    def reprocessing(self) -> pd.DataFrame:
+        """Every reprocessing of an already processed file, oldest first."""
+        return self.con.execute("SELECT * FROM reprocessed ORDER BY recorded_at").df()
+
     def current_file(self, partner_id: str, period: str, dataset: str,
                      key_fingerprint: str | None = None) -> str | None:
         """The accepted file a new one for this partner, period and dataset replaces.
@@ -210,7 +244,7 @@ class StateStore:
             "sha256", "partner_id", "period", "dataset", "rel_path", "size_bytes", "status",
             "reason", "rows_read", "rows_accepted", "rows_quarantined", "contract",
             "encoding_schema", "key_fingerprint", "code_version", "run_id", "processed_at",
-            "superseded_by",
+            "superseded_by", "reading_fingerprint", "processed_because",
         ]
         values = [entry.get(c) for c in columns]
         self.con.execute(
@@ -494,6 +528,21 @@ class StateStore:
             "FROM files f LEFT JOIN by_file b USING (sha256) LEFT JOIN periods p USING (period) "
             "ORDER BY f.period, f.partner_id, f.dataset, f.processed_at"
         ).df()
+
+    def partner_files(self, partner_id: str) -> pd.DataFrame:
+        """Every ledger row of one partner's files, newest first within a period and dataset
+        (counts, status, reason and versions only)."""
+        return self.con.execute(
+            "SELECT sha256, period, dataset, rel_path, status, reason, rows_read, "
+            "rows_accepted, rows_quarantined, contract, processed_at FROM files "
+            "WHERE partner_id = ? ORDER BY period, dataset, processed_at DESC",
+            [partner_id]).df()
+
+    def file_issues(self, sha256: str) -> pd.DataFrame:
+        """The row issues recorded for one file: row, field, rule, severity, action."""
+        return self.con.execute(
+            "SELECT source_row, field, rule, severity, action FROM row_issues "
+            "WHERE sha256 = ? ORDER BY source_row, field, rule", [sha256]).df()
 
     def runs(self, limit: int = 10) -> pd.DataFrame:
         """The most recent runs, newest first."""

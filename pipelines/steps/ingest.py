@@ -52,28 +52,36 @@ class DropOutcome:
     rows_quarantined: int = 0
     reason: str | None = None
     replaced: str | None = None
+    why: str = "new"  # new | corrected | map_changed | contract_changed | reprocess_requested
+    reason_code: str | None = None  # the vocabulary's code of a file-level refusal
+    reason_row: int = 0
+    reason_field: str = ""
 
     @classmethod
-    def for_drop(cls, ctx: DropContext) -> DropOutcome:
+    def for_drop(cls, ctx: DropContext, why: str = "new") -> DropOutcome:
         """A new outcome for the drop, `accepted` until a stage says otherwise."""
         ref = ctx.ref
         return cls(ref.partner_id, ref.period, ref.dataset, ctx.rel_path, ctx.sha256,
-                   status="accepted")
+                   status="accepted", why=why)
 
     def count(self, read: int, accepted: int, quarantined: int) -> None:
         self.rows_read, self.rows_accepted, self.rows_quarantined = read, accepted, quarantined
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, *, code: str | None = None, row: int | None = None,
+               field: str | None = None) -> None:
         self.status, self.reason = "rejected", reason
+        self.reason_code, self.reason_row, self.reason_field = code, row or 0, field or ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def read_drop(ctx: DropContext) -> ReadResult:
-    """Read one dropped file into strings, applying the partner's column and value maps."""
+    """Read one dropped file into strings, applying the partner's column and value maps, its
+    sheet choice and the workspace's intake limits."""
     return read_table(ctx.ref.path, column_map=ctx.partner.columns,
-                      value_map=ctx.partner.values)
+                      value_map=ctx.partner.values, dataset=ctx.ref.dataset,
+                      sheet=ctx.partner.sheet, limits=ctx.ws.limits, source_name=ctx.rel_path)
 
 
 def validate_drop(ctx: DropContext, frame: pd.DataFrame) -> ValidationOutcome:
@@ -164,6 +172,11 @@ def store_drop(ctx: DropContext, outcome: DropOutcome, *, batch: EncodedBatch | 
                 state.store_records(batch.frame)
             elif events is not None:
                 state.store_event_rows(outcome.dataset, events)
+        if validation is None and outcome.reason_code:  # refused before validation
+            state.record_issues(outcome.sha256, pd.DataFrame([{
+                "source_row": outcome.reason_row, "field": outcome.reason_field,
+                "rule": outcome.reason_code, "severity": "error",
+                "action": "file_rejected"}]))
         if validation is not None:
             issues = issues_frame(validation)
             state.record_issues(outcome.sha256, issues)
@@ -172,6 +185,17 @@ def store_drop(ctx: DropContext, outcome: DropOutcome, *, batch: EncodedBatch | 
                 write_data_docs(
                     validation.gx_result, ws.reports_dir / outcome.partner_id /
                     outcome.period / outcome.dataset, title=outcome.rel_path)
+        earlier = state.file_entry(outcome.sha256, outcome.partner_id, outcome.period,
+                                   outcome.dataset)
+        if earlier is not None:  # the same file again: keep what its ledger row said
+            state.record_reprocessing({
+                "run_id": ctx.run.run_id, "sha256": outcome.sha256,
+                "partner_id": outcome.partner_id, "period": outcome.period,
+                "dataset": outcome.dataset, "because": outcome.why,
+                "previous_run_id": earlier["run_id"],
+                "previous_processed_at": earlier["processed_at"],
+                "previous_contract": earlier["contract"],
+                "previous_reading_fingerprint": earlier["reading_fingerprint"]})
         state.record_file({
             "sha256": outcome.sha256, "partner_id": outcome.partner_id,
             "period": outcome.period, "dataset": outcome.dataset,
@@ -183,6 +207,9 @@ def store_drop(ctx: DropContext, outcome: DropOutcome, *, batch: EncodedBatch | 
             "encoding_schema": schema_id, "key_fingerprint": fingerprint,
             "code_version": ctx.run.code_version, "run_id": ctx.run.run_id,
             "processed_at": now_utc(),
+            "reading_fingerprint": None if ctx.ref.encoded else
+            ctx.partner.reading_fingerprint(),
+            "processed_because": outcome.why,
         })
     crash_point("store-drop:end")
     return outcome

@@ -75,6 +75,9 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
     summary = {
         "records": len(crosswalk),
         "persons": int(crosswalk["person_id"].nunique()),
+        # records with nothing to link on (every identifier missing or dropped at intake):
+        # each is its own person, counted so the run summary can say so
+        "no_identifiers": nothing_to_link_on(records),
         "pairs": candidate_count,
         "matches": int((pairs["match_class"] == "match").sum()) if len(pairs) else 0,
         "possible": len(review),
@@ -142,6 +145,18 @@ def _rotation_counts(versions: pd.DataFrame, period: str, current_fp: str,
     counts.update({"overlap_bridged": bridged, "overlap_old_only": old_only,
                    "overlap_new_only": new_only, "overlap_persons_kept": carried})
     return counts
+
+
+def nothing_to_link_on(records: pd.DataFrame) -> int:
+    """Records without a single identifying token or filter (the address filter alone, which
+    a bare ZIP fills, does not count): they can only ever be their own person."""
+    if records is None or records.empty:
+        return 0
+    identifying = [c for c in records.columns if c.startswith(("tok_", "ts_", "bf_"))
+                   and c != "bf_address"]
+    if not identifying:
+        return 0
+    return int(records[identifying].isna().all(axis=1).sum())
 
 
 REVIEW_COLUMNS = ["record_key_l", "record_key_r", "match_weight", "match_probability",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pipelines.state import StateStore, cleanup_interrupted
 from pipelines.steps.context import RunContext
-from pipelines.steps.discover import Discovery, discover
+from pipelines.steps.discover import Discovery, discover, reprocess_targets
 
 
 @dataclass
@@ -27,15 +27,16 @@ class RunPlan:
         return sorted(self.by_period)
 
 
-def open_run(run: RunContext) -> RunPlan:
+def open_run(run: RunContext, reprocess: list[str] | tuple[str, ...] = ()) -> RunPlan:
     """Start a run under the writer lock (the caller holds it).
 
     Removes what a killed run left, finds the pending drops, adds every period a killed run
     stored but did not publish, and records the run as `running`.
     """
     ws = run.ws
+    targets = reprocess_targets(list(reprocess), ws)  # refuses an unknown partner first
     interrupted = cleanup_interrupted(ws)
-    found = discover(ws, run.as_of)
+    found = discover(ws, run.as_of, targets)
     plan = RunPlan(found, interrupted)
     for drop in found.pending:
         plan.by_period.setdefault(drop.period, []).append(drop.as_params())

@@ -162,6 +162,13 @@ class ContractField:
     description: str
     published: bool
     warehouse: str  # where (and how) the warehouse carries it, or why not
+    required_column: bool = False
+
+    @property
+    def required_label(self) -> str:
+        """`yes` (a value in every row), `column` (the header must hold it; a value may be
+        empty) or `no`."""
+        return "yes" if self.required else "column" if self.required_column else "no"
 
 
 # ---- DDL comments -------------------------------------------------------------------------
@@ -393,7 +400,8 @@ def contract_fields(dataset: str,
         verified = prop.custom.get("pirlElementVerified")
         fields.append(ContractField(
             dataset=dataset, name=prop.name, logical_type=prop.logical_type,
-            required=prop.required, classification=prop.classification,
+            required=prop.required, required_column=prop.required_column,
+            classification=prop.classification,
             pirl_element="" if element is None else str(element),
             pirl_verified=None if element is None else bool(verified),
             description=" ".join(prop.description.split()),
@@ -518,7 +526,7 @@ def build_dictionary() -> str:
         for f in contract_fields(dataset, warehouse):
             verified = ("" if f.pirl_verified is None
                         else ("verified" if f.pirl_verified else "unverified"))
-            rows.append((f"`{f.name}`", f.logical_type, _yes(f.required), f.classification,
+            rows.append((f"`{f.name}`", f.logical_type, f.required_label, f.classification,
                          f.pirl_element, verified, f.warehouse, f.description))
         out += _table(["property", "logicalType", "required", "classification", "PIRL element",
                        "PIRL status", "published", "description"], rows)

@@ -221,7 +221,8 @@ def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,
         first_entry = pd.to_numeric(enrollment.groupby("person_id")["entry_month"].min()
                                     .str[:4], errors="coerce")
         first_year = first_entry.reindex(first_year.index).fillna(first_year)
-    ages = first_year - birth_year
+    # float: a person whose every record lost its date of birth has NaN here, not pd.NA
+    ages = (first_year - birth_year).astype("float64")
     profile["age_band_first_entry"] = _per_value(ages, age_band)
     return profile.reset_index().astype(object).where(lambda f: f.notna(), None)
 

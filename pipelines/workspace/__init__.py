@@ -5,17 +5,20 @@ from __future__ import annotations
 from pipelines.workspace.config import (
     CONFIG_NAME,
     PARTNER_ID_RE,
+    IntakeLimits,
     PartnerConfig,
     Workspace,
     WorkspaceError,
     add_partner,
     init_workspace,
     load_workspace,
+    partner_settings,
     retire_key,
     rotate_key,
 )
 
 __all__ = [
-    "CONFIG_NAME", "PARTNER_ID_RE", "PartnerConfig", "Workspace", "WorkspaceError",
-    "add_partner", "init_workspace", "load_workspace", "retire_key", "rotate_key",
+    "CONFIG_NAME", "PARTNER_ID_RE", "IntakeLimits", "PartnerConfig", "Workspace", "WorkspaceError",
+    "add_partner", "init_workspace", "load_workspace", "partner_settings", "retire_key",
+    "rotate_key",
 ]

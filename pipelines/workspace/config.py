@@ -51,6 +51,36 @@ class WorkspaceError(Exception):
 
 
 @dataclass(frozen=True)
+class IntakeLimits:
+    """What one dropped file may hold (`[limits]` in pathlink.toml); beyond any of these the
+    file is refused with a message naming the limit, before it is read into memory.
+
+    `max_uncompressed_bytes` bounds the file on disk and what an XLSX or Parquet expands to;
+    `max_field_bytes` one field (and a CSV line may hold four times that).
+    """
+
+    max_uncompressed_bytes: int = 512 * 1024 * 1024
+    max_rows: int = 1_000_000
+    max_columns: int = 500
+    max_field_bytes: int = 1024 * 1024
+    max_sheets: int = 20
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any], where: str) -> IntakeLimits:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise WorkspaceError(f"{where}: unknown [limits] setting(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+        values = {}
+        for key, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(f"{where}: [limits] {key} must be a positive integer")
+            values[key] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class PartnerConfig:
     """One registered partner and how to read its drops."""
 
@@ -60,12 +90,25 @@ class PartnerConfig:
     age_max: int | None = None
     columns: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
+    sheet: str | None = None  # the XLSX sheet holding the data (default: found by its header)
 
     @property
     def age_range(self) -> tuple[int, int] | None:
         if self.age_min is None or self.age_max is None:
             return None
         return (self.age_min, self.age_max)
+
+    def reading_fingerprint(self) -> str:
+        """A hash of everything that decides how this partner's files are read and judged
+        (column and value maps, sheet, age range): the ledger records it with every file, and
+        a change makes the partner's drops eligible for reprocessing."""
+        import hashlib
+        import json
+
+        settings = {"columns": self.columns, "values": self.values, "sheet": self.sheet,
+                    "age_range": list(self.age_range) if self.age_range else None}
+        text = json.dumps(settings, sort_keys=True, ensure_ascii=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,7 @@ class Workspace:
     dask_workers: int = 2
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     previous_key_ids: tuple[str, ...] = ()
+    limits: IntakeLimits = field(default_factory=IntakeLimits)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -233,6 +277,35 @@ def _check_partner_id(partner_id: str) -> str:
     return partner_id
 
 
+def _partner_config(partner_id: str, spec: dict[str, Any]) -> PartnerConfig:
+    return PartnerConfig(
+        partner_id=partner_id,
+        name=spec.get("name", ""),
+        age_min=spec.get("age_min"),
+        age_max=spec.get("age_max"),
+        columns={str(k): str(v) for k, v in spec.get("columns", {}).items()},
+        values={k: dict(v) for k, v in spec.get("values", {}).items()},
+        sheet=str(spec["sheet"]) if spec.get("sheet") else None,
+    )
+
+
+def partner_settings(path: str | Path, partner_id: str) -> PartnerConfig:
+    """A partner's reading settings from a TOML file holding its `[partners.<id>]` table (the
+    workspace's `pathlink.toml`, or the part of it the analyst sends the partner), for
+    `pathlink check` and `pathlink encode` on the partner's own machine."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"{path} is not valid TOML: {exc}") from None
+    spec = raw.get("partners", {}).get(partner_id)
+    if not isinstance(spec, dict):
+        raise WorkspaceError(f"{path} has no [partners.{partner_id}] table")
+    return _partner_config(_check_partner_id(partner_id), spec)
+
+
 def load_workspace(root: str | Path) -> Workspace:
     """Read `pathlink.toml` from a workspace folder."""
     root = Path(root).resolve()
@@ -258,14 +331,7 @@ def load_workspace(root: str | Path) -> Workspace:
     partners = {}
     for partner_id, spec in sorted(raw.get("partners", {}).items()):
         _check_partner_id(partner_id)
-        partners[partner_id] = PartnerConfig(
-            partner_id=partner_id,
-            name=spec.get("name", ""),
-            age_min=spec.get("age_min"),
-            age_max=spec.get("age_max"),
-            columns=dict(spec.get("columns", {})),
-            values={k: dict(v) for k, v in spec.get("values", {}).items()},
-        )
+        partners[partner_id] = _partner_config(partner_id, spec)
     return Workspace(
         root=root,
         name=ws.get("name", root.name),
@@ -279,6 +345,7 @@ def load_workspace(root: str | Path) -> Workspace:
         dask_workers=int(runner.get("workers", 2)),
         raw=raw,
         previous_key_ids=previous,
+        limits=IntakeLimits.from_config(raw.get("limits", {}), str(config_path)),
     )
 
 
@@ -299,10 +366,47 @@ def _previous_key_ids(config_path: Path, key_id: str, value: Any) -> tuple[str, 
     return tuple(out)
 
 
+def example_map(partner_id: str) -> list[str]:
+    """A commented example of a partner's reading settings, written under its table."""
+    return [
+        "# How this partner's files are read (uncomment and edit; `pathlink check FILE",
+        f"# --workspace . --partner {partner_id}` shows how each header was placed and",
+        "# suggests lines for headers it could not place). Headers that match a contract",
+        "# field or one of its aliases (First Name, DOB, SSN, Zip Code, ...) need no line.",
+        "# sheet = \"Participants\"          # the XLSX sheet (default: the one with the header)",
+        "# age_min = 16                     # the program's age range (default: the contract's)",
+        "# age_max = 24",
+        f"# [partners.{partner_id}.columns]  # your header = contract field",
+        "# \"Client Number\" = \"partner_record_id\"",
+        "# \"Birth Dt\" = \"date_of_birth\"",
+        f"# [partners.{partner_id}.values.sex]  # your code = contract code",
+        "# \"1\" = \"M\"",
+        "# \"2\" = \"F\"",
+    ]
+
+
+def _with_example_maps(text: str, raw: dict[str, Any]) -> str:
+    """tomli_w's text with a commented example map under each partner that has none."""
+    partners = raw.get("partners", {})
+    out: list[str] = []
+    pending: str | None = None
+    for line in text.splitlines():
+        if pending is not None and (not line.strip() or line.startswith("[")):
+            out += example_map(pending)
+            pending = None
+        out.append(line)
+        match = re.fullmatch(r"\[partners\.([a-z0-9_]+)\]", line.strip())
+        if match and not partners.get(match.group(1), {}).get("columns"):
+            pending = match.group(1)
+    if pending is not None:
+        out += example_map(pending)
+    return "\n".join(out) + "\n"
+
+
 def _write_config(root: Path, raw: dict[str, Any]) -> None:
     path = root / CONFIG_NAME
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_bytes(tomli_w.dumps(raw).encode())
+    tmp.write_bytes(_with_example_maps(tomli_w.dumps(raw), raw).encode())
     os.replace(tmp, path)
 
 

@@ -75,11 +75,14 @@ def canary_run(tmp_path_factory, prefect_harness, synthetic_drops):
                         dirs_exist_ok=True)
     canary = ("Qzxwvandorf,,Vrbklemtiss,,1991-03-14,219-47-8163,F,4471 Quillfeather Lane,"
               "Hartford,CT,06106,(860) 247-9183,canary.qzx81@example.org")
-    # The same canary person accepted at one partner, quarantined (future DOB) at another,
-    # and in a file rejected whole (missing required column) at a third.
+    # The same canary person accepted, accepted with its future DOB dropped, quarantined
+    # (two rows share an id and differ), and in a file rejected whole (missing required
+    # column) at another partner.
     _drop(root / "landing", "civic_assoc", "2026-09", [
         "C-1," + canary,
         "C-2," + canary.replace("1991-03-14", "2030-01-01"),
+        "C-3," + canary,
+        "C-3," + canary.replace("Hartford", "Bristol"),
     ])
     rejected = root / "landing" / "workforce_board" / "2026-10" / "participants.csv"
     rejected.write_text("partner_record_id,first_name,date_of_birth,ssn,email\n"
@@ -91,8 +94,8 @@ def test_canaries_never_leave_landing(canary_run: Path, prefect_harness, caplog,
     with caplog.at_level(logging.DEBUG):
         summary = run_workspace(canary_run, as_of=AS_OF, seed=3)
     statuses = {d["rel_path"]: d for p in summary["periods"] for d in p["drops"]}
-    assert statuses["civic_assoc/2026-09/participants.csv"]["rows_quarantined"] >= 1
-    assert statuses["civic_assoc/2026-09/participants.csv"]["rows_accepted"] == 1
+    assert statuses["civic_assoc/2026-09/participants.csv"]["rows_quarantined"] == 2
+    assert statuses["civic_assoc/2026-09/participants.csv"]["rows_accepted"] == 2
     assert statuses["workforce_board/2026-10/participants.csv"]["status"] == "rejected"
 
     # 1. every file of the workspace outside landing/
@@ -124,4 +127,6 @@ def test_validation_reports_exist_for_the_quarantined_drop(canary_run: Path) -> 
     """The canary scan above covers the Data Docs and summaries written for partners."""
     reports = canary_run / "state" / "reports" / "civic_assoc" / "2026-09" / "participants"
     assert (reports / "index.html").is_file()
-    assert "| date_of_birth | invalid_date | error | 1 |" in (reports / "summary.md").read_text()
+    summary = (reports / "summary.md").read_text()
+    assert "| date_of_birth | invalid_date | warning | 1 |" in summary
+    assert "| partner_record_id | duplicate | error | 2 |" in summary

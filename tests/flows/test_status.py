@@ -24,11 +24,12 @@ def test_status_reports_ledger_versions_and_quarantine_by_rule(tmp_path: Path,
     november.write_text(
         "partner_record_id,first_name,last_name,date_of_birth\n"
         "Y-NEW-1,Ann,Lee,2008-01-02\n"
-        "Y-NEW-2,Bo,,2008-03-04\n"       # required last name missing
-        "Y-NEW-3,Cy,Dee,2008-13-45\n"    # impossible date of birth
+        ",Bo,Li,2008-03-04\n"            # no partner_record_id: quarantined
+        "Y-NEW-3,Cy,Dee,2008-13-45\n"    # impossible date of birth: the dob is dropped
         "Y-NEW-4,Di,Eve,2007-05-06\n"
         "Y-NEW-5,Ed,Fox,2007-07-08\n"
-        "Y-NEW-6,Flo,Gee,2009-09-10\n"
+        "Y-NEW-6,Flo,Gee,2009-09-10\n"   # two rows share an id and differ: both
+        "Y-NEW-6,Flo,Gie,2009-09-10\n"   # quarantined
         "Y-NEW-7,Gus,Hay,2006-11-12\n"
     )
     run_workspace(root, as_of=AS_OF, seed=9)
@@ -59,7 +60,7 @@ def test_status_reports_ledger_versions_and_quarantine_by_rule(tmp_path: Path,
         assert sum(int(n) for n in by_rule.values()) >= row["rows_quarantined"]
     november_row = next(row for row in files if row["period"] == "2026-11")
     assert (november_row["rows_read"], november_row["rows_accepted"],
-            november_row["rows_quarantined"]) == (7, 5, 2)
+            november_row["rows_quarantined"]) == (8, 5, 3)
     assert november_row["quarantined_by_rule"], november_row
     assert "Ann" not in result.stdout and "Lee" not in result.stdout  # counts only, no values
     assert report["pending"] == [{"file": "workforce_board/2026-11/participants.csv",
@@ -68,7 +69,22 @@ def test_status_reports_ledger_versions_and_quarantine_by_rule(tmp_path: Path,
     assert report["unpublished_periods"] == []
     assert [r["status"] for r in report["runs"]] == ["completed", "completed"]
 
-    table = runner.invoke(app, ["status", "--workspace", str(root)], env={"COLUMNS": "250"})
+    table = runner.invoke(app, ["status", "--workspace", str(root), "--wide"],
+                          env={"COLUMNS": "250"})
     assert table.exit_code == 0, table.output
     assert "quarantined by rule" in table.stdout
     assert "arrived, not yet processed: workforce_board/2026-11/participants.csv" in table.stdout
+
+    # the default layout fits 80 columns, in a pipe as on a terminal
+    compact = runner.invoke(app, ["status", "--workspace", str(root)])
+    assert compact.exit_code == 0, compact.output
+    lines = compact.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, max(lines, key=len)
+    assert sum(line.startswith(("2026-09", "2026-10", "2026-11")) for line in lines) == 7
+    assert "arrived, not yet processed: workforce_board/2026-11/participants.csv" in lines
+    assert any(line.startswith("quarantined 2026-11 youth_dept participants:")
+               for line in lines)
+    as_csv = runner.invoke(app, ["status", "--workspace", str(root), "--format", "csv"])
+    assert as_csv.exit_code == 0, as_csv.output
+    assert as_csv.stdout.splitlines()[0].startswith("period,partner_id,dataset,status")
+    assert len(as_csv.stdout.splitlines()) == 8

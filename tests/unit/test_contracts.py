@@ -161,7 +161,7 @@ def test_formula_regex_scope() -> None:
 
 
 def test_contract_version() -> None:
-    assert dc.contract_version("participants") == "participants@1.0.0"
+    assert dc.contract_version("participants") == "participants@1.1.0"
     with pytest.raises(KeyError):
         dc.load_contract("nope")
 

@@ -107,7 +107,8 @@ def test_every_contract_property_listed_with_classification(text):
         for prop in contract.properties:
             cells = listed[prop.name]
             assert cells[1] == prop.logical_type
-            assert cells[2] == ("yes" if prop.required else "no")
+            assert cells[2] == ("yes" if prop.required else
+                                "column" if prop.required_column else "no")
             assert cells[3] == prop.classification
             element = prop.custom.get("pirlElement")
             assert cells[4] == ("" if element is None else str(element))

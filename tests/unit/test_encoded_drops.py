@@ -31,7 +31,7 @@ ROWS = [
     "987 Zyxwvut St,Hartford,CT,06103,860-987-1234,canary.zyxw@example.org",
     "R-002,Maria,,Garcia-Lopez,,05/06/2001,,F,12 Main St,Hartford,CT,06105,,",
     "R-003,John,,Smith,Jr,19990102,,M,,,,06106,,",
-    "R-004,,,Nofirstname,,2000-01-01,,M,,,,,,",  # quarantined: first_name missing
+    ",,,Nofirstname,,2000-01-01,,M,,,,,,",  # quarantined: no partner_record_id
 ]
 CANARIES = ["Zyxwvutsrq", "Qrstuvwxyzz", "Canarymiddle", "1987-03-14", "03/14/1987", "19870314",
             "512-34-7891", "512347891", "Zyxwvut", "8609871234", "860-987-1234",
@@ -202,7 +202,7 @@ def test_cli_encode(extract: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["encode", str(extract), "--partner", "youth_dept", "-o", str(out),
                                  "--key-id", "hub-2026a", "--period", "2026-10"], env=_env())
     assert result.exit_code == 0, result.output
-    assert "first_name" in result.output and "quarantined 1" in result.output
+    assert "partner_record_id" in result.output and "quarantined 1" in result.output
     assert KEY_A.fingerprint in result.output
     _assert_no_canary(result.output.encode())
     batch = read_encoded_drop(out, expected_fingerprint=KEY_A.fingerprint,

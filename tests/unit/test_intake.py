@@ -145,7 +145,7 @@ def test_09_unknown_extra_column_dropped_and_reported(tmp_path: Path) -> None:
     assert "favorite_color" not in outcome.quarantined.columns
     issue = outcome.issues[0]
     assert (issue.row, issue.field, issue.rule, issue.severity) == (
-        0, "favorite_color", "unknown_column", "warning")
+        0, "Favorite Color", "unknown_column", "warning")
     assert outcome.counts["accepted"] == 1
 
 
@@ -166,26 +166,32 @@ def test_11_exact_duplicate_row_keeps_first(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("dob", "code"), [
     ("2023-02-30", "impossible"),       # 12: impossible date
-    ("13/01/1990", "impossible"),
+    ("13/01/1990", "day_first"),        # day first: never guessed
     ("2031-01-01", "future"),           # 13: future date
     ("yesterday", "unparseable"),       # 14: not a date
     ("1850-01-01", "too_old"),
 ])
-def test_12_to_14_bad_dates(tmp_path: Path, dob: str, code: str) -> None:
+def test_12_to_14_bad_dates_drop_the_field_and_keep_the_row(tmp_path: Path, dob: str,
+                                                            code: str) -> None:
     outcome = ingest(write(tmp_path, [HEADER, f"R1,Ann,Lee,{dob},,", GOOD[1]]))
-    assert reasons(outcome) == {2: f"date_of_birth:{code}"}
+    assert reasons(outcome) == {}
+    assert outcome.accepted.loc[0, "date_of_birth"] is None
+    assert outcome.accepted.loc[0, "first_name"] == "Ann"
     issue = next(i for i in outcome.issues if i.row == 2)
-    assert (issue.field, issue.rule, issue.severity) == ("date_of_birth", code, "error")
+    assert (issue.field, issue.rule, issue.severity) == ("date_of_birth", code, "warning")
+    assert intake.issues_frame(outcome).loc[0, "action"] == "field_dropped"
 
 
-def test_15_age_outside_program_range(tmp_path: Path) -> None:
+def test_15_age_outside_program_range_drops_the_dob(tmp_path: Path) -> None:
     path = write(tmp_path, [HEADER, "R1,Ann,Lee,2012-01-01,,", "R2,Bo,Li,1990-01-01,,",
                             "R3,Cy,Oh,2004-06-01,,"])
-    outcome = ingest(path, age_range=(16, 24), max_quarantine_share=1.0)
-    assert reasons(outcome) == {2: "date_of_birth:age_out_of_range",
-                                3: "date_of_birth:age_out_of_range"}
+    outcome = ingest(path, age_range=(16, 24))
+    assert reasons(outcome) == {}
+    assert list(outcome.accepted["date_of_birth"]) == [None, None, "2004-06-01"]
+    assert [(i.row, i.rule) for i in outcome.issues] == [(2, "age_out_of_range"),
+                                                         (3, "age_out_of_range")]
     default = ingest(path)  # contract default 14-99
-    assert default.counts["quarantined"] == 0
+    assert default.issues == []
 
 
 @pytest.mark.parametrize(("ssn", "code"), [
@@ -219,10 +225,13 @@ def test_23_formula_injection(tmp_path: Path) -> None:
     path = write(tmp_path, [HEADER, 'R1,"=HYPERLINK(""http://x.test"",""y"")",Lee,1990-05-01,,',
                             "R5,Bob,@SUM(A1),1990-05-01,,", *GOOD[1:]])
     outcome = ingest(path)
-    got = reasons(outcome)
-    assert "first_name:formula_injection" in got[2]
-    assert "last_name:formula_injection" in got[3]
-    assert outcome.counts["accepted"] == 2
+    assert reasons(outcome) == {}
+    assert outcome.counts["accepted"] == 4  # the formula-like names are dropped, not the rows
+    assert outcome.accepted.loc[0, "first_name"] is None
+    assert outcome.accepted.loc[1, "last_name"] is None
+    found = {(i.row, i.field, i.rule) for i in outcome.issues}
+    assert {(2, "first_name", "formula_injection"), (3, "last_name", "formula_injection")} \
+        <= found
 
 
 def test_23b_negative_amount_and_plus_phone_are_not_formulas(tmp_path: Path) -> None:
@@ -236,18 +245,25 @@ def test_23b_negative_amount_and_plus_phone_are_not_formulas(tmp_path: Path) -> 
 
 
 @pytest.mark.slow  # over ~2 s: left out of `make test-fast`
-def test_24_ten_megabyte_field_is_a_row_error(tmp_path: Path) -> None:
-    huge = "A" * (10 * 1024 * 1024)
-    outcome = ingest(write(tmp_path, [HEADER, f"R1,{huge},Lee,1990-05-01,,", *GOOD[1:]]))
-    assert reasons(outcome)[2].startswith("first_name:too_long")
-    assert outcome.counts == {"read": 3, "accepted": 2, "quarantined": 1,
-                              "rows_with_warnings": 0}
+def test_24_field_over_max_length_drops_the_field_and_over_the_limit_refuses_the_file(
+        tmp_path: Path) -> None:
+    long_name = "A" * (500 * 1024)
+    outcome = ingest(write(tmp_path, [HEADER, f"R1,{long_name},Lee,1990-05-01,,", *GOOD[1:]]))
+    assert reasons(outcome) == {}
+    assert outcome.accepted.loc[0, "first_name"] is None
+    assert ("first_name", "too_long") in {(i.field, i.rule) for i in outcome.issues}
+    huge = "A" * (10 * 1024 * 1024)  # over [limits] max_field_bytes (1 MiB)
+    exc = rejected(write(tmp_path, [HEADER, f"R1,{huge},Lee,1990-05-01,,", *GOOD[1:]]))
+    assert exc.code == "field_too_long" and exc.row == 2
 
 
 def test_25_nul_bytes_are_a_row_error(tmp_path: Path) -> None:
     outcome = ingest(write(tmp_path, [HEADER, "R1,An\x00n,Lee,1990-05-01,,", *GOOD[1:]]))
-    assert "first_name:control_characters" in reasons(outcome)[2]
-    assert outcome.counts["accepted"] == 2
+    assert reasons(outcome) == {}
+    assert outcome.accepted.loc[0, "first_name"] is None
+    assert ("first_name", "control_characters") in {(i.field, i.rule) for i in outcome.issues}
+    nul_id = ingest(write(tmp_path, [HEADER, "R\x001,Ann,Lee,1990-05-01,,", *GOOD[1:]]))
+    assert reasons(nul_id)[2].startswith("partner_record_id:control_characters")
 
 
 def test_26_mixed_line_endings(tmp_path: Path) -> None:
@@ -274,8 +290,10 @@ XLSX_ROWS = [HEADER.split(","), ["R1", "Ann", "Lee", date(1990, 5, 1), "212-34-5
 
 def test_27_multi_sheet_xlsx(tmp_path: Path) -> None:
     path = _workbook(tmp_path / "participants.xlsx", {"Sheet1": XLSX_ROWS, "Notes": [["x"]]})
-    exc = rejected(path)
-    assert "2 sheets" in exc.reason
+    assert intake.read_table(path).sheet == "Sheet1"  # the sheet holding the header
+    both = _workbook(tmp_path / "participants2.xlsx", {"A": XLSX_ROWS, "B": XLSX_ROWS})
+    exc = rejected(both, dataset="participants")
+    assert "2 of the workbook's 2 sheets" in exc.reason
     named = _workbook(tmp_path / "p2.xlsx", {"Notes": [["x"]], "Participants": XLSX_ROWS})
     read = intake.read_table(named, dataset="participants")
     assert read.sheet == "Participants"
@@ -313,7 +331,8 @@ def test_28d_xlsx_formula_cell_is_not_evaluated(tmp_path: Path) -> None:
     rows = [HEADER.split(","), ["R1", '=HYPERLINK("http://x.test","y")', "Lee", "1990-05-01"]]
     path = _workbook(tmp_path / "participants.xlsx", {"S": rows})
     outcome = ingest(path, max_quarantine_share=1.0)
-    assert "first_name:formula_injection" in reasons(outcome)[2]
+    assert outcome.accepted.loc[0, "first_name"] is None
+    assert ("first_name", "formula_injection") in {(i.field, i.rule) for i in outcome.issues}
 
 
 def _landing(tmp_path: Path) -> Path:
@@ -357,14 +376,36 @@ def test_32_symlink_escaping_landing(tmp_path: Path) -> None:
     outside = write(tmp_path, [HEADER, *GOOD], name="secret.csv")
     link = landing / "hartford_works" / "2025-12" / "participants.csv"
     os.symlink(outside, link)
-    with pytest.raises(FileRejected, match="leaves the landing folder"):
+    with pytest.raises(FileRejected, match="symbolic link"):
         intake.parse_drop_path(landing, link, as_of=AS_OF)
     outside_dir = tmp_path / "elsewhere" / "2025-12"
     outside_dir.mkdir(parents=True)
     os.symlink(tmp_path / "elsewhere", landing / "evil")
-    with pytest.raises(FileRejected, match="leaves the landing folder"):
+    with pytest.raises(FileRejected, match="symbolic link"):
         intake.parse_drop_path(landing, landing / "evil" / "2025-12" / "participants.csv",
                                as_of=AS_OF)
+
+
+def test_32b_symlink_to_another_partners_drop_inside_landing_is_refused(
+        tmp_path: Path) -> None:
+    from pipelines.steps.discover import landing_files
+
+    landing = _landing(tmp_path)
+    theirs = landing / "other_partner" / "2025-12"
+    theirs.mkdir(parents=True)
+    target = write(theirs, [HEADER, *GOOD])
+    link = landing / "hartford_works" / "2025-12" / "participants.csv"
+    os.symlink(target, link)  # stays inside landing/: still not this partner's file
+    with pytest.raises(FileRejected, match="symbolic link") as info:
+        intake.parse_drop_path(landing, link, as_of=AS_OF)
+    assert info.value.code == "unsafe_path"
+    os.symlink(landing / "other_partner", landing / "alias_partner")  # a linked folder
+    files, refused = landing_files(landing)
+    assert files == [target]
+    assert sorted(r["file"] for r in refused) == ["alias_partner",
+                                                  "hartford_works/2025-12/participants.csv"]
+    with pytest.raises(FileRejected, match="symbolic link"):
+        intake.read_table(link)
 
 
 def test_33_unknown_dataset_and_layout(tmp_path: Path) -> None:
@@ -380,7 +421,7 @@ def test_33_unknown_dataset_and_layout(tmp_path: Path) -> None:
 
 
 def test_34_quarantine_share_above_threshold(tmp_path: Path) -> None:
-    path = write(tmp_path, [HEADER, "R1,Ann,Lee,2099-01-01,,", "R2,Bo,Li,yesterday,,", GOOD[2]])
+    path = write(tmp_path, [HEADER, ",Ann,Lee,2099-01-01,,", "R 2,Bo,Li,yesterday,,", GOOD[2]])
     outcome = ingest(path)
     assert outcome.file_verdict == "rejected"
     assert "2 of 3 rows" in outcome.reject_reason
@@ -435,7 +476,9 @@ def test_40_parquet(tmp_path: Path) -> None:
     path = tmp_path / "participants.parquet"
     frame.to_parquet(path)
     outcome = ingest(path, max_quarantine_share=1.0)
-    assert reasons(outcome) == {2: "date_of_birth:future"}
+    assert reasons(outcome) == {}
+    assert list(outcome.accepted["date_of_birth"]) == ["1990-05-01", None]
+    assert [(i.row, i.rule) for i in outcome.issues] == [(2, "future")]  # record number
     corrupt = tmp_path / "bad.parquet"
     corrupt.write_bytes(b"PAR1 nope")
     assert "Parquet" in rejected(corrupt).reason
@@ -460,7 +503,7 @@ def test_check_file_and_report(tmp_path: Path) -> None:
     report = intake.check_file(path, "participants", partner_id="hw", as_of=AS_OF)
     assert report.verdict == "accepted"
     text = intake.render_check_report(report)
-    assert "date_of_birth" in text and "future" in text and "read 3, accepted 2" in text
+    assert "date_of_birth" in text and "future" in text and "read 3, accepted 3" in text
     bad = intake.check_file(write(tmp_path, "", name="e.csv"), "participants", as_of=AS_OF)
     assert bad.verdict == "rejected" and "empty" in bad.reason
 
@@ -470,8 +513,8 @@ def test_issues_frame_shape(tmp_path: Path) -> None:
     frame = intake.issues_frame(outcome)
     assert list(frame.columns) == ["source_row", "field", "rule", "severity", "action",
                                    "message"]
-    assert set(frame["action"]) == {"quarantined"}
-    assert intake.contract_version("participants") == "participants@1.0.0"
+    assert set(frame["action"]) == {"field_dropped"}
+    assert intake.contract_version("participants") == "participants@1.1.0"
 
 
 # -- PII canaries ----------------------------------------------------------------------------
@@ -489,8 +532,10 @@ def _assert_no_canary(*texts: str) -> None:
 def test_canaries_never_leave_the_data(tmp_path: Path) -> None:
     header = HEADER + ",middle_name,email,street_address"
     lines = [header,
-             # quarantined: impossible date + formula; canaries in every PII field
+             # quarantined: two rows share the id and differ; canaries in every PII field
              "Qzxcanaryid,Qzxcanaryfirst,=Qzxcanarylast(),1901-02-29,000-13-5791,8605559731,"
+             "Qzxcanarymid,qzx.canary@example.org,77 Qzxcanary Lane",
+             "Qzxcanaryid,Qzxcanaryfirst,Qzxcanarylast,1901-02-29,000-13-5791,8605559731,"
              "Qzxcanarymid,qzx.canary@example.org,77 Qzxcanary Lane",
              # kept with dropped fields: bad SSN, bad email, future-dated twin
              "R9,Qzxcanaryfirst,Qzxcanarylast,1990-01-01,000135791,86055597310000000,"
@@ -501,6 +546,7 @@ def test_canaries_never_leave_the_data(tmp_path: Path) -> None:
     report = intake.check_file(path, "participants", partner_id="hw", as_of=AS_OF)
     outcome = report.outcome
     assert outcome is not None and outcome.counts["quarantined"] == 2
+    assert outcome.counts["rows_with_warnings"] == 2  # R9 and R8 kept, fields dropped
     assert_accounting(outcome)
     gx_json = json.dumps(outcome.gx_result_json(), default=str)
     docs = intake.write_data_docs(outcome.gx_result, tmp_path / "docs")
@@ -522,7 +568,7 @@ def test_canaries_never_leave_the_data(tmp_path: Path) -> None:
 
     # rejected at read time, and over the quarantine share
     exc_texts = []
-    over_share = write(tmp_path, [*lines[:2], lines[3]], name="q.csv")
+    over_share = write(tmp_path, [*lines[:3], lines[3]], name="q.csv")
     report = intake.check_file(over_share, "participants", as_of=AS_OF)
     assert report.verdict == "rejected" and report.outcome is not None
     exc_texts += [intake.render_check_report(report), str(report.reason),

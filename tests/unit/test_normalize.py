@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.normalize import OUTPUT_COLUMNS, normalize_participants, parse_date, ssn_issue
+from linkage.normalize import (
+    OUTPUT_COLUMNS,
+    date_issue,
+    normalize_participants,
+    parse_date,
+    ssn_issue,
+)
 
 AS_OF = dt.date(2024, 6, 1)
 
@@ -130,17 +136,26 @@ def test_phonetic_codes_are_nysiis() -> None:
 # --- dates -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["1990-01-31", "01/31/1990", "19900131", " 1990-01-31 "])
-def test_parse_date_accepted_formats(text: str) -> None:
+@pytest.mark.parametrize("text", [
+    "1990-01-31", "01/31/1990", "19900131", " 1990-01-31 ", "1/31/1990", "1990-1-31",
+    "1990/01/31", "1-31-1990", "Jan 31 1990", "January 31, 1990", "31-Jan-1990",
+    "1990-01-31T00:00:00", "1990-01-31 00:00:00", "1990-01-31T00:00:00.000Z",
+    "1/31/1990 0:00", "1/31/1990 12:00:00 AM", "1990-01-31T09:30:00-05:00",
+])
+def test_parse_date_accepted_forms(text: str) -> None:
     assert parse_date(text) == dt.date(1990, 1, 31)
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["1/31/1990", "31/01/1990", "1990/01/31", "Jan 31 1990", "1990-1-31", "", "2001-02-30", None],
-)
-def test_parse_date_rejects_other_formats_and_impossible_days(text: str | None) -> None:
+@pytest.mark.parametrize(("text", "issue"), [
+    ("31/01/1990", "day_first"), ("31.01.1990", "day_first"), ("01.31.1990", "day_first"),
+    ("1/31/90", "two_digit_year"), ("31-Jan-90", "two_digit_year"),
+    ("32904", "excel_serial"), ("2001-02-30", "impossible"), ("13/13/1990", "impossible"),
+    ("Foo 31 1990", "unparseable"), ("1990", "unparseable"), ("", "missing"),
+    (None, "missing"),
+])
+def test_parse_date_refuses_and_says_why(text: str | None, issue: str) -> None:
     assert parse_date(text) is None
+    assert date_issue(text) == issue
 
 
 @pytest.mark.parametrize(
@@ -148,11 +163,15 @@ def test_parse_date_rejects_other_formats_and_impossible_days(text: str | None) 
     [
         ("1990-01-31", "1990-01-31", None),
         ("02/29/2000", "2000-02-29", None),
+        ("2/29/2000", "2000-02-29", None),
         ("20240601", "2024-06-01", None),
         (None, None, "missing"),
         ("   ", None, "missing"),
-        ("Jan 31 1990", None, "unparseable"),
-        ("1990-1-31", None, "unparseable"),
+        ("Jan 31 1990", "1990-01-31", None),
+        ("1990-1-31", "1990-01-31", None),
+        ("1/31/90", None, "two_digit_year"),
+        ("31/01/1990", None, "day_first"),
+        ("noon", None, "unparseable"),
         ("2001-02-30", None, "impossible"),
         ("1990-13-01", None, "impossible"),
         ("02/29/2001", None, "impossible"),
@@ -179,6 +198,7 @@ def test_dob_and_dob_issue(text: str | None, dob: str | None, issue: str | None)
         (None, "missing"),
         ("", "missing"),
         ("12345678", "malformed"),
+        ("2.12346E+08", "scientific_notation"),
         ("1234567890", "malformed"),
         ("N/A", "malformed"),
         ("000-00-0000", "placeholder"),

@@ -20,7 +20,7 @@ AS_OF = date(2026, 11, 22)
 KEY = bytes(range(32))
 CSV = ("partner_record_id,first_name,last_name,date_of_birth,race\n"
        "Y-1,Ann,Lee,2008-01-02,asian\n"
-       "Y-2,Bo,,2008-03-04,white\n"  # required last name missing: quarantined
+       ",Bo,,2008-03-04,white\n"  # no partner_record_id: unusable as a row, quarantined
        "Y-3,Cy,Dee,2007-05-06,\n")
 
 

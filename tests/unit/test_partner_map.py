@@ -1,0 +1,81 @@
+"""The partner's own map, away from the workspace: `check` suggests the lines, `check --map`
+and `encode --map` read the headers exactly as the hub will."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipelines.cli import run_cli
+
+CSV = ("Cust Num,First Name,Fam,Birth Dt,Soc\n"
+       "C1,Ann,Lee,7/3/1990,212-34-5678\n"
+       "C2,Bo,Li,11/30/1991,\n")
+MAP = """[partners.agency_a.columns]
+"Cust Num" = "partner_record_id"
+"Fam" = "last_name"
+"Birth Dt" = "date_of_birth"
+"Soc" = "ssn"
+"""
+
+
+def test_check_suggests_map_lines_then_passes_with_the_map(tmp_path: Path, capsys) -> None:
+    # (headers are echoed only from a row that names two fields or more: a file without a
+    # header row must not print its first data row)
+    extract = tmp_path / "extract.csv"
+    extract.write_text(CSV)
+    assert run_cli(["check", str(extract), "--dataset", "participants",
+                    "--partner", "agency_a"]) == 1
+    out = capsys.readouterr().out
+    assert "[partners.agency_a.columns]" in out
+    assert '"Cust Num" = ' in out and '"Fam" = ' in out and '"Soc" = ' in out
+    assert "Ann" not in out and "212-34-5678" not in out
+    mapping = tmp_path / "agency_a.toml"
+    mapping.write_text(MAP)
+    assert run_cli(["check", str(extract), "--dataset", "participants", "--partner",
+                    "agency_a", "--map", str(mapping)]) == 0
+    out = capsys.readouterr().out
+    assert "Cust Num -> partner_record_id  [your map in pathlink.toml]" in out
+    assert "First Name -> first_name  [field name]" in out
+    assert "read 2, accepted 2" in out
+
+
+def test_encode_with_the_map(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PATHLINK_SECRET_MAP_TEST", "B" * 43)
+    extract = tmp_path / "extract.csv"
+    extract.write_text(CSV)
+    mapping = tmp_path / "agency_a.toml"
+    mapping.write_text(MAP)
+    out = tmp_path / "participants.encoded.parquet"
+    assert run_cli(["encode", str(extract), "--partner", "agency_a", "-o", str(out),
+                    "--key-id", "map-test", "--map", str(mapping)]) == 0
+    table = pq.read_table(out)
+    assert table.column("partner_record_id").to_pylist() == ["C1", "C2"]
+    assert table.column("birth_year").to_pylist() == [1990, 1991]
+    assert run_cli(["encode", str(extract), "--partner", "agency_b", "-o", str(out),
+                    "--key-id", "map-test", "--map", str(mapping), "--overwrite"]) == 2
+    assert "no [partners.agency_b] table" in capsys.readouterr().err
+
+
+def test_init_and_partners_add_write_a_commented_example_map(tmp_path: Path,
+                                                            monkeypatch) -> None:
+    import tomllib
+
+    from pipelines.workspace import add_partner, init_workspace, load_workspace
+
+    monkeypatch.setenv("PATHLINK_SECRET_EX", "C" * 43)
+    root = tmp_path / "ws"
+    init_workspace(root, ["agency_a"], key_id="ex")
+    add_partner(root, "agency_b", name="B")
+    text = (root / "pathlink.toml").read_text()
+    for partner in ("agency_a", "agency_b"):
+        assert f"# [partners.{partner}.columns]  # your header = contract field" in text
+        assert f"# [partners.{partner}.values.sex]" in text
+    assert tomllib.loads(text)["partners"]["agency_b"] == {"name": "B"}  # comments only
+    # uncommenting the example gives a working map
+    (root / "pathlink.toml").write_text(text.replace(
+        '# [partners.agency_a.columns]', '[partners.agency_a.columns]').replace(
+        '# "Client Number" = "partner_record_id"', '"Client Number" = "partner_record_id"'))
+    assert load_workspace(root).partner("agency_a").columns == {
+        "Client Number": "partner_record_id"}
