@@ -7,7 +7,7 @@ quotes a value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class Reason:
     scope: str
     meaning: str
     fix: str
+    fix_by_field: dict[str, str] = field(default_factory=dict)
 
 
 @cache
@@ -36,7 +37,8 @@ def reasons() -> dict[str, Reason]:
     for code, spec in doc.items():
         if spec.get("scope") not in SCOPES or not spec.get("meaning") or not spec.get("fix"):
             raise ValueError(f"reasons.yaml: {code} needs scope (row|column|file), meaning, fix")
-        out[code] = Reason(code, spec["scope"], str(spec["meaning"]), str(spec["fix"]))
+        out[code] = Reason(code, spec["scope"], str(spec["meaning"]), str(spec["fix"]),
+                           {str(k): str(v) for k, v in (spec.get("fix_by_field") or {}).items()})
     return out
 
 
@@ -45,7 +47,10 @@ def reason(code: str) -> Reason | None:
     return reasons().get(code)
 
 
-def fix(code: str) -> str:
-    """The plain-language fix for `code` ('' for a code outside the vocabulary)."""
+def fix(code: str, field: str | None = None) -> str:
+    """The plain-language fix for `code` (for `field` where it has its own), '' for a code
+    outside the vocabulary."""
     found = reasons().get(code)
-    return found.fix if found else ""
+    if found is None:
+        return ""
+    return found.fix_by_field.get(field or "", found.fix)

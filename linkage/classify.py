@@ -458,6 +458,33 @@ class FellegiSunter:
                              "match_class": match_classes(w, self.settings)},
                             index=features.index)
 
+    def snapshot(self) -> dict:
+        """What any pair's weight is made of, as plain JSON-able data (no record data): the
+        prior's log2 odds, each comparison's log2 Bayes factor per level, the weight caps and
+        the thresholds. ``linkage.review.waterfall`` rebuilds a pair's weight from it and its
+        gammas, so a stored run can explain its pairs without the model object."""
+        if not self.m_:
+            raise RuntimeError("fit the model first")
+        factors = self.bayes_factors()
+        comparisons = []
+        for comp in self.spec.comparisons:
+            if comp.gamma_column not in factors:
+                continue
+            comparisons.append({
+                "name": comp.name, "feature": comp.gamma_column, "kind": comp.kind,
+                "levels": int(comp.levels), "bits": [float(b) for b in factors[comp.gamma_column]],
+                "thresholds": [float(t) for t in comp.thresholds],
+                "columns": [comp.column, *comp.weaker_columns],
+                "frequency_adjusted": bool(comp.frequency_adjusted)})
+        return {
+            "prior_log2_odds": float(np.log2(self.prior_ / (1.0 - self.prior_))),
+            "comparisons": comparisons,
+            "caps": [{"comparisons": list(cap.comparisons), "max_weight": float(cap.max_weight)}
+                     for cap in self.settings.weight_caps],
+            "match_weight_threshold": float(self.settings.match_weight_threshold),
+            "possible_weight_threshold": float(self.settings.possible_weight_threshold),
+        }
+
     def parameters(self) -> pd.DataFrame:
         """The fitted m, u and log2 Bayes factor per feature and level (no record data)."""
         rows = []

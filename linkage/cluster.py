@@ -18,10 +18,23 @@ would hold
   whether the pair shows it or a chain does (``"ssn"`` in ``direct_pair_guards`` is implied).
   Within-partner duplicates merge like any other pair.
 
+Clerical-review decisions enter as constraints on record keys (``must_link`` and
+``cannot_link`` pairs, docs/review.md):
+
+* a **must-link** merges its two records before any scored pair, whatever the guards say (a
+  person decided it); the merged cluster then carries both records' SSN tokens and birth years,
+  so later automatic merges are judged against both;
+* a **cannot-link** is never crossed: a merge (by a scored pair, a chain, or a must-link) that
+  would put its two records in one cluster is refused, however heavy the pair. A must-link that
+  contradicts cannot-links is refused too (``constraint_conflicts`` finds such decisions before
+  they are stored).
+
 ``cluster_reason`` per record's cluster (first rule that applies):
+``review:cannot_link`` (a merge into or out of this cluster was refused by a cannot-link),
 ``split:ssn_conflict`` / ``split:dob_conflict`` (a merge into or out of this cluster was
-refused), ``singleton``, ``override:weight>=<w>`` (a conflict was overridden by an overwhelming
-weight), ``ssn_token`` (every merge had agreeing SSN tokens), ``fs_weight>=<threshold>``.
+refused), ``review:must_link`` (a must-link merged it), ``singleton``,
+``override:weight>=<w>`` (a conflict was overridden by an overwhelming weight), ``ssn_token``
+(every merge had agreeing SSN tokens), ``fs_weight>=<threshold>``.
 """
 
 from __future__ import annotations
@@ -32,11 +45,13 @@ import pandas as pd
 
 from linkage.spec import LinkSpec
 
-__all__ = ["cluster_records", "greedy_clusters"]
+__all__ = ["cluster_records", "constraint_conflicts", "greedy_clusters"]
 
 _REFUSED_SSN = 1
 _REFUSED_DOB = 2
 _OVERRIDE = 4
+_REVIEW_SPLIT = 8
+_REVIEW_MERGE = 16
 
 
 @numba.njit(cache=True)
@@ -52,23 +67,87 @@ def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover - jitted
 
 
 @numba.njit(cache=True)
+def _union(parent, size, flags, merges, ssn_merges, root_ssn, year_lo, year_hi, root_has_year,
+           root_cl, ra, rb, ssn_agree):  # pragma: no cover - jitted
+    """Merge root ``rb`` into ``ra`` (or the other way round, by size); returns the new root."""
+    if size[ra] < size[rb]:
+        ra, rb = rb, ra
+    sa = root_ssn[ra]
+    sb = root_ssn[rb]
+    parent[rb] = ra
+    size[ra] += size[rb]
+    flags[ra] |= flags[rb]
+    merges[ra] += merges[rb] + 1
+    ssn_merges[ra] += ssn_merges[rb] + (1 if ssn_agree else 0)
+    root_cl[ra] = root_cl[ra] or root_cl[rb]
+    if sa == -2 or sb == -2 or (sa >= 0 and sb >= 0 and sa != sb):
+        root_ssn[ra] = -2
+    elif sa == -1:
+        root_ssn[ra] = sb
+    if root_has_year[rb]:
+        if root_has_year[ra]:
+            year_lo[ra] = min(year_lo[ra], year_lo[rb])
+            year_hi[ra] = max(year_hi[ra], year_hi[rb])
+        else:
+            year_lo[ra] = year_lo[rb]
+            year_hi[ra] = year_hi[rb]
+            root_has_year[ra] = True
+    return ra
+
+
+@numba.njit(cache=True)
+def _crosses_cannot_link(parent, root_cl, ra, rb, cl_left, cl_right):  # pragma: no cover
+    """Whether merging roots ``ra`` and ``rb`` would put a cannot-link pair in one cluster."""
+    if not (root_cl[ra] and root_cl[rb]):
+        return False
+    for k in range(cl_left.shape[0]):
+        fx = _find(parent, cl_left[k])
+        fy = _find(parent, cl_right[k])
+        if (fx == ra and fy == rb) or (fx == rb and fy == ra):
+            return True
+    return False
+
+
+@numba.njit(cache=True)
 def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, overwhelming,
-            guard_direct_dob):  # pragma: no cover - jitted
+            guard_direct_dob, ml_left, ml_right, cl_left, cl_right):  # pragma: no cover - jitted
     parent = np.arange(n)
     size = np.ones(n, dtype=np.int64)
-    root_ssn = ssn.copy()  # -1 none, >= 0 token code (a cluster never holds two)
+    root_ssn = ssn.copy()  # -1 none, >= 0 token code, -2 several (only after a must-link)
     year_lo = year.copy()
     year_hi = year.copy()
     root_has_year = has_year.copy()
     flags = np.zeros(n, dtype=np.int64)
     merges = np.zeros(n, dtype=np.int64)
     ssn_merges = np.zeros(n, dtype=np.int64)
+    root_cl = np.zeros(n, dtype=np.bool_)  # the cluster holds a record of a cannot-link
+    for k in range(cl_left.shape[0]):
+        root_cl[cl_left[k]] = True
+        root_cl[cl_right[k]] = True
+    # review decisions first: a must-link merges whatever the guards say, unless it would
+    # cross a cannot-link
+    for k in range(ml_left.shape[0]):
+        ra = _find(parent, ml_left[k])
+        rb = _find(parent, ml_right[k])
+        if ra == rb:
+            continue
+        if _crosses_cannot_link(parent, root_cl, ra, rb, cl_left, cl_right):
+            flags[ra] |= _REVIEW_SPLIT
+            flags[rb] |= _REVIEW_SPLIT
+            continue
+        root = _union(parent, size, flags, merges, ssn_merges, root_ssn, year_lo, year_hi,
+                      root_has_year, root_cl, ra, rb, False)
+        flags[root] |= _REVIEW_MERGE
     for e in range(left.shape[0]):
         a = left[e]
         b = right[e]
         ra = _find(parent, a)
         rb = _find(parent, b)
         if ra == rb:
+            continue
+        if _crosses_cannot_link(parent, root_cl, ra, rb, cl_left, cl_right):
+            flags[ra] |= _REVIEW_SPLIT
+            flags[rb] |= _REVIEW_SPLIT
             continue
         sa = root_ssn[ra]
         sb = root_ssn[rb]
@@ -90,28 +169,10 @@ def _greedy(n, left, right, weight, ssn_agree, ssn, year, has_year, max_gap, ove
             flags[ra] |= flag
             flags[rb] |= flag
             continue
-        if size[ra] < size[rb]:
-            ra, rb = rb, ra
-            sa, sb = sb, sa
-        parent[rb] = ra
-        size[ra] += size[rb]
-        flags[ra] |= flags[rb]
+        root = _union(parent, size, flags, merges, ssn_merges, root_ssn, year_lo, year_hi,
+                      root_has_year, root_cl, ra, rb, ssn_agree[e])
         if conflict:
-            flags[ra] |= _OVERRIDE
-        merges[ra] += merges[rb] + 1
-        ssn_merges[ra] += ssn_merges[rb] + (1 if ssn_agree[e] else 0)
-        if sa == -2 or sb == -2 or (sa >= 0 and sb >= 0 and sa != sb):
-            root_ssn[ra] = -2
-        elif sa == -1:
-            root_ssn[ra] = sb
-        if root_has_year[rb]:
-            if root_has_year[ra]:
-                year_lo[ra] = min(year_lo[ra], year_lo[rb])
-                year_hi[ra] = max(year_hi[ra], year_hi[rb])
-            else:
-                year_lo[ra] = year_lo[rb]
-                year_hi[ra] = year_hi[rb]
-                root_has_year[ra] = True
+            flags[root] |= _OVERRIDE
     roots = np.empty(n, dtype=np.int64)
     for i in range(n):
         roots[i] = _find(parent, i)
@@ -123,7 +184,10 @@ def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndar
                     ssn_agree: np.ndarray | None = None, max_birth_year_gap: int = 1,
                     overwhelming_weight: float = np.inf,
                     direct_pair_guards: tuple[str, ...] = (),
-                    match_threshold: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                    match_threshold: float = 0.0,
+                    must_link: tuple[np.ndarray, np.ndarray] | None = None,
+                    cannot_link: tuple[np.ndarray, np.ndarray] | None = None,
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy guarded clustering on row positions.
 
     Args:
@@ -138,6 +202,10 @@ def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndar
         direct_pair_guards: Guards (``"birth_year"``; ``"ssn"`` is always on) that also refuse
             a conflict the merging pair shows by itself.
         match_threshold: Only used to word ``cluster_reason``.
+        must_link: ``(left, right)`` positions of records a person decided are one (merged
+            first, in the order given, whatever the guards say).
+        cannot_link: ``(left, right)`` positions of records a person decided are two (never
+            put in one cluster).
 
     Returns:
         ``(labels, reasons)``: a cluster label (a representative position) and a reason per record.
@@ -158,22 +226,85 @@ def greedy_clusters(n: int, left: np.ndarray, right: np.ndarray, weight: np.ndar
         year = np.where(has_year, by, 0).astype(np.int64)
     agree = (np.zeros(m, dtype=np.bool_) if ssn_agree is None
              else np.asarray(ssn_agree, dtype=np.bool_))
+    ml_left, ml_right = _position_pairs(must_link, n)
+    cl_left, cl_right = _position_pairs(cannot_link, n)
     roots, size, flags, merges, ssn_merges = _greedy(
         n, left[order], right[order], weight[order], agree[order], ssn, year, has_year,
         int(max_birth_year_gap), float(overwhelming_weight),
-        "birth_year" in direct_pair_guards)
+        "birth_year" in direct_pair_guards, ml_left, ml_right, cl_left, cl_right)
     root_reason = np.full(n, f"fs_weight>={match_threshold:g}", dtype=object)
     root_reason[(merges > 0) & (ssn_merges == merges)] = "ssn_token"
     root_reason[(flags & _OVERRIDE) > 0] = f"override:weight>={overwhelming_weight:g}"
     root_reason[size == 1] = "singleton"
+    root_reason[(flags & _REVIEW_MERGE) > 0] = "review:must_link"
     root_reason[(flags & _REFUSED_DOB) > 0] = "split:dob_conflict"
     root_reason[(flags & _REFUSED_SSN) > 0] = "split:ssn_conflict"
+    root_reason[(flags & _REVIEW_SPLIT) > 0] = "review:cannot_link"
     return roots, root_reason[roots]
 
 
+def _position_pairs(pairs: tuple[np.ndarray, np.ndarray] | None,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
+    if pairs is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    left = np.asarray(pairs[0], dtype=np.int64)
+    right = np.asarray(pairs[1], dtype=np.int64)
+    if left.shape != right.shape:
+        raise ValueError("constraint pairs need as many left as right positions")
+    if len(left) and (min(left.min(), right.min()) < 0 or max(left.max(), right.max()) >= n):
+        raise IndexError("constraint positions out of range")
+    return left, right
+
+
+def _key_pairs(keys: pd.Index, pairs: pd.DataFrame | list | None
+               ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions of constraint pairs given as record keys; pairs with a record that is not
+    being clustered (not linked in this run) are left out."""
+    if pairs is None:
+        return None
+    frame = pairs if isinstance(pairs, pd.DataFrame) else pd.DataFrame(
+        list(pairs), columns=["record_key_l", "record_key_r"])
+    if frame.empty:
+        return None
+    left = keys.get_indexer(frame["record_key_l"].astype(str))
+    right = keys.get_indexer(frame["record_key_r"].astype(str))
+    both = (left >= 0) & (right >= 0) & (left != right)
+    return left[both], right[both]
+
+
+def constraint_conflicts(must_link: pd.DataFrame | list, cannot_link: pd.DataFrame | list
+                         ) -> list[tuple[str, str]]:
+    """The cannot-link pairs (record keys) whose two records the must-links join, directly or
+    through a chain of must-links: decisions that contradict each other."""
+    def frame(pairs: pd.DataFrame | list) -> pd.DataFrame:
+        return pairs if isinstance(pairs, pd.DataFrame) else pd.DataFrame(
+            list(pairs), columns=["record_key_l", "record_key_r"])
+
+    must, cannot = frame(must_link), frame(cannot_link)
+    if must.empty or cannot.empty:
+        return []
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(must["record_key_l"].astype(str), must["record_key_r"].astype(str),
+                    strict=True):
+        parent[find(a)] = find(b)
+    return [(a, b) for a, b in zip(cannot["record_key_l"].astype(str),
+                                   cannot["record_key_r"].astype(str), strict=True)
+            if find(a) == find(b)]
+
+
 def cluster_records(record_keys: pd.Series | pd.Index | list, scored_pairs: pd.DataFrame,
-                    encoded: pd.DataFrame, spec: LinkSpec) -> pd.DataFrame:
-    """Cluster records from scored pairs.
+                    encoded: pd.DataFrame, spec: LinkSpec, *,
+                    must_link: pd.DataFrame | list | None = None,
+                    cannot_link: pd.DataFrame | list | None = None) -> pd.DataFrame:
+    """Cluster records from scored pairs, honouring review decisions.
 
     Args:
         record_keys: Every record to cluster (records in no match pair become singletons).
@@ -181,6 +312,9 @@ def cluster_records(record_keys: pd.Series | pd.Index | list, scored_pairs: pd.D
             the gamma columns.
         encoded: Encoded frame (``record_key`` plus the SSN token and birth-year columns).
         spec: Linkage spec (``clustering`` and ``fellegi_sunter`` settings).
+        must_link, cannot_link: Review decisions as ``record_key_l``, ``record_key_r`` (a
+            frame or a list of key pairs); a pair with a record not in ``record_keys`` is left
+            out (e.g. a record known only under an earlier key after a rotation).
 
     Returns:
         DataFrame ``record_key``, ``cluster_id`` (int, numbered by each cluster's smallest
@@ -223,7 +357,8 @@ def cluster_records(record_keys: pd.Series | pd.Index | list, scored_pairs: pd.D
         max_birth_year_gap=settings.max_birth_year_gap,
         overwhelming_weight=fs.overwhelming_weight,
         direct_pair_guards=tuple(settings.direct_pair_guards),
-        match_threshold=fs.match_weight_threshold)
+        match_threshold=fs.match_weight_threshold,
+        must_link=_key_pairs(keys, must_link), cannot_link=_key_pairs(keys, cannot_link))
     # number clusters by their smallest record_key
     key_rank = np.empty(n, dtype=np.int64)
     key_rank[np.argsort(keys.to_numpy(), kind="stable")] = np.arange(n)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from linkage import block, classify, cluster, compare, frequency
+from linkage import accuracy, block, classify, cluster, compare, frequency
 from linkage.spec import (
     CURRENT_SPEC,
     LINK_SPEC_JSON_SCHEMA,
@@ -46,6 +46,9 @@ class LinkResult:
         candidates: Every candidate pair as row positions of the encoded frame
             (``block.CandidatePositions``, for pairs completeness without a frame of all
             pairs).
+        census: With a ``census`` plan: every candidate pair counted by final weight, and a
+            uniform random pool of non-match candidates (``linkage.accuracy.WeightCensus``),
+            for clerical review and accuracy estimates.
     """
 
     pairs: pd.DataFrame
@@ -53,6 +56,7 @@ class LinkResult:
     stats: dict[str, Any] = field(default_factory=dict)
     model: classify.FellegiSunter | None = None
     candidates: block.CandidatePositions | None = None
+    census: accuracy.WeightCensus | None = None
 
 
 def comparable_pairs(encoded: pd.DataFrame, spec: LinkSpec) -> int:
@@ -95,12 +99,14 @@ def _rescore(scored: pd.DataFrame, adjustment: np.ndarray, spec: LinkSpec) -> pd
 def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
                     encoded: pd.DataFrame, spec: LinkSpec,
                     model: classify.FellegiSunter,
-                    keep_pairs: str) -> tuple[pd.DataFrame, dict[str, int]]:
+                    constraints: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:
     """The scored pairs with ``linkage.frequency`` adjustments applied, and their counts.
 
     Persons per token value come from a first clustering of the pairs "scored" keeps (so that
-    both ``keep_pairs`` modes agree) on their weights without the adjusted comparisons.
-    ``left`` and ``right`` are the row positions of ``scored``'s pairs.
+    both ``keep_pairs`` modes agree) on their weights without the adjusted comparisons, with
+    the review decisions (``constraints``). ``left`` and ``right`` are the row positions of
+    ``scored``'s pairs. Pairs the adjustment demotes below the possible-match weight are still
+    in the result (the caller drops them for ``keep_pairs="scored"``).
     """
     adjusted = [c for c in spec.comparisons if c.frequency_adjusted]
     first_pairs = scored[scored["match_class"] != "non_match"]
@@ -111,7 +117,7 @@ def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
         encoded["record_key"],
         first_pairs.assign(match_weight=weight,
                            match_class=classify.match_classes(weight, spec.fellegi_sunter)),
-        encoded, spec)
+        encoded, spec, **constraints)
     adjustment = frequency.frequency_adjustments(
         encoded, first["cluster_id"].to_numpy(), left, right, scored, model.u_, adjusted)
     stats = {"frequency_adjusted_pairs": int((adjustment < 0).sum()),
@@ -122,13 +128,62 @@ def _frequency_pass(scored: pd.DataFrame, left: np.ndarray, right: np.ndarray,
     scored = _rescore(scored, adjustment, spec)
     stats["frequency_demoted_matches"] = int(
         (was_match & (scored["match_class"] != "match").to_numpy()).sum())
-    if keep_pairs == "scored":
-        scored = scored[scored["match_class"] != "non_match"].reset_index(drop=True)
     return scored, stats
 
 
+def _pool_positions(which: np.ndarray, eligible: np.ndarray, counts: np.ndarray, size: int,
+                    rng: np.random.Generator, batch_size: int) -> tuple[np.ndarray, int]:
+    """A uniform random sample (without replacement) of at most ``size`` candidate pairs
+    whose pattern is ``eligible``: ``(positions, population)``. The sampled ranks are found in
+    one pass over ``which`` in batches, so no array of every eligible pair is built."""
+    population = int(counts[eligible].sum())
+    take = min(size, population)
+    if take <= 0:
+        return np.zeros(0, dtype=np.int64), population
+    ranks = np.sort(rng.choice(population, size=take, replace=False))
+    found: list[np.ndarray] = []
+    seen = 0
+    for lo in range(0, len(which), batch_size):
+        hits = lo + np.flatnonzero(eligible[which[lo:lo + batch_size]])
+        if not len(hits):
+            continue
+        first, last = np.searchsorted(ranks, [seen, seen + len(hits)])
+        found.append(hits[ranks[first:last] - seen])
+        seen += len(hits)
+    return np.concatenate(found).astype(np.int64), population
+
+
+def _weight_census(plan: accuracy.CensusPlan, spec: LinkSpec, pattern_weight: np.ndarray,
+                   unkept_counts: np.ndarray, scored: pd.DataFrame, pool1: pd.DataFrame,
+                   population1: int, rng: np.random.Generator) -> accuracy.WeightCensus:
+    """Every candidate pair by final weight: the pairs ``scored`` holds (their weights after
+    the frequency pass) and the others by their pattern's weight; the pool joins the sample of
+    the unkept pairs (``pool1`` of ``population1``) with the kept pairs that ended in the
+    pool's range, so that together they are one uniform sample of the range."""
+    weights = np.concatenate((pattern_weight, scored["match_weight"].to_numpy(dtype=float)))
+    counts = np.concatenate((unkept_counts, np.ones(len(scored))))
+    strata, histogram = accuracy.census_frames(weights[counts > 0], counts[counts > 0],
+                                               plan.edges)
+    low, high = plan.edges[0], spec.fellegi_sunter.possible_weight_threshold
+    w = scored["match_weight"].to_numpy(dtype=float)
+    in_range = np.flatnonzero((w >= low) & (w < high))
+    population = population1 + len(in_range)
+    take = min(plan.pool_size, population)
+    from_first = int(rng.hypergeometric(population1, len(in_range), take)) if take else 0
+    first = pool1.iloc[np.sort(rng.choice(len(pool1), size=from_first, replace=False))] \
+        if from_first else pool1.iloc[:0]
+    second = scored.iloc[np.sort(rng.choice(in_range, size=take - from_first, replace=False))]
+    pool = pd.concat([first, second], ignore_index=True) if len(first) else \
+        second.reset_index(drop=True)
+    return accuracy.WeightCensus(strata=strata, histogram=histogram, pool=pool,
+                                 pool_population=population)
+
+
 def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "all",
-                 batch_size: int = COMPARE_BATCH) -> LinkResult:
+                 batch_size: int = COMPARE_BATCH,
+                 must_link: pd.DataFrame | list | None = None,
+                 cannot_link: pd.DataFrame | list | None = None,
+                 census: accuracy.CensusPlan | None = None) -> LinkResult:
     """Run blocking, comparison, Fellegi-Sunter scoring and clustering.
 
     Candidate pairs are held as row positions; they are compared in batches, and each pair
@@ -147,6 +202,11 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
             those at or above ``possible_weight_threshold`` (the matches and the
             clerical-review list), which is what clustering and review need at scale.
         batch_size: Candidate pairs compared per batch.
+        must_link, cannot_link: Clerical-review decisions (``record_key_l``,
+            ``record_key_r``): clustering honours them (``linkage.cluster``). They never
+            change a pair's weight: the model stays unsupervised.
+        census: Count every candidate pair by weight and keep a random pool of non-match
+            candidates (``LinkResult.census``).
 
     Returns:
         A :class:`LinkResult`.
@@ -201,6 +261,23 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
             else np.flatnonzero(pair_class < classify.MATCH_CLASSES.index("non_match")))
     del pair_class
     record_keys = encoded["record_key"].astype(str).to_numpy(dtype=object)
+    census_rng = np.random.default_rng(census.seed) if census is not None else None
+    if census is not None:
+        # the pairs "scored" leaves out are counted (and pooled) by their pattern's weight
+        pattern_weight = pattern_scores["match_weight"].to_numpy(dtype=float)
+        unkept = (np.zeros(len(codes), dtype=bool) if keep_pairs == "all" else
+                  (pattern_scores["match_class"] == "non_match").to_numpy())
+        unkept_counts = np.where(unkept, counts, 0)
+        eligible = unkept & (pattern_weight >= census.edges[0]) & (
+            pattern_weight < spec.fellegi_sunter.possible_weight_threshold)
+        positions, population1 = _pool_positions(which, eligible, counts, census.pool_size,
+                                                 census_rng, batch_size)
+        pool1 = pd.concat(
+            [pd.DataFrame({"record_key_l": record_keys[candidates.left[positions]],
+                           "record_key_r": record_keys[candidates.right[positions]]}),
+             pd.DataFrame(patterns[which[positions]], columns=model.features),
+             pattern_scores.iloc[which[positions]].reset_index(drop=True)], axis=1)
+        pool1["frequency_adjustment"] = 0.0
     rows = which[kept]
     scored_left = candidates.left[kept]
     scored_right = candidates.right[kept]
@@ -213,15 +290,23 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     del which, rows, kept
     timings["classify_s"] = time.perf_counter() - t0
 
+    constraints = {"must_link": must_link, "cannot_link": cannot_link}
     frequency_stats = {"frequency_adjusted_pairs": 0, "frequency_demoted_matches": 0}
     if any(c.frequency_adjusted for c in spec.comparisons) and len(scored):
         t0 = time.perf_counter()
         scored, frequency_stats = _frequency_pass(scored, scored_left, scored_right, encoded,
-                                                  spec, model, keep_pairs)
+                                                  spec, model, constraints)
         timings["frequency_s"] = time.perf_counter() - t0
+    weight_census = None
+    if census is not None:
+        weight_census = _weight_census(census, spec, pattern_weight, unkept_counts, scored,
+                                       pool1, population1, census_rng)
+    if keep_pairs == "scored" and (scored["match_class"] == "non_match").any():
+        scored = scored[scored["match_class"] != "non_match"].reset_index(drop=True)
 
     t0 = time.perf_counter()
-    clusters = cluster.cluster_records(encoded["record_key"], scored, encoded, spec)
+    clusters = cluster.cluster_records(encoded["record_key"], scored, encoded, spec,
+                                       **constraints)
     timings["cluster_s"] = time.perf_counter() - t0
     del scored_left, scored_right
     final_class = scored["match_class"].to_numpy()
@@ -246,7 +331,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         **timings,
     }
     return LinkResult(pairs=scored, clusters=clusters, stats=stats, model=model,
-                      candidates=candidates)
+                      candidates=candidates, census=weight_census)
 
 
 __all__ = [

@@ -113,7 +113,7 @@ def issue_rows(report: CheckReport) -> list[dict[str, Any]]:
         actions = ["file_rejected"] * len(report.issues)
     return [{"file": report.file, "row": issue.row, "field": issue.field, "rule": issue.rule,
              "severity": issue.severity, "action": action,
-             "fix": fix(issue.rule) or issue.message}
+             "fix": fix(issue.rule, issue.field) or issue.message}
             for issue, action in zip(report.issues, actions, strict=True)]
 
 
@@ -124,7 +124,7 @@ def summary_by_rule(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         key = (row["rule"], row["field"], row["severity"], row["action"])
         counts.setdefault(key, set()).add((row.get("file"), row.get("period"), row["row"]))
     out = [{"rule": k[0], "field": k[1], "severity": k[2], "action": k[3], "rows": len(v),
-            "fix": fix(k[0])} for k, v in counts.items()]
+            "fix": fix(k[0], k[1])} for k, v in counts.items()]
     return sorted(out, key=lambda r: (-r["rows"], r["rule"], r["field"]))
 
 

@@ -51,7 +51,7 @@ def partner_feedback(ws: Workspace, partner_id: str, period: str | None = None
                 rows.append({"period": period, "file": name, "row": int(issue["source_row"]),
                              "field": issue["field"], "rule": issue["rule"],
                              "severity": issue["severity"], "action": issue["action"],
-                             "fix": fix(str(issue["rule"]))})
+                             "fix": fix(str(issue["rule"]), str(issue["field"]))})
     return {"partner_id": partner_id, "period": period, "files": out_files,
             "summary": summary_by_rule(rows), "issues": rows}
 

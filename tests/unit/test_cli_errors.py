@@ -125,3 +125,16 @@ def test_the_run_summary_fits_80_columns() -> None:
                               "periods": [{"period": "2026-10", "drops": [drop]}]})
     assert max(len(line) for line in lines) <= 80
     assert "processed because reprocess_requested" in " ".join(" ".join(lines).split())
+
+
+def test_a_sql_typo_in_query_is_one_line(ws: Path, capsys) -> None:
+    import duckdb
+
+    con = duckdb.connect(str(ws / "published" / "pathlink.duckdb"))
+    con.execute("CREATE TABLE released_measures AS SELECT 1 AS n")
+    con.close()
+    for sql in ("SELEC n FROM released_measures", "SELECT nn FROM released_measures"):
+        assert run_cli(["query", "--workspace", str(ws), sql]) == 1
+        _one_clear_line(capsys)
+    assert run_cli(["query", "--workspace", str(ws), "SELECT n FROM released_measures"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["n", "1"]

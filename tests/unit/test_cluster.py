@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from _linkage_fixtures import encode, spec
 
-from linkage.cluster import cluster_records, greedy_clusters
+from linkage.cluster import cluster_records, constraint_conflicts, greedy_clusters
 from linkage.engine import LinkResult, LinkSpec, link_records, load_link_spec
 from linkage.evaluate import pairs_completeness, pairwise_scores
 
@@ -252,3 +252,76 @@ def test_pairwise_scores_hand_worked():
     assert s["f1"] == pytest.approx(2 * 0.5 * (2 / 7) / (0.5 + 2 / 7))
     pairs = pd.MultiIndex.from_tuples([("1", "2"), ("3", "4"), ("1", "6")])
     assert pairs_completeness(pairs, truth) == pytest.approx(2 / 7)
+
+
+# -- review decisions as constraints (issue 18) ----------------------------------------------
+
+def _siblings():
+    """Two siblings the model would merge (a heavy pair), a third record of the first one, and
+    an unrelated record."""
+    return encode([
+        {"partner_id": "a", "partner_record_id": "A", "given": "ana", "family": "cruz",
+         "dob": "2004-05-06"},
+        {"partner_id": "b", "partner_record_id": "B", "given": "ana", "family": "cruz",
+         "dob": "2004-05-06"},
+        {"partner_id": "c", "partner_record_id": "C", "given": "ana", "family": "cruz",
+         "dob": None},
+        {"partner_id": "c", "partner_record_id": "D", "given": "zoe", "family": "ng",
+         "dob": "2000-01-01"},
+    ])
+
+
+def test_a_cannot_link_splits_a_heavy_pair_and_a_chain():
+    encoded = _siblings()
+    scored = _scored([("a:A", "b:B", 30.0), ("b:B", "c:C", 12.0), ("a:A", "c:C", 10.0)])
+    merged = cluster_records(encoded["record_key"], scored, encoded, spec()).set_index(
+        "record_key")
+    assert merged.loc[["a:A", "b:B", "c:C"], "cluster_id"].nunique() == 1
+    split = cluster_records(encoded["record_key"], scored, encoded, spec(),
+                            cannot_link=[("a:A", "b:B")]).set_index("record_key")
+    assert split.loc["a:A", "cluster_id"] != split.loc["b:B", "cluster_id"]
+    # C goes with B (the heavier of its pairs); the A~C pair would put A and B together
+    assert split.loc["b:B", "cluster_id"] == split.loc["c:C", "cluster_id"]
+    assert split.loc["a:A", "cluster_reason"] == split.loc["b:B", "cluster_reason"] == \
+        "review:cannot_link"
+    assert split.loc["c:D", "cluster_reason"] == "singleton"
+
+
+def test_a_must_link_joins_records_the_model_left_apart_even_across_guards():
+    encoded = _chain()  # A and C carry different SSN tokens: the guard never merges them
+    scored = _scored([("a:A", "b:B", 12.0)])
+    joined = cluster_records(encoded["record_key"], scored, encoded, spec(),
+                             must_link=pd.DataFrame({"record_key_l": ["a:A"],
+                                                     "record_key_r": ["c:C"]}))
+    joined = joined.set_index("record_key")
+    assert joined.loc[["a:A", "b:B", "c:C"], "cluster_id"].nunique() == 1
+    assert joined.loc["a:A", "cluster_reason"] == "review:must_link"
+    assert joined.loc["c:D", "cluster_id"] != joined.loc["a:A", "cluster_id"]
+    # a decision on a record that is not being clustered (e.g. known only under an earlier
+    # key) is left out
+    again = cluster_records(encoded["record_key"], scored, encoded, spec(),
+                            must_link=[("a:A", "x:GONE")], cannot_link=[("x:GONE", "b:B")])
+    assert again.set_index("record_key").loc["a:A", "cluster_id"] == \
+        again.set_index("record_key").loc["b:B", "cluster_id"]
+
+
+def test_contradicting_decisions_are_found_and_the_cannot_link_wins():
+    encoded = _siblings()
+    must = [("a:A", "c:C"), ("c:C", "b:B")]
+    cannot = [("a:A", "b:B"), ("a:A", "c:D")]
+    assert constraint_conflicts(must, cannot) == [("a:A", "b:B")]
+    assert constraint_conflicts(must[:1], cannot) == []
+    clusters = cluster_records(encoded["record_key"], _scored([]), encoded, spec(),
+                               must_link=must, cannot_link=cannot).set_index("record_key")
+    assert clusters.loc["a:A", "cluster_id"] == clusters.loc["c:C", "cluster_id"]
+    assert clusters.loc["b:B", "cluster_id"] != clusters.loc["a:A", "cluster_id"]
+
+
+def test_greedy_clusters_constraints_on_positions():
+    left, right, weight = np.array([0, 1]), np.array([1, 2]), np.array([9.0, 8.0])
+    labels, _ = greedy_clusters(4, left, right, weight,
+                                cannot_link=(np.array([0]), np.array([2])),
+                                must_link=(np.array([3]), np.array([2])))
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+    with pytest.raises(IndexError):
+        greedy_clusters(2, left[:0], right[:0], weight[:0], must_link=([0], [5]))

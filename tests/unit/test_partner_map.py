@@ -79,3 +79,30 @@ def test_init_and_partners_add_write_a_commented_example_map(tmp_path: Path,
         '# "Client Number" = "partner_record_id"', '"Client Number" = "partner_record_id"'))
     assert load_workspace(root).partner("agency_a").columns == {
         "Client Number": "partner_record_id"}
+
+
+def test_template_writes_a_header_csv_and_a_described_workbook(tmp_path: Path,
+                                                               capsys) -> None:
+    import openpyxl
+
+    from data_contracts import load_contract
+    from pipelines import ingest
+
+    assert run_cli(["template", "participants", "-o", str(tmp_path)]) == 0
+    columns = load_contract("participants").columns
+    assert (tmp_path / "participants.csv").read_text().strip() == ",".join(columns)
+    workbook = openpyxl.load_workbook(tmp_path / "participants.xlsx")
+    assert workbook.sheetnames == ["participants", "fields"]
+    fields = list(workbook["fields"].iter_rows(values_only=True))
+    assert [row[0] for row in fields[1:]] == columns
+    described = {row[0]: row for row in fields[1:]}
+    assert "M/D/YYYY" in described["date_of_birth"][3]
+    assert "DOB" not in described["date_of_birth"][4] and "dob" in described["date_of_birth"][4]
+    assert described["partner_record_id"][1] == "yes"
+    # both read back as the contract's header with no rows
+    for name in ("participants.csv", "participants.xlsx"):
+        read = ingest.read_table(tmp_path / name)
+        assert read.rows == 0 and not read.header.unplaced
+        assert read.header.fields == columns
+    assert run_cli(["template", "participants", "-o", str(tmp_path)]) == 1  # never overwrites
+    assert "exists" in capsys.readouterr().err

@@ -49,6 +49,8 @@ def test_every_code_has_a_meaning_and_a_fix_without_a_value() -> None:
         assert len(reason.meaning) > 15 and len(reason.fix) > 15, reason.code
     assert dc.fix("two_digit_year").startswith("Write the year with four digits")
     assert dc.fix("not-a-code") == ""
+    assert "cannot be used" in dc.fix("missing", "partner_record_id")  # a field's own fix
+    assert dc.fix("missing", "first_name") == dc.fix("missing")
 
 
 def test_the_docs_list_every_code() -> None:
