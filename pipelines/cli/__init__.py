@@ -13,6 +13,9 @@ import os
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Prefect's embedded server gets 20 s to start by default; a busy 2-core machine can need more
+# (seen here: `pathlink demo` timing out while other jobs held both cores).
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 
 import sys
 from collections.abc import Sequence
