@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import multiprocessing
 import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -81,14 +82,38 @@ def hmac_sha256_slices(key: bytes, buffer: np.ndarray, offsets: np.ndarray) -> b
     return b"".join(out)
 
 
-def _pool_workers() -> int:
-    """Extra processes for HMACs: one when a second core exists and this process may have
-    children (a daemonic Dask worker may not); ``PATHLINK_ENCODE_PROCESSES=1`` turns it off."""
+def _helper_wanted() -> bool:
+    """Whether HMACs may use a helper process: a second core, and not turned off by
+    ``PATHLINK_ENCODE_PROCESSES=1``."""
     wanted = int(os.environ.get("PATHLINK_ENCODE_PROCESSES", "2"))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if multiprocessing.current_process().daemon:
-        return 0
-    return max(0, min(wanted, cores or 1) - 1)
+    return min(wanted, cores or 1) > 1
+
+
+# The helper: a fresh interpreter that imports only the standard library (no numpy, no
+# Pathlink, never the caller's __main__), reads the jobs from stdin, answers on stdout. It is
+# the construction of hmac_sha256_slices written again with the same library calls.
+_HELPER = """
+import hashlib, pickle, sys
+jobs = pickle.load(sys.stdin.buffer)
+out = []
+for key, buffer, offsets in jobs:
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\\0")
+    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    view = memoryview(buffer)
+    digests = []
+    for start, end in zip(offsets[:-1], offsets[1:]):
+        inner = inner0.copy()
+        inner.update(view[start:end])
+        outer = outer0.copy()
+        outer.update(inner.digest())
+        digests.append(outer.digest())
+    out.append(b"".join(digests))
+pickle.dump(out, sys.stdout.buffer)
+"""
 
 
 def _split(buffer: np.ndarray, offsets: np.ndarray, at: int):
@@ -101,22 +126,35 @@ def _split(buffer: np.ndarray, offsets: np.ndarray, at: int):
 def hmac_sha256_jobs(jobs: Sequence[tuple[bytes, np.ndarray, np.ndarray]]) -> list[bytes]:
     """:func:`hmac_sha256_slices` of several ``(key, buffer, offsets)`` jobs.
 
-    With at least ``POOL_MIN_MESSAGES`` messages and a second core, half of every job goes to
-    one worker process (``forkserver``: a clean process, not a fork of this one and its
-    threads) while this process does the other half; the results are identical.
+    With at least ``POOL_MIN_MESSAGES`` messages and a second core, the second half of every
+    job goes to a helper process (a fresh interpreter on the standard library only, fed
+    through a pipe: never a fork of this process and its threads, never a re-import of the
+    caller's script) while this process does the first half; the results are identical (a
+    test checks). If the helper fails, this process does its half too.
     """
     total = sum(len(offsets) - 1 for _, _, offsets in jobs)
-    workers = _pool_workers()
-    if not workers or total < POOL_MIN_MESSAGES:
+    if total < POOL_MIN_MESSAGES or not _helper_wanted():
         return [hmac_sha256_slices(key, buffer, offsets) for key, buffer, offsets in jobs]
     halves = [(key, *_split(np.asarray(buffer, dtype=np.uint8), np.asarray(offsets),
                             (len(offsets) - 1) // 2)) for key, buffer, offsets in jobs]
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        remote = [pool.submit(hmac_sha256_slices, key, *second)
-                  for key, _, second in halves]
+    payload = pickle.dumps([(key, second[0].tobytes(), second[1].tolist())
+                            for key, _, second in halves])
+    helper = subprocess.Popen([sys.executable, "-I", "-c", _HELPER], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        helper.stdin.write(payload)
+        helper.stdin.close()
         local = [hmac_sha256_slices(key, *first) for key, first, _ in halves]
-        return [mine + theirs.result() for mine, theirs in zip(local, remote, strict=True)]
+        remote = pickle.loads(helper.stdout.read())  # noqa: S301 - our own child's answer
+        helper.wait()
+    except (OSError, EOFError, pickle.UnpicklingError):
+        helper.kill()
+        helper.wait()
+        local = [hmac_sha256_slices(key, *first) for key, first, _ in halves]
+        remote = [hmac_sha256_slices(key, *second) for key, _, second in halves]
+    if helper.returncode or len(remote) != len(local):
+        remote = [hmac_sha256_slices(key, *second) for key, _, second in halves]
+    return [mine + theirs for mine, theirs in zip(local, remote, strict=True)]
 
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:

@@ -580,9 +580,19 @@ def test_input_cleaning_missing_empty_and_non_string_values(schema: EncodingSche
 
 
 def test_tokens_from_a_second_process_are_identical(schema: EncodingSchema, monkeypatch) -> None:
+    """The helper process (a fresh standard-library interpreter) gives the same tokens; a key
+    longer than a block and an empty message take the same path."""
+    key = b"k" * 100
+    buffer = np.frombuffer(b"abc" + b"x" * 300, dtype=np.uint8)
+    offsets = np.array([0, 0, 3, 303])
+    monkeypatch.setattr(prf, "POOL_MIN_MESSAGES", 1)
+    monkeypatch.setattr(prf, "_helper_wanted", lambda: True)
+    assert prf.hmac_sha256_jobs([(key, buffer, offsets)] * 2) == [
+        hmac.digest(key, b"", "sha256") + hmac.digest(key, b"abc", "sha256")
+        + hmac.digest(key, b"x" * 300, "sha256")] * 2
     records = frame(*[person(given_name=f"name{i}", ssn=f"{100000000 + i}") for i in range(40)])
     here = encode_participants(records, SECRET, schema)
     monkeypatch.setattr(prf, "POOL_MIN_MESSAGES", 10)
-    monkeypatch.setattr(prf, "_pool_workers", lambda: 1)
+    monkeypatch.setattr(prf, "_helper_wanted", lambda: True)
     pooled = encode_participants(records, SECRET, schema)
     pd.testing.assert_frame_equal(here, pooled)
