@@ -535,6 +535,54 @@ def _choose_sheet(name: str, candidates: list[tuple[str, list, int, int]], index
 
 
 # -- Parquet ---------------------------------------------------------------------------------
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    for _ in range(10):
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+    raise ValueError("varint too long")
+
+
+def _page_header_sizes(buf: bytes) -> tuple[int, int] | None:
+    """(uncompressed, compressed) page size from the first three fields of a Thrift-compact
+    Parquet PageHeader (type, uncompressed_page_size, compressed_page_size: each an i32 field
+    one after the other), or None when the bytes are not laid out so."""
+    pos, values = 0, []
+    try:
+        for _ in range(3):
+            if buf[pos] != 0x15:  # field delta 1, type i32
+                return None
+            raw, pos = _varint(buf, pos + 1)
+            values.append((raw >> 1) ^ -(raw & 1))
+    except (IndexError, ValueError):
+        return None
+    return values[1], values[2]
+
+
+def _check_dictionary_pages(path: Path, name: str, meta: Any, limits: IntakeLimits) -> None:
+    """Refuse a dictionary page that would expand past a sixteenth of
+    `max_uncompressed_bytes` (32 MiB at the default) before Arrow decodes it whole: a writer's
+    dictionary page is about 1 MB, and a tiny file can hold one huge value every row uses."""
+    cap = max(limits.max_uncompressed_bytes // 16, 1024 * 1024)
+    with _open_no_follow(path) as handle:
+        for i in range(meta.num_row_groups):
+            for j in range(meta.num_columns):
+                chunk = meta.row_group(i).column(j)
+                if not chunk.has_dictionary_page or chunk.dictionary_page_offset is None:
+                    continue
+                handle.seek(chunk.dictionary_page_offset)
+                sizes = _page_header_sizes(handle.read(64))
+                if sizes is not None and sizes[0] > cap:
+                    raise FileRejected(name, f"a dictionary page expands to "
+                                       f"{sizes[0] / 2**20:,.0f} MB, more than the "
+                                       f"{cap / 2**20:,.0f} MB allowed (a sixteenth of "
+                                       "[limits] max_uncompressed_bytes)", code="too_large")
+
+
 def _read_parquet(path: Path, name: str, index: HeaderIndex, limits: IntakeLimits,
                   placeholders: frozenset[str]) -> ReadResult:
     import pyarrow as pa
@@ -560,6 +608,7 @@ def _read_parquet(path: Path, name: str, index: HeaderIndex, limits: IntakeLimit
         raise FileRejected(name, f"the file expands to {expanded / 2**20:,.0f} MB, more than "
                            f"the {limits.max_uncompressed_bytes / 2**20:,.0f} MB allowed "
                            "([limits] max_uncompressed_bytes)", code="too_large")
+    _check_dictionary_pages(path, name, meta, limits)
     header = [str(c) for c in parquet.schema_arrow.names]
     mapping = map_header(name, header, index)
     builder = _FrameBuilder(name, mapping, limits)
