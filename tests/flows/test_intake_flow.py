@@ -199,11 +199,32 @@ def test_reprocessing_is_recorded_and_changes_nothing_when_nothing_changed(linke
     assert "clean_agency/participants.csv: processed because map_changed" in changed.output
     assert "messy_agency" not in changed.output.split("Run ", 1)[1].split("records ->")[0]
     assert _release(root) == before
+
+    # a drop read under an earlier contract version is eligible again by itself (the ledger
+    # is set back to what a run under participants@1.0.0 would have recorded)
+    with StateStore(load_workspace(root).state_db) as state:
+        current = state.con.execute(
+            "SELECT DISTINCT contract FROM files WHERE partner_id = 'messy_agency'").fetchall()
+        state.con.execute("UPDATE files SET contract = 'participants@1.0.0' "
+                          "WHERE partner_id = 'messy_agency'")
+    assert current != [("participants@1.0.0",)]
+    contract = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
+    assert contract.exit_code == 0, contract.output
+    assert "messy_agency/participants.csv: processed because contract_changed" in \
+        contract.output
+    assert "clean_agency" not in contract.output.split("Run ", 1)[1].split("records ->")[0]
+    assert _release(root) == before
     with StateStore(load_workspace(root).state_db) as state:
         ledger = state.reprocessing()
         files = state.status()
-    assert list(ledger["because"]) == ["reprocess_requested", "map_changed"]
-    assert list(ledger["partner_id"]) == ["messy_agency", "clean_agency"]
+        recorded = state.con.execute(
+            "SELECT DISTINCT contract FROM files WHERE partner_id = 'messy_agency' "
+            "AND status = 'accepted'").fetchall()
+    assert recorded == current  # recorded again under the contract it was read with
+    assert list(ledger["because"]) == ["reprocess_requested", "map_changed",
+                                       "contract_changed"]
+    assert list(ledger["partner_id"]) == ["messy_agency", "clean_agency", "messy_agency"]
+    assert list(ledger["previous_contract"])[-1] == "participants@1.0.0"
     assert set(files["status"]) == {"accepted"}
     bad = runner.invoke(app, ["run", "--workspace", str(root), "--reprocess", "nobody"])
     assert bad.exit_code == 1 and "not registered" in bad.output

@@ -106,3 +106,42 @@ def test_template_writes_a_header_csv_and_a_described_workbook(tmp_path: Path,
         assert read.header.fields == columns
     assert run_cli(["template", "participants", "-o", str(tmp_path)]) == 1  # never overwrites
     assert "exists" in capsys.readouterr().err
+
+
+def test_check_csv_and_json_list_every_issue_with_a_summary_by_rule(tmp_path: Path,
+                                                                     capsys) -> None:
+    """The table stops at 200 issues; the file formats list every one, each with its row,
+    field, rule and fix, and a summary by rule, and no value of the file."""
+    import csv
+    import json
+
+    lines = ["Client ID,First Name,Last Name,DOB,SSN,Zip Code"]
+    # 250 rows, each with a two-digit year (dob dropped) and an SSN in area 000 (ssn dropped)
+    lines += [f"R{i},Ann,Lee,5/6/{i % 90 + 10:02d},000-12-34{i % 100:02d},6106"
+              for i in range(250)]
+    extract = tmp_path / "participants.csv"
+    extract.write_text("\n".join(lines) + "\n")
+
+    assert run_cli(["check", str(extract)]) == 0
+    assert "and 300 more issues" in capsys.readouterr().out
+
+    as_csv, as_json = tmp_path / "issues.csv", tmp_path / "issues.json"
+    assert run_cli(["check", str(extract), "--format", "csv", "-o", str(as_csv)]) == 0
+    err = capsys.readouterr().err
+    assert "250  two_digit_year  date_of_birth  field_dropped" in err
+    assert "250  invalid_area  ssn  field_dropped" in err
+    assert run_cli(["check", str(extract), "--format", "json", "-o", str(as_json)]) == 0
+    capsys.readouterr()
+
+    rows = list(csv.DictReader(as_csv.open()))
+    assert len(rows) == 500
+    assert {(r["field"], r["rule"]) for r in rows} == {("date_of_birth", "two_digit_year"),
+                                                        ("ssn", "invalid_area")}
+    assert sorted({int(r["row"]) for r in rows}) == list(range(2, 252))  # file rows
+    assert all(r["fix"] for r in rows)
+    report = json.loads(as_json.read_text())
+    assert len(report["issues"]) == 500
+    assert {(s["rule"], s["field"], s["rows"]) for s in report["summary"]} == {
+        ("two_digit_year", "date_of_birth", 250), ("invalid_area", "ssn", 250)}
+    for text in (as_csv.read_text(), as_json.read_text()):
+        assert not any(value in text for value in ("Ann", "Lee", "5/6/", "000-12-34"))
