@@ -2,7 +2,8 @@
 
 Builders (also used by tests/unit/test_bounded_intake.py):
 - `xlsx_bomb`: a real workbook of ~0.5-2.5 MB whose one sheet expands to about 1 GB of XML
-  (the deflate stream of one 1 MB block of rows is repeated, so it is built in seconds);
+  (the deflate stream of one 1 MB block of rows is repeated, so it is built in seconds); also
+  with a zip directory that claims 1 MB, so the refusal must come from the streaming read;
 - `parquet_bomb`: ~40 KB of Parquet holding 20 million rows of one dictionary-encoded string;
 - `parquet_huge_value`: a few KB of Parquet whose dictionary holds one 64 MB value every row
   references;
@@ -75,8 +76,9 @@ def _stored(name: str, text: str) -> tuple[str, bytes, int, int, int]:
     return name, data, 0, zlib.crc32(data), len(data)
 
 
-def xlsx_bomb(path: Path, expanded_mb: int = 960) -> Path:
-    """A valid workbook whose sheet expands to about `expanded_mb` MB of rows of cells."""
+def xlsx_bomb(path: Path, expanded_mb: int = 960, declared_mb: int | None = None) -> Path:
+    """A valid workbook whose sheet expands to about `expanded_mb` MB of rows of cells; with
+    `declared_mb` its zip directory claims the sheet expands to that much only (a lie)."""
     header = (b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://'
               b'schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
               b'<row r="1"><c r="A1" t="inlineStr"><is><t>partner_record_id</t></is></c></row>'
@@ -95,6 +97,8 @@ def xlsx_bomb(path: Path, expanded_mb: int = 960) -> Path:
         crc = zlib.crc32(block, crc)
     crc = zlib.crc32(footer, crc)
     size = len(header) + expanded_mb * len(block) + len(footer)
+    if declared_mb is not None:
+        size = declared_mb * MB
     sheet = ("xl/worksheets/sheet1.xml", head + one * expanded_mb + tail, 8, crc, size)
     _zip(path, [_stored("[Content_Types].xml", _CONTENT_TYPES), _stored("_rels/.rels", _RELS),
                 _stored("xl/workbook.xml", _WORKBOOK),
@@ -148,6 +152,8 @@ def csv_wide_header(path: Path, columns: int = 200_000) -> Path:
 
 BOMBS = {
     "xlsx bomb (~1 GB of XML)": ("participants.xlsx", xlsx_bomb),
+    "xlsx bomb declaring 1 MB": ("participants.xlsx",
+                                 lambda path: xlsx_bomb(path, declared_mb=1)),
     "parquet bomb (20M rows)": ("participants.parquet", parquet_bomb),
     "parquet dictionary value of 64 MB": ("participants.parquet", parquet_huge_value),
     "csv field of 31 MB": ("participants.csv", csv_huge_field),

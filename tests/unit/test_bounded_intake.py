@@ -45,6 +45,19 @@ def test_hostile_drop_is_refused_in_bounded_memory_and_time(tmp_path: Path, labe
     assert "[limits]" in result["reason"]  # the message names the setting to change
 
 
+@pytest.mark.slow
+def test_an_xlsx_bomb_whose_zip_directory_lies_is_refused_while_streaming(tmp_path: Path
+                                                                          ) -> None:
+    """The directory claims the sheet expands to 1 MB (under every limit), so the size check
+    passes; the streaming read stops at the claimed size and the CRC no longer matches."""
+    name, build = intake_bombs.BOMBS["xlsx bomb declaring 1 MB"]
+    result = intake_bombs.probe(build(tmp_path / name))
+    assert result["outcome"] == "unreadable", result
+    assert "not a readable XLSX workbook" in result["reason"]
+    assert result["peak_above_baseline_mb"] < PEAK_MB, result
+    assert result["seconds"] < SECONDS, result
+
+
 def test_limits_come_from_the_config_and_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "participants.csv"
     path.write_text("partner_record_id,first_name,last_name,date_of_birth\n"
