@@ -80,8 +80,10 @@ def render_feedback(feedback: dict[str, Any], fmt: str) -> str:
         return "\n".join(lines) + "\n"
     lines += ["", "What to fix, by rule:"]
     for item in feedback["summary"]:
-        lines.append(f"  {item['rule']} in {item['field'] or 'the file'}: {item['rows']} "
-                     f"row(s), {item['action'].replace('_', ' ')}. {item['fix']}")
+        where = "the whole file" if item["action"] == "file_rejected" else \
+            f"{item['rows']} row(s)"
+        lines.append(f"  {item['rule']} in {item['field'] or 'the file'}: {where}, "
+                     f"{item['action'].replace('_', ' ')}. {item['fix']}")
     lines += ["", f"{'row':>6}  {'field':22}  {'rule':22}  action"]
     for issue in feedback["issues"]:
         row = "file" if issue["row"] == 0 else str(issue["row"])
