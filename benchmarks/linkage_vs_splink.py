@@ -58,6 +58,7 @@ import heldout_data
 
 from keys import SharedSecret, generate_secret
 from linkage.block import candidate_positions
+from linkage.cluster import cluster_records
 from linkage.engine import CURRENT_SPEC, LinkSpec, link_records
 from linkage.evaluate import encode_labelled, pairwise_scores, positions_completeness
 
@@ -244,7 +245,8 @@ def run_pathlink(frame: pd.DataFrame, truth: pd.DataFrame, spec: LinkSpec, link_
     scores = pairwise_scores(clusters, truth)
     row = {"precision": scores["precision"], "recall": scores["recall"], "f1": scores["f1"],
            "hh_fp": household_false_merges(clusters, truth), "seconds": encode_s + link_s,
-           "clusters": clusters, "encoded": encoded, "stats": result.stats}
+           "clusters": clusters, "encoded": encoded, "stats": result.stats,
+           "pairs": result.pairs}
     if lost is not None and lost.any():
         keys = set(encoded["record_key"][lost.to_numpy()])
         cut = clusters.copy()
@@ -254,6 +256,30 @@ def run_pathlink(frame: pd.DataFrame, truth: pd.DataFrame, spec: LinkSpec, link_
     else:
         row["f1_lost"] = row["f1"]
     return row
+
+
+def threshold_sweep(run: dict, truth: pd.DataFrame, spec: LinkSpec, link_type: str,
+                    thresholds: list[float]) -> list[str]:
+    """The run's scored pairs clustered again at other match-weight thresholds (the model,
+    the pairs and their weights unchanged; the frequency pass is not redone), scored."""
+    pairs, encoded = run["pairs"], run["encoded"]
+    fs = spec.fellegi_sunter
+    lines = []
+    for t in thresholds:
+        possible = min(t, fs.possible_weight_threshold)
+        weight = pairs["match_weight"].to_numpy()
+        cls = np.where(weight >= t, "match", np.where(weight >= possible, "possible", "non_match"))
+        scored = pairs.assign(match_class=pd.Categorical(
+            cls, categories=["non_match", "possible", "match"]))
+        at_t = dataclasses.replace(spec, link_type=link_type, fellegi_sunter=dataclasses.replace(
+            fs, match_weight_threshold=t, possible_weight_threshold=possible))
+        clusters = _complete(cluster_records(encoded["record_key"], scored, encoded, at_t),
+                             encoded["record_key"])
+        s = pairwise_scores(clusters, truth)
+        lines.append(f"    match weight >= {t:+.1f}: P {s['precision']:.4f} R {s['recall']:.4f} "
+                     f"F1 {s['f1']:.4f} household false-merge pairs "
+                     f"{household_false_merges(clusters, truth)}")
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -441,6 +467,11 @@ def compare_sets(args: argparse.Namespace, spec: LinkSpec) -> None:
                      "rule finds alone; all rules together first): "
                      + rule_completeness(encoded, truth, dataclasses.replace(
                          spec, link_type=link_type)))
+        if args.sweep:
+            notes.append(f"  Pathlink at other match thresholds (spec: "
+                         f"{spec.fellegi_sunter.match_weight_threshold:+.1f}; first key's run):")
+            notes.extend(threshold_sweep(first, truth, spec, link_type,
+                                         [float(t) for t in args.sweep.split(",")]))
         for m, sp in splinks.items():
             sprof = error_profile(sp["clusters"], truth)
             notes.append(f"  Splink (address {m}) false-merge pairs: "
@@ -507,6 +538,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="Splink address model(s): 1 = one hierarchical comparison over "
                              "street/ZIP/city, 3 = street, city and ZIP as three comparisons")
     parser.add_argument("--spec", default=str(CURRENT_SPEC), help="spec version or path")
+    parser.add_argument("--sweep", default="",
+                        help="comma-separated match-weight thresholds: the first run's pairs "
+                             "clustered again at each, scored (e.g. -2,0,2,4)")
     parser.add_argument("--stability", action="store_true",
                         help="Pathlink F1 at 300, 1,000 and 10,000 hartford records")
     parser.add_argument("--stability-keys", type=int, default=5)
