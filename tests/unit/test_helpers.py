@@ -99,6 +99,26 @@ def test_the_helper_exits_with_a_killed_run() -> None:
         "Z" in Path(f"/proc/{worker}/stat").read_text().split()[2]
 
 
+UNGUARDED = r"""
+import os
+from pipelines import helpers
+print("script ran", flush=True)
+print(helpers.helper().submit(os.getpid).result() != os.getpid(), flush=True)
+"""
+
+
+def test_the_helper_never_reruns_a_script_without_a_main_guard(tmp_path) -> None:
+    """A plain forkserver child re-imports the caller's script; the helper does not."""
+    if not helpers.available():
+        pytest.skip("one core or a daemonic process: no helper here")
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    done = subprocess.run([sys.executable, str(script)], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["script ran", "True"]
+
+
 def test_no_helper_when_turned_off(monkeypatch) -> None:
     monkeypatch.setenv(helpers.HELPER_ENV, "0")
     assert helpers.helper() is None
