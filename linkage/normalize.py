@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Hashable
+from concurrent.futures import Executor
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
@@ -344,15 +345,81 @@ def _first_letter(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The two costly fields on a second process
+
+#: Below this many distinct values a field is normalized in this process only: shipping values
+#: to another process costs more than it saves.
+PARALLEL_MIN_VALUES = 2_000
+#: Chunks per side: the helper takes chunks from the front of its queue, this process takes
+#: back the ones it has not started (so a busy helper costs nothing but the wait for one chunk).
+_CHUNKS_PER_SIDE = 4
+
+
+def phones_e164(values: list[str]) -> list[str | None]:
+    """`_phone_e164` of each value (a picklable job for a helper process)."""
+    return [_phone_e164(v) for v in values]
+
+
+def streets_standardized(items: list[tuple[str, str | None, str | None, str | None]]
+                         ) -> list[str | None]:
+    """`standardize_street(street, city, state, zip5)` of each tuple (a helper-process job)."""
+    return [standardize_street(*item) for item in items]
+
+
+def _shared_map(items: list[Any], job: Callable[[list[Any]], list[Any]],
+                executor: Executor | None) -> list[Any]:
+    """`job(items)`, half of it in `executor`'s process when there are enough items.
+
+    The other process's half goes as chunks; this process does its half, then takes back
+    every chunk the other has not started. The result is the same as `job(items)`.
+    """
+    if executor is None or len(items) < PARALLEL_MIN_VALUES:
+        return job(items)
+    chunks = np.array_split(np.arange(len(items)), 2 * _CHUNKS_PER_SIDE)
+    parts = [[items[i] for i in chunk] for chunk in chunks]
+    mine, theirs = parts[:_CHUNKS_PER_SIDE], parts[_CHUNKS_PER_SIDE:]
+    try:
+        futures = [executor.submit(job, part) for part in theirs]
+    except RuntimeError:  # the executor was shut down
+        return job(items)
+    results = [job(part) for part in mine]
+    remote: list[list[Any]] = []
+    for part, future in zip(reversed(theirs), reversed(futures), strict=True):
+        if future.cancel():
+            remote.append(job(part))
+            continue
+        try:
+            remote.append(future.result())
+        except Exception:  # the other process failed (e.g. it died): do the chunk here
+            remote.append(job(part))
+    results.extend(reversed(remote))
+    return [value for part in results for value in part]
+
+
+def _map_unique_shared(values: pd.Series, job: Callable[[list[Any]], list[Any]],
+                       executor: Executor | None) -> np.ndarray:
+    """`_map_unique` for a field whose per-value function is costly, shared with `executor`."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(uniques) + 1, dtype=object)
+    mapped[: len(uniques)] = _shared_map(list(uniques), job, executor)
+    mapped[-1] = None
+    return mapped[codes]
+
+
+# ---------------------------------------------------------------------------------------------
 # Public entry point
 
 
-def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame:
+def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date,
+                           executor: Executor | None = None) -> pd.DataFrame:
     """Normalize raw participant records (see `docs/architecture.md`, `linkage/normalize.py`).
 
     Args:
         raw: Raw participant rows; any of `INPUT_COLUMNS` may be absent, empty or NaN.
         as_of: Reference date for the `future` and `too_old` date-of-birth checks.
+        executor: Another process (e.g. a one-worker `ProcessPoolExecutor`) to standardize
+            half of the distinct street addresses and phone numbers (the costly fields) while
+            this process does the rest; the result is the same without it.
 
     Returns:
         A new frame with `raw`'s index and exactly `OUTPUT_COLUMNS` (object dtype, None where
@@ -387,13 +454,13 @@ def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame
     out["ssn_issue"] = _map_unique(ssn_raw, ssn_issue, na_value="missing")
 
     out["sex"] = _map_unique(_column(raw, "sex"), _sex_code)
-    out["phone"] = _map_unique(_column(raw, "phone"), _phone_e164)
+    out["phone"] = _map_unique_shared(_column(raw, "phone"), phones_e164, executor)
     out["email"] = _map_unique(_column(raw, "email"), _email)
 
     city = _map_unique(_column(raw, "city"), clean_city)
     state = _map_unique(_column(raw, "state"), clean_state)
     zip5 = _map_unique(_column(raw, "zip"), clean_zip5)
-    out["street"] = _street(_column(raw, "street_address"), city, state, zip5)
+    out["street"] = _street(_column(raw, "street_address"), city, state, zip5, executor)
     out["city"] = city
     out["state"] = state
     out["zip5"] = zip5
@@ -409,7 +476,8 @@ def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date) -> pd.DataFrame
 
 
 def _street(
-    street_raw: pd.Series, city: np.ndarray, state: np.ndarray, zip5: np.ndarray
+    street_raw: pd.Series, city: np.ndarray, state: np.ndarray, zip5: np.ndarray,
+    executor: Executor | None = None,
 ) -> np.ndarray:
     """Standardized street per row, running scourgify once per distinct address."""
     address = pd.DataFrame(
@@ -421,10 +489,9 @@ def _street(
         return result
     present = address[has_street]
     codes, uniques = pd.factorize(pd.MultiIndex.from_frame(present.fillna("")))
-    standardized = np.empty(len(uniques), dtype=object)
-    for position, (street, city_u, state_u, zip_u) in enumerate(uniques):
-        standardized[position] = standardize_street(
-            street, city_u or None, state_u or None, zip_u or None
-        )
+    items = [(street, city_u or None, state_u or None, zip_u or None)
+             for street, city_u, state_u, zip_u in uniques]
+    standardized = np.empty(len(items), dtype=object)
+    standardized[:] = _shared_map(items, streets_standardized, executor)
     result[has_street] = standardized[codes]
     return result

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from pipelines.cli._clock import STARTED  # first: the command's start, before the heavy imports
+
 # Quiet third-party telemetry before they are imported (this machine may have no network).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -75,4 +77,4 @@ def main() -> None:
     sys.exit(run_cli())
 
 
-__all__ = ["app", "main", "run_cli"]
+__all__ = ["STARTED", "app", "main", "run_cli"]

@@ -82,6 +82,9 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
     started = time.perf_counter()
     directory = _prepare(directory)
     periods = previous_periods(date.today())
+    from pipelines.orchestration.server import start_api
+
+    api = start_api()  # the Prefect server starts while the months are synthesized
     from pipelines.orchestration.flows import run_workspace
     from pipelines.synthetic.outcomes import STATE_WAGE_PARTNER, generate_outcomes
     from pipelines.synthetic.participants import PARTNERS, generate
@@ -101,7 +104,11 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         generate_outcomes(synthetic, synthetic / "truth" / "participants_truth.csv", seed=seed)
         shutil.copytree(synthetic / "landing", ws.landing, dirs_exist_ok=True)
         progress.update(step, description="running the monthly flow (Prefect, ephemeral)")
-        summary = run_workspace(directory, seed=seed)
+        try:
+            api.wait()
+            summary = run_workspace(directory, seed=seed)
+        finally:
+            api.close()
         progress.update(step, description="evaluating against the synthetic truth")
         scores = evaluate_workspace(directory, synthetic / "truth" / "participants_truth.csv")
         progress.update(step, description="done", completed=1, total=1)

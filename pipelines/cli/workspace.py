@@ -11,8 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.cli._clock import STARTED
 from pipelines.cli._common import WorkspaceOpt, console, fail
-from pipelines.orchestration import progress
+from pipelines.orchestration import progress as progress_events
 from pipelines.workspace import WorkspaceError, add_partner, init_workspace, load_workspace
 
 
@@ -48,13 +49,35 @@ class RunProgress:
 
     def __enter__(self) -> RunProgress:
         self.progress.start()
-        self._listening = progress.listening(self)
+        self._listening = progress_events.listening(self)
         self._listening.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._listening.__exit__(None, None, None)
         self.progress.stop()
+
+
+class StageClock:
+    """Sums the run's `stage` events per stage; `startup` is the command's start to the flow's."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, event: str, counts: dict[str, Any]) -> None:
+        if event == "flow-started":
+            self.seconds["startup"] = float(counts["at"]) - STARTED
+        elif event == "stage":
+            name = str(counts["stage"])
+            self.seconds[name] = self.seconds.get(name, 0.0) + float(counts["seconds"])
+
+    def write(self, path: Path) -> None:
+        import json
+        import time
+
+        path.write_text(json.dumps({**{k: round(v, 3) for k, v in self.seconds.items()},
+                                    "command": round(time.perf_counter() - STARTED, 3)},
+                                   indent=1), encoding="utf-8")
 
 
 def init(
@@ -104,6 +127,8 @@ def run(
         "--reprocess", metavar="PARTNER[/YYYY-MM]",
         help="Process this partner's drops (of one period) again even if unchanged; "
              "repeatable.")] = None,
+    timings: Annotated[Path | None, typer.Option(
+        help="Write the seconds each stage took (JSON, no data) to this file.")] = None,
 ) -> None:
     """Process every period in landing/ not yet processed, oldest first.
 
@@ -115,7 +140,7 @@ def run(
     """
     import contextlib
 
-    from pipelines.orchestration.flows import run_workspace
+    from pipelines.orchestration.server import start_api
     from pipelines.state import StateLocked
     from pipelines.steps.discover import reprocess_targets
 
@@ -125,13 +150,25 @@ def run(
         except ValueError:
             fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'", code=2)
     show = console.is_terminal if progress is None else progress
+    clock = StageClock()
     try:
-        reprocess_targets(reprocess or [], load_workspace(workspace))
-        with RunProgress(console) if show else contextlib.nullcontext():
-            summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
-                                    reprocess=reprocess or [])
+        ws = load_workspace(workspace)
+        reprocess_targets(reprocess or [], ws)
+        api = start_api(ws.prefect_api_url)  # the server starts while the flows import
+        try:
+            from pipelines.orchestration.flows import run_workspace
+
+            api.wait()
+            with (RunProgress(console) if show else contextlib.nullcontext(),
+                  progress_events.listening(clock)):
+                summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
+                                        reprocess=reprocess or [])
+        finally:
+            api.close()
     except (WorkspaceError, StateLocked) as exc:
         fail(str(exc))
+    if timings is not None:
+        clock.write(timings)
     _print_run_summary(summary)
     if summary["refused"]:
         raise typer.Exit(1)

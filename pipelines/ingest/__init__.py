@@ -19,7 +19,10 @@ from pipelines.ingest.check import (
     render_check_report,
     rows_csv,
     summary_by_rule,
+    wait_partner_reports,
+    warm_up_renderer,
     write_data_docs,
+    write_partner_report,
 )
 from pipelines.ingest.errors import FileRejected
 from pipelines.ingest.landing import (
@@ -69,5 +72,8 @@ __all__ = [
     "sha256_file",
     "summary_by_rule",
     "validate_table",
+    "wait_partner_reports",
+    "warm_up_renderer",
     "write_data_docs",
+    "write_partner_report",
 ]

@@ -8,13 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from data_contracts import DATASETS, contract_version, fix
+from data_contracts import DATASETS, contract_version, fix, load_contract
+from data_contracts.compiler import suite_name
+from pipelines import helpers
 from pipelines.ingest.errors import FileRejected, safe_label
 from pipelines.ingest.headers import HeaderMapping
 from pipelines.ingest.landing import display_name
@@ -223,12 +227,28 @@ def write_data_docs(gx_result: Any, out_dir: Path, *, title: str | None = None) 
     Returns:
         The path of index.html.
     """
+    out_dir = Path(out_dir)
+    index = _render_index(gx_result, out_dir)
+    stats = gx_result.statistics or {}
+    failed = []
+    for result in gx_result.results:
+        if result.success:
+            continue
+        meta = result.expectation_config.meta or {}
+        failed.append((meta.get("field", ""), meta.get("code", ""), meta.get("severity", ""),
+                       (result.result or {}).get("unexpected_count", 0)))
+    _write_summary(out_dir, title, gx_result.suite_name, gx_result.success,
+                   stats.get("evaluated_expectations", 0),
+                   stats.get("unsuccessful_expectations", 0), failed)
+    return index
+
+
+def _render_index(gx_result: Any, out_dir: Path) -> Path:
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
     from data_contracts.compiler import gx_context
 
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with GX_LOCK:
         gx_context()
@@ -236,19 +256,91 @@ def write_data_docs(gx_result: Any, out_dir: Path, *, title: str | None = None) 
         html = DefaultJinjaPageView().render(document)
     index = out_dir / "index.html"
     index.write_text(html, encoding="utf-8")
-    stats = gx_result.statistics or {}
-    lines = [f"# {title or 'Validation summary'}", "",
-             f"- suite: {gx_result.suite_name}",
-             f"- success: {gx_result.success}",
-             f"- expectations: {stats.get('evaluated_expectations', 0)} evaluated, "
-             f"{stats.get('unsuccessful_expectations', 0)} failed", "",
-             "| field | rule | severity | rows |", "|---|---|---|---|"]
-    for result in gx_result.results:
-        if result.success:
-            continue
-        meta = result.expectation_config.meta or {}
-        rows = (result.result or {}).get("unexpected_count", 0)
-        lines.append(f"| {meta.get('field', '')} | {meta.get('code', '')} | "
-                     f"{meta.get('severity', '')} | {rows} |")
-    (out_dir / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return index
+
+
+def _write_summary(out_dir: Path, title: str | None, suite: str, success: bool,
+                   evaluated: int, unsuccessful: int,
+                   failed: list[tuple[str, str, str, int]]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title or 'Validation summary'}", "",
+             f"- suite: {suite}",
+             f"- success: {success}",
+             f"- expectations: {evaluated} evaluated, {unsuccessful} failed", "",
+             "| field | rule | severity | rows |", "|---|---|---|---|"]
+    lines += [f"| {field_} | {code} | {severity} | {rows} |"
+              for field_, code, severity, rows in failed]
+    path = out_dir / "summary.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# -- the partner's report during a run -----------------------------------------------------------
+_PENDING: list[tuple[Path, Future]] = []
+_PENDING_LOCK = threading.Lock()
+
+
+def _render_vectorised(dataset: str, age_range: tuple[int, int] | None, results: list[Any],
+                       out_dir: str) -> str:
+    """Helper-process job: GE's Data Docs page from the vectorised pass's results."""
+    from data_contracts import load_contract
+    from data_contracts.compiler import gx_validation_result
+
+    gx_result = gx_validation_result(load_contract(dataset), results, age_range=age_range)
+    return str(_render_index(gx_result, Path(out_dir)))
+
+
+def warm_up_renderer() -> None:
+    """Helper-process job run at the start of a run: import what the helper's jobs need before
+    they arrive (normalization comes with this module, then GE's renderer)."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer  # noqa: F401
+    from great_expectations.render.view import DefaultJinjaPageView  # noqa: F401
+
+    from data_contracts.compiler import gx_context
+
+    gx_context()
+
+
+def write_partner_report(outcome: ValidationOutcome, out_dir: Path, *,
+                         title: str | None = None) -> None:
+    """The report sent back to the partner: `summary.md` now, GE's `index.html` in the helper
+    process when there is one (`wait_partner_reports` waits for it), else now.
+
+    Rules and row numbers only, never values.
+    """
+    out_dir = Path(out_dir)
+    if outcome.engine != "vectorised" or outcome.check_results is None:
+        write_data_docs(outcome.gx_result, out_dir, title=title)
+        return
+    results = outcome.check_results
+    failed = [(r.check.rule.column, r.check.rule.code, r.check.rule.severity,
+               r.unexpected_count) for r in results if not r.success]
+    contract = load_contract(outcome.dataset)
+    _write_summary(out_dir, title, suite_name(contract), not failed, len(results), len(failed),
+                   failed)
+    pool = helpers.helper()
+    if pool is None:
+        _render_vectorised(outcome.dataset, outcome.age_range, results, str(out_dir))
+        return
+    future = pool.submit(_render_vectorised, outcome.dataset, outcome.age_range, results,
+                         str(out_dir))
+    with _PENDING_LOCK:
+        _PENDING.append((out_dir, future))
+
+
+def wait_partner_reports() -> int:
+    """Wait for the reports being rendered in the helper process; how many were written.
+
+    Raises:
+        RuntimeError: a report could not be rendered (names its folder, never a value).
+    """
+    with _PENDING_LOCK:
+        pending = list(_PENDING)
+        _PENDING.clear()
+    for out_dir, future in pending:
+        try:
+            future.result()
+        except Exception as exc:
+            raise RuntimeError(f"the partner report in {out_dir} could not be rendered: "
+                               f"{type(exc).__name__}") from None
+    return len(pending)

@@ -1,131 +1,50 @@
-"""Prefect flows: the monthly run, one subflow per period and one per partner's drops.
+"""Prefect flows: the monthly run and one subflow per period; one task per partner's drops.
 
-Flows only sequence: each step is a thin task over `pipelines.steps`. Flow parameters are
-paths, ids, periods and dates only: never a secret and never personal data. Each flow loads
-the workspace once into a `RunContext`; each drop becomes a `DropContext` once.
+Flows only sequence: partner ingest, link and publish are tasks over `pipelines.steps`
+(`pipelines.orchestration.tasks`). Flow and task parameters are paths, ids, periods and dates
+only: never a secret and never personal data. Each flow loads the workspace once into a
+`RunContext`; each drop becomes a `DropContext` once.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, as_completed
 
 from pipelines.faults import crash_point
-from pipelines.ingest import FileRejected
 from pipelines.orchestration import progress
 from pipelines.orchestration.runners import ingest_runner
 from pipelines.orchestration.summary import run_summary_markdown
 from pipelines.orchestration.tasks import (
-    StageError,
-    encode,
-    event_rows,
+    FLOW_PROCESS,
+    ingest_partner,
     link,
-    normalize,
     publish_release,
-    read_drop,
-    read_encoded,
-    store_drop,
-    validate_drop,
+    wait_reports,
+    warm_up_helper,
 )
 from pipelines.state import writer_lock
 from pipelines.steps.context import RunContext, new_run_id
-from pipelines.steps.ingest import DropOutcome, EncodedDropRefused
 from pipelines.steps.run import close_run, mark_linked, mark_published, open_run
-from pipelines.workspace import WorkspaceError
-
-
-def ingest_drop(run: RunContext, rel_path: str, sha256: str, why: str = "new"
-                ) -> dict[str, Any]:
-    """Read, validate, normalize, encode and store one partner's file (thin tasks)."""
-    ctx = run.drop(rel_path, sha256)
-    outcome = DropOutcome.for_drop(ctx, why)
-    if ctx.ref.encoded:
-        batch = None
-        try:
-            batch = read_encoded(ctx)
-            outcome.count(batch.rows_read, batch.rows_accepted, batch.rows_quarantined)
-        except EncodedDropRefused as exc:
-            outcome.reject(str(exc))
-        store_drop(ctx, outcome, batch=batch)
-        return outcome.as_dict()
-    validation = batch = events = None
-    try:
-        read = read_drop(ctx)
-        validation = validate_drop(ctx, read.frame)
-        counts = validation.counts
-        outcome.count(counts["read"], counts["accepted"], counts["quarantined"])
-        if validation.file_verdict != "accepted":
-            outcome.reject(validation.reject_reason)
-        elif ctx.ref.dataset == "participants":
-            normalized = normalize(ctx, validation.accepted)
-            batch = encode(ctx, normalized, validation.accepted)
-        else:
-            events = event_rows(ctx, validation.accepted)
-    except FileRejected as exc:
-        outcome.reject(str(exc), code=exc.code, row=exc.row, field=exc.field)
-    store_drop(ctx, outcome, batch=batch, events=events, validation=validation)
-    if outcome.status == "rejected":
-        get_run_logger().warning("rejected %s", outcome.reason)
-    return outcome.as_dict()
-
-
-def _safe_failure(exc: Exception) -> str:
-    """A failure message fit for logs and Prefect states: our own messages carry no values."""
-    if isinstance(exc, (StageError, FileRejected, WorkspaceError)):
-        return str(exc)
-    return f"{type(exc).__name__} (details withheld: may contain personal data)"
-
-
-# Parameters are plain paths, ids and a date; not validated so the flow also starts inside a
-# Dask worker (pydantic cannot resolve postponed annotations of a function shipped there).
-@flow(name="ingest-partner", flow_run_name="ingest-{partner_id}-{period}",
-      validate_parameters=False)
-def ingest_partner_flow(workspace: str, partner_id: str, period: str,
-                        drops: list[dict[str, str]], run_id: str,
-                        as_of: date) -> list[dict[str, Any]]:
-    """One partner's drops for one period; a failed file stops neither this partner's other
-    files nor other partners (each partner is its own subflow)."""
-    run = RunContext.load(workspace, run_id, as_of)
-    outcomes = []
-    for drop in drops:
-        try:
-            outcomes.append(ingest_drop(run, drop["rel_path"], drop["sha256"],
-                                        drop.get("why", "new")))
-        except Exception as exc:
-            reason = _safe_failure(exc)
-            get_run_logger().error("drop %s failed: %s", drop["rel_path"], reason)
-            outcomes.append({**drop, "status": "failed", "reason": reason})
-    return outcomes
-
-
-@task(name="ingest-partner", task_run_name="ingest-{partner_id}-{period}",
-      persist_result=False, cache_policy=NO_CACHE)
-def ingest_partner_task(workspace: str, partner_id: str, period: str,
-                        drops: list[dict[str, str]], run_id: str,
-                        as_of: date) -> list[dict[str, Any]]:
-    """Run one partner's ingest subflow where the task runner puts it (thread or Dask worker).
-
-    Arguments and result are paths, ids and counts: personal data is read, encoded and stored
-    inside the worker and never travels between processes.
-    """
-    return ingest_partner_flow(workspace, partner_id, period, drops, run_id, as_of)
 
 
 def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Submit every partner's ingest at once and collect outcomes; a failure stops no other."""
     logger = get_run_logger()
+    if drops:
+        warm_up_helper()
     by_partner: dict[str, list[dict[str, str]]] = {}
     for drop in drops:
         by_partner.setdefault(drop["partner_id"], []).append(drop)
     futures: list[PrefectFuture] = [
-        ingest_partner_task.submit(str(run.ws.root), partner_id, partner_drops[0]["period"],
-                                   partner_drops, run.run_id, run.as_of)
+        ingest_partner.submit(str(run.ws.root), partner_id, partner_drops[0]["period"],
+                              partner_drops, run.run_id, run.as_of)
         for partner_id, partner_drops in sorted(by_partner.items())
     ]
     partner_of = {id(f): p for f, p in zip(futures, sorted(by_partner), strict=True)}
@@ -144,6 +63,7 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
             outcomes[outcome["rel_path"]] = outcome
             progress.emit("drop", rel_path=outcome["rel_path"], status=outcome["status"],
                           rows_read=int(outcome.get("rows_read") or 0))
+    wait_reports()
     crash_point("period:ingested")
     return [outcomes[d["rel_path"]] for d in drops]
 
@@ -157,12 +77,14 @@ def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id
     """
     run = RunContext.load(workspace, run_id, as_of)
     outcomes = ingest_drops(run, drops)
-    linked = link(run, period, seed)
+    with progress.stage("link"):
+        linked = link(run, period, seed)
     progress.emit("linked", period=period, records=linked.get("records", 0),
                   persons=linked.get("persons", 0))
     crash_point("period:linked")
     mark_linked(run, period)
-    published = publish_release(run)
+    with progress.stage("publish"):
+        published = publish_release(run)
     crash_point("period:published")
     # Only now is the period done: a run killed before this line links and publishes it again.
     mark_published(run, period)
@@ -184,12 +106,15 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         reprocess: `PARTNER` or `PARTNER/YYYY-MM` whose drops are processed again even
             though unchanged (recorded in the ledger's `reprocessed` table).
     """
+    progress.emit("flow-started", at=time.perf_counter())
+    FLOW_PROCESS.set()
     as_of_date = date.fromisoformat(as_of) if as_of else date.today()
     run = RunContext.load(workspace, new_run_id(as_of_date), as_of_date)
     ws = run.ws
     logger = get_run_logger()
     with writer_lock(ws.state_dir, wait_seconds=wait_seconds):
-        plan = open_run(run, reprocess or [])
+        with progress.stage("discover"):
+            plan = open_run(run, reprocess or [])
         if plan.interrupted:
             logger.warning("resuming after interrupted run(s): %s", ", ".join(plan.interrupted))
         for refusal in plan.discovery.refused:

@@ -1,12 +1,16 @@
 """Progress events for listeners in the flow's process (e.g. the CLI's progress bar).
 
 Counts only, never a value. Events: `discovered` (drops, periods), `drop` (rel_path, status,
-rows_read), `linked` (period, records, persons), `published` (period).
+rows_read), `linked` (period, records, persons), `published` (period), `stage` (stage, seconds:
+how long a stage of the run took; `pathlink run --timings` sums them) and `flow-started` (at: the
+`time.perf_counter()` when the monthly flow's body began). Listeners hear events of their own
+process only: with the Dask runner the per-partner stages happen in the workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,3 +33,13 @@ def listening(listener: Listener) -> Iterator[None]:
         yield
     finally:
         _listeners.remove(listener)
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[None]:
+    """Time a stage of the run and tell listeners (`stage` event: name and seconds only)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        emit("stage", stage=name, seconds=time.perf_counter() - started)

@@ -15,6 +15,7 @@ import pandas as pd
 from keys import KeyMismatchError
 from linkage.encode import encode_participants, load_encoding_schema
 from linkage.normalize import normalize_participants
+from pipelines import helpers
 from pipelines.faults import crash_point
 from pipelines.ingest import (
     EncodedBatch,
@@ -25,7 +26,9 @@ from pipelines.ingest import (
     issues_frame,
     read_table,
     validate_table,
-    write_data_docs,
+    wait_partner_reports,
+    warm_up_renderer,
+    write_partner_report,
 )
 from pipelines.ingest.encoded import EncodedDropError, read_encoded_drop
 from pipelines.ingest.events import restricted_rows
@@ -95,8 +98,16 @@ def validate_drop(ctx: DropContext, frame: pd.DataFrame) -> ValidationOutcome:
 
 
 def normalize(ctx: DropContext, accepted: pd.DataFrame) -> pd.DataFrame:
-    """Normalize identifiers (names, dates, SSN, phone, email, address)."""
-    return normalize_participants(accepted, as_of=ctx.run.as_of)
+    """Normalize identifiers (names, dates, SSN, phone, email, address); the helper process,
+    when there is one, standardizes half of the distinct addresses and phones."""
+    return normalize_participants(accepted, as_of=ctx.run.as_of, executor=helpers.helper())
+
+
+def warm_up_helper() -> None:
+    """Start the helper process and its imports now, while the first drops are read."""
+    pool = helpers.helper()
+    if pool is not None:
+        pool.submit(warm_up_renderer)
 
 
 def encode(ctx: DropContext, normalized: pd.DataFrame, accepted: pd.DataFrame) -> EncodedBatch:
@@ -120,6 +131,11 @@ def event_rows(ctx: DropContext, accepted: pd.DataFrame) -> pd.DataFrame:
     return restricted_rows(accepted, dataset=ctx.ref.dataset, partner_id=ctx.ref.partner_id,
                            period=ctx.ref.period, sha256_hex=ctx.sha256, tokens=tokens,
                            employer_hash_key=employer_hash_key)
+
+
+def wait_reports() -> int:
+    """Wait until every partner report this process handed to the helper is written."""
+    return wait_partner_reports()
 
 
 def read_encoded(ctx: DropContext) -> EncodedBatch:
@@ -180,10 +196,11 @@ def store_drop(ctx: DropContext, outcome: DropOutcome, *, batch: EncodedBatch | 
         if validation is not None:
             issues = issues_frame(validation)
             state.record_issues(outcome.sha256, issues)
-            if len(issues) and validation.gx_result is not None:
-                # The report sent back to the partner: rules and row numbers, never values.
-                write_data_docs(
-                    validation.gx_result, ws.reports_dir / outcome.partner_id /
+            if len(issues) and validation.check_results is not None:
+                # The report sent back to the partner: rules and row numbers, never values
+                # (its HTML page may still be rendering: `wait_partner_reports`).
+                write_partner_report(
+                    validation, ws.reports_dir / outcome.partner_id /
                     outcome.period / outcome.dataset, title=outcome.rel_path)
         earlier = state.file_entry(outcome.sha256, outcome.partner_id, outcome.period,
                                    outcome.dataset)

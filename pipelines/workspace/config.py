@@ -125,6 +125,7 @@ class Workspace:
     task_runner: str = "default"
     dask_address: str | None = None
     dask_workers: int = 2
+    prefect_api_url: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     previous_key_ids: tuple[str, ...] = ()
     limits: IntakeLimits = field(default_factory=IntakeLimits)
@@ -343,6 +344,7 @@ def load_workspace(root: str | Path) -> Workspace:
         task_runner=runner.get("kind", "default"),
         dask_address=runner.get("address"),
         dask_workers=int(runner.get("workers", 2)),
+        prefect_api_url=runner.get("prefect_api_url") or None,
         raw=raw,
         previous_key_ids=previous,
         limits=IntakeLimits.from_config(raw.get("limits", {}), str(config_path)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -62,11 +63,17 @@ def test_second_run_is_refused_then_waits(tmp_path: Path, prefect_harness,
     started = time.monotonic()
     try:
         waited = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF,
-                                     "--wait", "60"])
+                                     "--wait", "60", "--timings", str(tmp_path / "t.json")])
     finally:
         holder.wait(timeout=30)
     assert waited.exit_code == 0, waited.output
     assert time.monotonic() - started >= 1.5
+    # --timings: seconds per stage, numbers only
+    timings = json.loads((tmp_path / "t.json").read_text())
+    assert {"startup", "discover", "read", "validate", "normalize", "encode", "store", "link",
+            "publish", "command"} <= set(timings)
+    assert all(isinstance(v, float) and v >= 0 for v in timings.values())
+    assert timings["command"] >= timings["link"] + timings["publish"]
     con = duckdb.connect(str(ws.state_db), read_only=True)
     try:
         assert con.execute("SELECT status, count(*) FROM files GROUP BY 1").fetchall() == [
