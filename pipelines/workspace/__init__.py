@@ -5,8 +5,12 @@ from __future__ import annotations
 from pipelines.workspace.config import (
     CONFIG_NAME,
     PARTNER_ID_RE,
+    QUASI_IDENTIFIERS,
+    Agreement,
     IntakeLimits,
     PartnerConfig,
+    QueryLimits,
+    ReleaseSettings,
     Workspace,
     WorkspaceError,
     add_partner,
@@ -18,7 +22,8 @@ from pipelines.workspace.config import (
 )
 
 __all__ = [
-    "CONFIG_NAME", "PARTNER_ID_RE", "IntakeLimits", "PartnerConfig", "Workspace", "WorkspaceError",
+    "CONFIG_NAME", "PARTNER_ID_RE", "QUASI_IDENTIFIERS", "Agreement", "IntakeLimits",
+    "PartnerConfig", "QueryLimits", "ReleaseSettings", "Workspace", "WorkspaceError",
     "add_partner", "init_workspace", "load_workspace", "partner_settings", "retire_key",
     "rotate_key",
 ]

@@ -6,7 +6,14 @@ A workspace is a folder::
     landing/<partner_id>/<YYYY-MM>/<dataset>.<csv|xlsx|parquet>
     state/                             restricted: state.duckdb, quarantine/, reports/
     secrets/<key_id>.key               shared secret (0600) unless supplied by environment
-    published/pathlink.duckdb          the evaluators' de-identified file
+    published/pathlink.duckdb          the evaluators' file: aggregates only (released_*)
+    research/<agreement>/              person-level extracts made under a research agreement
+
+Release and access (docs/warehouse.md): ``[release]`` (mode, k and the declared
+quasi-identifiers of research extracts, wage banding, the differential-privacy budget),
+``[query]`` (the sandbox's limits) and ``[agreements.<id>]`` (data-sharing agreements: partners,
+tier, purpose, expiry, grantee) are read into :class:`ReleaseSettings`, :class:`QueryLimits` and
+:class:`Agreement`.
 
 Keys (docs/keys.md): ``[workspace] key_id`` is the current key, the one new data is encoded
 under. During a key rotation's overlap ``[workspace] previous_key_ids`` lists the key ids whose
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import os
 import re
 import secrets as _secrets
@@ -111,6 +119,82 @@ class PartnerConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+RELEASE_MODES = ("suppression", "dp")
+TIERS = ("published", "research")
+#: Declared quasi-identifiers of a research extract, in the order they are generalized.
+QUASI_IDENTIFIERS = ("birth_year", "sex", "zip3", "partners", "entry_period", "exit_period",
+                     "program")
+AGREEMENT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class ReleaseSettings:
+    """``[release]``: how figures are published and research extracts are made.
+
+    Attributes:
+        mode: ``suppression`` (small-cell and complementary suppression) or ``dp`` (counts and
+            medians from OpenDP under the ``rho`` budget).
+        k: Every combination of the declared quasi-identifiers in a research extract holds at
+            least ``k`` persons.
+        quasi_identifiers: The declared quasi-identifiers (a subset of
+            :data:`QUASI_IDENTIFIERS`).
+        wage_band: Research extracts give earnings rounded down to bands of this many dollars.
+        wage_top_code: ... and top-coded at this amount ("20000+").
+        rho: The zero-concentrated DP budget of one release (``dp`` mode).
+        delta: The delta at which the report states the equivalent (epsilon, delta).
+        max_units_per_person: ``dp`` mode: each person contributes at most this many units
+            (exits, enrollments) to a measure; the rest are dropped before counting.
+    """
+
+    mode: str = "suppression"
+    k: int = 11
+    quasi_identifiers: tuple[str, ...] = QUASI_IDENTIFIERS
+    wage_band: int = 1000
+    wage_top_code: int = 20000
+    rho: float = 1.0
+    delta: float = 1e-6
+    max_units_per_person: int = 2
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """``[query]``: the bounds of one `pathlink query` in the sandbox."""
+
+    timeout_seconds: float = 10.0
+    memory_limit_mb: int = 512
+    threads: int = 1
+    max_rows: int = 10000
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """``[agreements.<id>]``: a data-sharing agreement under which data may be queried or
+    extracted.
+
+    Attributes:
+        agreement_id: The table name.
+        partners: Partner ids whose data it may use (``("*",)``: every registered partner).
+        tier: ``published`` (queries and exports of the released aggregates) or ``research``
+            (that, and a person-level research extract).
+        purpose: What the data is for, as agreed.
+        expires: The last day the agreement is live.
+        grantee: Who receives the data.
+    """
+
+    agreement_id: str
+    partners: tuple[str, ...]
+    tier: str
+    purpose: str
+    expires: dt.date
+    grantee: str
+
+    def covers(self, partner_id: str) -> bool:
+        return "*" in self.partners or partner_id in self.partners
+
+    def live(self, today: dt.date | None = None) -> bool:
+        return (today or dt.date.today()) <= self.expires
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A loaded workspace: its root folder and settings."""
@@ -129,6 +213,9 @@ class Workspace:
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
     previous_key_ids: tuple[str, ...] = ()
     limits: IntakeLimits = field(default_factory=IntakeLimits)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
+    query_limits: QueryLimits = field(default_factory=QueryLimits)
+    agreements: dict[str, Agreement] = field(default_factory=dict)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -161,7 +248,41 @@ class Workspace:
 
     @property
     def published_db(self) -> Path:
+        """The evaluators' file: released aggregates only."""
         return self.root / "published" / "pathlink.duckdb"
+
+    @property
+    def warehouse_db(self) -> Path:
+        """The analyst's person-level warehouse the release is computed from (restricted)."""
+        return self.state_dir / "warehouse.duckdb"
+
+    @property
+    def audit_log(self) -> Path:
+        """The append-only log of every query, export and extract (restricted)."""
+        return self.state_dir / "audit.log"
+
+    def research_dir(self, agreement_id: str) -> Path:
+        """Where the research extracts of one agreement are written."""
+        return self.root / "research" / agreement_id
+
+    def agreement(self, agreement_id: str, *, tier: str,
+                  today: dt.date | None = None) -> Agreement:
+        """A live agreement of at least ``tier``, or a :class:`WorkspaceError` saying why not.
+
+        A ``research`` agreement also allows what a ``published`` one does.
+        """
+        found = self.agreements.get(agreement_id)
+        if found is None:
+            known = ", ".join(sorted(self.agreements)) or "none configured"
+            raise WorkspaceError(f"no agreement '{agreement_id}' in {self.config_path} "
+                                 f"(agreements: {known}); add [agreements.{agreement_id}]")
+        if not found.live(today):
+            raise WorkspaceError(f"agreement '{agreement_id}' expired on "
+                                 f"{found.expires.isoformat()}; refused")
+        if tier == "research" and found.tier != "research":
+            raise WorkspaceError(f"agreement '{agreement_id}' is for the {found.tier} tier; a "
+                                 "research extract needs tier = \"research\"")
+        return found
 
     def _key_settings(self, key_id: str) -> dict[str, Any]:
         """``[keys.<key_id>]``, plus ``[workspace]`` fingerprint/block for the current key."""
@@ -333,6 +454,7 @@ def load_workspace(root: str | Path) -> Workspace:
     for partner_id, spec in sorted(raw.get("partners", {}).items()):
         _check_partner_id(partner_id)
         partners[partner_id] = _partner_config(partner_id, spec)
+    partner_ids = tuple(partners)
     return Workspace(
         root=root,
         name=ws.get("name", root.name),
@@ -348,7 +470,102 @@ def load_workspace(root: str | Path) -> Workspace:
         raw=raw,
         previous_key_ids=previous,
         limits=IntakeLimits.from_config(raw.get("limits", {}), str(config_path)),
+        release=_release_settings(config_path, raw.get("release", {})),
+        query_limits=_query_limits(config_path, raw.get("query", {})),
+        agreements=_agreements(config_path, raw.get("agreements", {}), partner_ids),
     )
+
+
+def _release_settings(config_path: Path, table: Any) -> ReleaseSettings:
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{config_path}: [release] must be a table")
+    default = ReleaseSettings()
+    mode = table.get("mode", default.mode)
+    if mode not in RELEASE_MODES:
+        raise WorkspaceError(f"{config_path}: [release] mode must be one of "
+                             f"{', '.join(RELEASE_MODES)} (got {mode!r})")
+    qis = tuple(table.get("quasi_identifiers", default.quasi_identifiers))
+    unknown = [q for q in qis if q not in QUASI_IDENTIFIERS]
+    if unknown or not qis:
+        raise WorkspaceError(f"{config_path}: [release] quasi_identifiers must be a non-empty "
+                             f"list of {', '.join(QUASI_IDENTIFIERS)} (unknown: "
+                             f"{', '.join(map(str, unknown)) or 'none'})")
+    try:
+        settings = ReleaseSettings(
+            mode=mode, k=int(table.get("k", default.k)), quasi_identifiers=qis,
+            wage_band=int(table.get("wage_band", default.wage_band)),
+            wage_top_code=int(table.get("wage_top_code", default.wage_top_code)),
+            rho=float(table.get("rho", default.rho)),
+            delta=float(table.get("delta", default.delta)),
+            max_units_per_person=int(table.get("max_units_per_person",
+                                               default.max_units_per_person)))
+    except (TypeError, ValueError) as exc:
+        raise WorkspaceError(f"{config_path}: [release]: {exc}") from None
+    if settings.k < 2 or settings.wage_band < 1 or settings.wage_top_code < settings.wage_band \
+            or settings.rho <= 0 or not 0 < settings.delta < 1 \
+            or settings.max_units_per_person < 1:
+        raise WorkspaceError(f"{config_path}: [release] needs k >= 2, wage_band >= 1, "
+                             "wage_top_code >= wage_band, rho > 0, 0 < delta < 1 and "
+                             "max_units_per_person >= 1")
+    return settings
+
+
+def _query_limits(config_path: Path, table: Any) -> QueryLimits:
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{config_path}: [query] must be a table")
+    default = QueryLimits()
+    try:
+        limits = QueryLimits(
+            timeout_seconds=float(table.get("timeout_seconds", default.timeout_seconds)),
+            memory_limit_mb=int(table.get("memory_limit_mb", default.memory_limit_mb)),
+            threads=int(table.get("threads", default.threads)),
+            max_rows=int(table.get("max_rows", default.max_rows)))
+    except (TypeError, ValueError) as exc:
+        raise WorkspaceError(f"{config_path}: [query]: {exc}") from None
+    if limits.timeout_seconds <= 0 or limits.memory_limit_mb < 16 or limits.threads < 1 \
+            or limits.max_rows < 1:
+        raise WorkspaceError(f"{config_path}: [query] needs timeout_seconds > 0, "
+                             "memory_limit_mb >= 16, threads >= 1 and max_rows >= 1")
+    return limits
+
+
+def _agreements(config_path: Path, table: Any,
+                partner_ids: tuple[str, ...]) -> dict[str, Agreement]:
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{config_path}: [agreements] must hold [agreements.<id>] tables")
+    out = {}
+    for agreement_id, spec in sorted(table.items()):
+        where = f"{config_path}: [agreements.{agreement_id}]"
+        if not AGREEMENT_ID_RE.match(agreement_id) or not isinstance(spec, dict):
+            raise WorkspaceError(f"{where}: an agreement id is lowercase letters, digits, '-' "
+                                 "and '_', and its entry a table")
+        missing = [k for k in ("partners", "tier", "purpose", "expires", "grantee")
+                   if k not in spec]
+        if missing:
+            raise WorkspaceError(f"{where}: missing {', '.join(missing)}")
+        partners = spec["partners"]
+        if isinstance(partners, str) or not isinstance(partners, list) or not partners:
+            raise WorkspaceError(f"{where}: partners must be a list of partner ids, or [\"*\"]")
+        unknown = [p for p in partners if p != "*" and p not in partner_ids]
+        if unknown:
+            raise WorkspaceError(f"{where}: partners {', '.join(map(str, unknown))} are not "
+                                 "registered")
+        if spec["tier"] not in TIERS:
+            raise WorkspaceError(f"{where}: tier must be one of {', '.join(TIERS)}")
+        expires = spec["expires"]
+        if isinstance(expires, str):
+            try:
+                expires = dt.date.fromisoformat(expires)
+            except ValueError:
+                expires = None
+        if not isinstance(expires, dt.date) or isinstance(expires, dt.datetime):
+            raise WorkspaceError(f"{where}: expires must be a date, e.g. 2027-06-30")
+        purpose, grantee = str(spec["purpose"]).strip(), str(spec["grantee"]).strip()
+        if not purpose or not grantee:
+            raise WorkspaceError(f"{where}: purpose and grantee must not be empty")
+        out[agreement_id] = Agreement(agreement_id, tuple(str(p) for p in partners),
+                                      spec["tier"], purpose, expires, grantee)
+    return out
 
 
 def _previous_key_ids(config_path: Path, key_id: str, value: Any) -> tuple[str, ...]:
