@@ -2,7 +2,7 @@
 
 All SQL on the restricted state goes through `StateStore` (`store`); `lock` holds the
 single-writer lock; `quarantine` the encrypted quarantined rows; `recovery` what a killed run
-leaves behind.
+leaves behind; `audit` the append-only log of every query, export and extract.
 """
 
 from __future__ import annotations
