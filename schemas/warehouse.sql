@@ -1,6 +1,8 @@
--- Published, de-identified warehouse (published/pathlink.duckdb), read by evaluators.
+-- The analyst's pseudonymous warehouse (state/warehouse.duckdb, restricted: person-level).
+-- Evaluators never get these tables: published/pathlink.duckdb holds only the released_*
+-- aggregates computed from them (pipelines/warehouse/tiers.py).
 -- No names, dates of birth, SSNs, contact details, addresses, partner record ids or tokens.
--- Version 2 (release records the linkage spec and encoding schema).
+-- Version 3 (release records the release mode; the file moved from published/ to state/).
 
 CREATE TABLE partner (
     partner_id   VARCHAR PRIMARY KEY,
@@ -41,5 +43,6 @@ CREATE TABLE release (
     code_version  VARCHAR NOT NULL,
     schema_version INTEGER NOT NULL,
     linkage_spec  VARCHAR NOT NULL,          -- spec the run linked with: pathlink-linkage/4
-    encoding_schema VARCHAR NOT NULL         -- encoding of the linked records: pathlink-encoding/2
+    encoding_schema VARCHAR NOT NULL,        -- encoding of the linked records: pathlink-encoding/2
+    release_mode  VARCHAR NOT NULL DEFAULT 'suppression'  -- suppression | dp ([release] mode)
 );

@@ -139,7 +139,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
                       str(quarantined))
     console.print(table)
 
-    con = duckdb.connect(str(ws.published_db), read_only=True)
+    con = duckdb.connect(str(ws.warehouse_db), read_only=True)  # the analyst's warehouse
     try:
         n_persons = con.execute("SELECT count(*) FROM person").fetchall()[0][0]
         multi = con.execute(
@@ -162,7 +162,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
                         f"{scores['id_stability']:.2%}")
     results.add_row("wall time", f"{elapsed:.1f} s")
     console.print(results)
-    console.print(f"published (de-identified): {ws.published_db}\n"
+    console.print(f"published (aggregates only): {ws.published_db}\n"
                   f"evaluator report: {ws.published_db.parent / 'report.html'}\n"
                   f"restricted state: {ws.state_dir}   config: {directory / CONFIG_NAME}",
                   highlight=False)

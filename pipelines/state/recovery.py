@@ -10,11 +10,12 @@ from pipelines.workspace import Workspace
 
 
 def stale_temp_files(ws: Workspace) -> list[Path]:
-    """Temporary files a killed run can leave: half-written releases and quarantine files."""
+    """Temporary files a killed run can leave: half-written releases (the published file and
+    the analyst warehouse) and quarantine files."""
     found: list[Path] = []
-    published = ws.published_db
-    if published.parent.is_dir():
-        found += sorted(published.parent.glob(f".{published.name}.*.tmp*"))
+    for release_file in (ws.published_db, ws.warehouse_db):
+        if release_file.parent.is_dir():
+            found += sorted(release_file.parent.glob(f".{release_file.name}.*.tmp*"))
     if ws.quarantine_dir.is_dir():
         found += sorted(ws.quarantine_dir.rglob("*.tmp"))
     return found

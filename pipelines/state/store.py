@@ -430,6 +430,15 @@ class StateStore:
             "max(period) AS last_period FROM record_versions GROUP BY ALL"
         ).df()
 
+    def datasets_sent(self) -> pd.DataFrame:
+        """partner_id, dataset, first_period, last_period, periods: what each partner sent
+        (accepted files only), for the release's "no data sent" reasons."""
+        return self.con.execute(
+            "SELECT partner_id, dataset, min(period) AS first_period, max(period) AS "
+            "last_period, count(DISTINCT period) AS periods FROM files "
+            "WHERE status = 'accepted' GROUP BY ALL ORDER BY ALL"
+        ).df()
+
     # -- event datasets -------------------------------------------------------------------
     @staticmethod
     def _event_table(dataset: str) -> str:

@@ -1,7 +1,8 @@
 """Publish: gather the de-identified inputs from the restricted state, write the release.
 
-`warehouse.publish.publish` builds the file next to the current release and swaps it in
-atomically; the HTML report is written from the released relations only.
+`warehouse.publish.publish` builds the analyst warehouse (state/warehouse.duckdb) and the
+aggregates-only published file, each next to its current version and swapped in atomically;
+the HTML report is written from the released relations only.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def publish_inputs(run: RunContext) -> PublishInputs:
             events=state.event_rows(),
             small_cell_threshold=ws.small_cell_threshold,
             match_records=state.token_records(WAGE_MATCH_TOKENS),
+            datasets_sent=state.datasets_sent(),
+            release_mode=ws.release.mode,
         )
 
 
@@ -45,7 +48,7 @@ def publish_release(run: RunContext) -> dict[str, int]:
         Row counts per published table.
     """
     crash_point("publish:start")
-    counts = publish(publish_inputs(run), run.ws.published_db)
+    counts = publish(publish_inputs(run), run.ws.published_db, warehouse=run.ws.warehouse_db)
     crash_point("publish:replaced")
     write_report(run.ws.published_db, run.ws.published_db.parent / "report.html")
     return counts

@@ -1,8 +1,8 @@
-"""Build the evaluators' de-identified DuckDB file and swap it in atomically."""
+"""Build the analyst's warehouse and the evaluators' aggregates-only file, each swapped in
+atomically (tiers: :mod:`pipelines.warehouse.tiers`)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -10,14 +10,13 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.faults import crash_point
 from pipelines.tables import insert_frame
-from pipelines.warehouse import disclosure, measures
+from pipelines.warehouse import disclosure, measures, tiers
 from pipelines.warehouse.aggregate import last_known, mode_first_seen
 from pipelines.warehouse.facts import published_facts
 from schemas import ddl
 
-WAREHOUSE_SCHEMA_VERSION = 2
+WAREHOUSE_SCHEMA_VERSION = 3  # 3: published/ holds released_* only; state/warehouse.duckdb
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,9 @@ class PublishInputs:
     # record_key + wage-match tokens under every key a record was encoded under (after a key
     # rotation, wage rows stored under the old key still match); None: use `records`
     match_records: pd.DataFrame | None = None
+    # partner_id, dataset, first_period, last_period, periods: accepted files (file ledger)
+    datasets_sent: pd.DataFrame | None = None
+    release_mode: str = "suppression"  # or "dp" ([release] mode)
 
 
 def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -80,16 +82,19 @@ def participation_table(crosswalk: pd.DataFrame, record_periods: pd.DataFrame) -
     )
 
 
-def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
-    """Write a complete new release next to `target`, then atomically replace it.
+def publish(inputs: PublishInputs, target: Path, *, warehouse: Path) -> dict[str, int]:
+    """Write the analyst warehouse (``warehouse``, person-level, restricted) and the published
+    file (``target``, ``released_*`` aggregates only), each next to its old version and then
+    swapped in: the warehouse first, the published file last.
 
     Evaluators see either the previous release or this one, never a mix.
 
     Returns:
-        Row counts per published table.
+        Row counts per table of the warehouse, and ``published:<relation>`` per relation of
+        the published file.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{inputs.run_id}.tmp")
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    tmp = warehouse.with_name(f".{warehouse.name}.{inputs.run_id}.tmp")
     tmp.unlink(missing_ok=True)
     persons = person_table(inputs.crosswalk, inputs.records)
     participation = participation_table(inputs.crosswalk, inputs.record_periods)
@@ -101,9 +106,10 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
     )
     release = pd.DataFrame(
         [[inputs.run_id, inputs.published_at, ",".join(inputs.periods), inputs.code_version,
-          WAREHOUSE_SCHEMA_VERSION, inputs.linkage_spec, inputs.encoding_schema]],
+          WAREHOUSE_SCHEMA_VERSION, inputs.linkage_spec, inputs.encoding_schema,
+          inputs.release_mode]],
         columns=["run_id", "published_at", "periods", "code_version", "schema_version",
-                 "linkage_spec", "encoding_schema"],
+                 "linkage_spec", "encoding_schema", "release_mode"],
     )
     con = duckdb.connect(str(tmp))
     try:
@@ -117,22 +123,18 @@ def publish(inputs: PublishInputs, target: Path) -> dict[str, int]:
                                 match_records=inputs.match_records)
         fact_counts = measures.load_facts(con, facts)
         measures.create_warehouse_views(con)
-        released = disclosure.publish_outcomes(con, threshold=inputs.small_cell_threshold)
+        sent = inputs.datasets_sent if inputs.datasets_sent is not None else pd.DataFrame(
+            columns=["partner_id", "dataset", "first_period", "last_period", "periods"])
+        released = disclosure.publish_outcomes(con, threshold=inputs.small_cell_threshold,
+                                               datasets_sent=inputs.datasets_sent)
+        released.update(disclosure.write_released(con, tiers.metadata_tables(
+            con, partners=inputs.partners, datasets_sent=sent, periods=inputs.periods)))
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    crash_point("publish:before-replace")
-    os.replace(tmp, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    tiers.replace_atomically(tmp, warehouse)
+    published = tiers.write_published(warehouse, target, inputs.run_id)
     return {"person": len(persons), "participation": len(participation),
             "partner": len(partners), **fact_counts,
-            **{f"released:{k}": v for k, v in released.items()}}
+            **{f"released:{k}": v for k, v in released.items()},
+            **{f"published:{k}": v for k, v in published.items()}}

@@ -84,16 +84,25 @@ def grouping(state_db: Path) -> list[tuple[str, ...]]:
 
 
 def canonical_release(ws_root: Path) -> dict[str, list[tuple]]:
-    """Every published table and view, person IDs canonicalised, run metadata dropped."""
+    """Every table and view of the published file and of the analyst warehouse it is made
+    from (keys ``published:<name>`` and ``warehouse:<name>``), person IDs canonicalised, run
+    metadata dropped."""
     ws = load_workspace(ws_root)
-    labels = person_labels(ws.state_db)
-    con = duckdb.connect(str(ws.published_db), read_only=True)
+    out: dict[str, list[tuple]] = {}
+    for tier, path in (("published", ws.published_db), ("warehouse", ws.warehouse_db)):
+        for name, rows in _canonical_file(path, person_labels(ws.state_db)).items():
+            out[f"{tier}:{name}"] = rows
+    return out
+
+
+def _canonical_file(path: Path, labels: dict[str, str]) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(path), read_only=True)
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
         out: dict[str, list[tuple]] = {}
         for name in names:
-            if name == "release":
+            if name in ("release", "released_release"):
                 continue
             cursor = con.execute(f'SELECT * FROM "{name}"')
             columns = [d[0] for d in cursor.description]

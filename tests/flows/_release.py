@@ -45,10 +45,19 @@ def _cell(value: object) -> str:
     return f"{type(value).__name__}:{value!r}"
 
 
-def canonical_content(published_db: Path, state_db: Path) -> dict[str, dict[str, list]]:
-    """Every published table and view: column names and canonical, sorted rows."""
+def canonical_content(published_db: Path, state_db: Path,
+                      warehouse_db: Path | None = None) -> dict[str, dict[str, list]]:
+    """Every table and view of the analyst warehouse (under its own name) and of the
+    published file (as ``published/<name>``): column names and canonical, sorted rows."""
     labels = person_labels(state_db)
-    con = duckdb.connect(str(published_db), read_only=True)
+    out = {} if warehouse_db is None else _canonical_file(warehouse_db, labels)
+    for name, content in _canonical_file(published_db, labels).items():
+        out[f"published/{name}"] = content
+    return out
+
+
+def _canonical_file(path: Path, labels: dict[str, str]) -> dict[str, dict[str, list]]:
+    con = duckdb.connect(str(path), read_only=True)
     try:
         names = [r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]

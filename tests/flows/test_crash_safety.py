@@ -60,7 +60,8 @@ def test_killed_runs_resume_to_the_uninterrupted_release(tmp_path: Path, prefect
         if ws.published_db.exists():  # evaluators only ever see a complete release
             con = duckdb.connect(str(ws.published_db), read_only=True)
             try:
-                assert con.execute("SELECT count(*) FROM release").fetchall() == [(1,)], stage
+                assert con.execute(
+                    "SELECT count(*) FROM released_release").fetchall() == [(1,)], stage
             finally:
                 con.close()
     # A temporary release a run killed inside publish() would leave behind.
