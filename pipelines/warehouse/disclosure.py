@@ -22,13 +22,21 @@ workspace's ``pathlink.toml``, 10 when absent):
    are released only as the fuzzy median (mean of the 45th and 55th percentiles), rounded to
    $10, and only when n >= threshold.
 
-``released_*`` relations written by :func:`write_released` hold only these figures.
-:func:`query_released` answers ``pathlink query "SQL"``: one SELECT over ``released_*`` only.
+6. Reasons. Every suppressed cell carries ``suppression_reason``: ``small cell`` (rule 1),
+   ``complementary`` (rules 2-4 and cells with the same units as a suppressed one, e.g. a
+   partner whose only program is suppressed) or ``no data sent`` (the partner sent no file of
+   the dataset the measure's numerator needs, so a 0% would be false). Since the reason tells
+   an attacker that a complementary cell is not small, an interval audit
+   (:func:`interval_leaks`) checks that no suppressed count can be narrowed to fewer than
+   ``threshold`` possible values by the line sums and those bounds; one that can forces
+   another suppression.
+
+``released_*`` relations written by :func:`write_released` hold only these figures. Queries
+run in :mod:`pipelines.warehouse.sandbox`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +51,7 @@ from pipelines.warehouse.measures import (
     ALL,
     MEASURES,
     MeasureSpec,
+    cell_signatures,
     coenrollment_pairs,
     compute_measures,
 )
@@ -53,9 +62,22 @@ SUPPRESSED = "suppressed"
 
 Key = tuple[str, str, str]  # (dimension, group, period)
 
-
-class QueryRejected(ValueError):
-    """A `pathlink query` statement that is not a plain SELECT over released_* relations."""
+#: Internal suppression status -> the released ``suppression_reason``.
+REASONS = {"primary": "small cell", "complementary": "complementary",
+           "no_data": "no data sent"}
+#: What a measure's numerator needs and from whom: (datasets, "partner" = the enrolling
+#: partner's own files | "any" = any partner's). A partner cell (and its programs' cells) whose
+#: partner sent none of the datasets, or every cell when no partner sent any, is "no data sent".
+NUMERATOR_NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "employment_q2": (("wages",), "any"),
+    "employment_q4": (("wages",), "any"),
+    "median_earnings_q2": (("wages",), "any"),
+    "retention_q2_q4": (("wages",), "any"),
+    "credential_attainment": (("credentials",), "any"),
+    "measurable_skill_gains": (("assessments", "credentials"), "partner"),
+    "supportive_services": (("services",), "partner"),
+    "services_by_type": (("services",), "partner"),
+}
 
 
 # ---- threshold ----------------------------------------------------------------------------
@@ -171,12 +193,61 @@ def _primary(row: Any, spec: MeasureSpec, threshold: int, protect_complement: bo
     return bool(protect_complement and den - num < threshold)
 
 
+def no_data_cells(tidy: pd.DataFrame, datasets_sent: pd.DataFrame | None,
+                  programs: Mapping[str, str] | None = None) -> set[tuple[str, Key]]:
+    """Cells whose numerator needs data nobody (or the cell's partner) sent.
+
+    Args:
+        tidy: The measures frame.
+        datasets_sent: ``partner_id, dataset`` of accepted files; None: not known (no cell).
+        programs: program_id -> partner_id (default: the prefix of ``<partner>:<code>``).
+    """
+    if datasets_sent is None:
+        return set()
+    sent: dict[str, set[str]] = {}
+    for partner, dataset in zip(datasets_sent["partner_id"], datasets_sent["dataset"],
+                                strict=True):
+        sent.setdefault(dataset, set()).add(partner)
+    out: set[tuple[str, Key]] = set()
+    for row in tidy.itertuples(index=False):
+        needs = NUMERATOR_NEEDS.get(row.measure)
+        if needs is None:
+            continue
+        datasets, source = needs
+        senders = set().union(*(sent.get(d, set()) for d in datasets))
+        key = (row.dimension, row.group, row.period)
+        if not senders:
+            out.add((row.measure, key))
+        elif source == "partner" and row.dimension in ("partner", "program"):
+            partner = row.group if row.dimension == "partner" else (
+                (programs or {}).get(row.group) or str(row.group).split(":", 1)[0])
+            if partner not in senders:
+                out.add((row.measure, key))
+    return out
+
+
+def _signature_groups(signatures: pd.DataFrame | None,
+                      members: list[str]) -> list[set[Key]]:
+    """Sets of cells (of one family's measures) that hold exactly the same units."""
+    if signatures is None or signatures.empty:
+        return []
+    rows = signatures[signatures["measure"].isin(members)]
+    groups: dict[tuple[str, str], set[Key]] = {}
+    for r in rows.itertuples(index=False):
+        if str(r.signature).startswith("0:"):
+            continue  # empty cells: suppressed by rule 1 anyway
+        groups.setdefault((r.measure, r.signature), set()).add((r.dimension, r.group, r.period))
+    return [cells for cells in groups.values() if len(cells) > 1]
+
+
 def suppress_measures(
     tidy: pd.DataFrame,
     *,
     threshold: int = DEFAULT_SMALL_CELL,
     protect_complement: bool = True,
     specs: Mapping[str, MeasureSpec] = MEASURES,
+    no_data: Iterable[tuple[str, Key]] = (),
+    signatures: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Apply primary, linked and complementary suppression to a tidy measures frame.
 
@@ -185,14 +256,19 @@ def suppress_measures(
         threshold: Small-cell threshold (counts under it are suppressed).
         protect_complement: Also suppress rates whose denominator - numerator is small.
         specs: Measure definitions (kind, family, additive dimensions).
+        no_data: ``(measure, (dimension, group, period))`` cells whose numerator needs data
+            that was not sent (:func:`no_data_cells`); suppressed as "no data sent".
+        signatures: :func:`pipelines.warehouse.measures.cell_signatures`: cells with the same
+            units are suppressed together.
 
     Returns:
         The released frame: ``measure, dimension, group, period, numerator, denominator,
-        value, display, suppressed`` with figures of suppressed cells set to NULL, plus the
-        internal column ``suppression`` (``primary`` / ``complementary``), which is not
-        released.
+        value, display, suppressed, suppression_reason`` with figures of suppressed cells set
+        to NULL, plus the internal column ``suppression`` (``primary`` / ``complementary`` /
+        ``no_data``), which is not released.
     """
     tidy = tidy.reset_index(drop=True)
+    no_data = set(no_data)
     families: dict[str, list[str]] = {}
     for name in dict.fromkeys(tidy["measure"]):
         spec = specs[name]
@@ -200,22 +276,31 @@ def suppress_measures(
     status: dict[tuple[str, Key], str] = {}
     for members in families.values():
         family_rows = tidy[tidy["measure"].isin(members)]
-        suppressed: set[Key] = set()
         primary: set[Key] = set()
+        missing: set[Key] = set()
         for row in family_rows.itertuples(index=False):
-            if _primary(row, specs[row.measure], threshold, protect_complement):
-                primary.add((row.dimension, row.group, row.period))
-        suppressed |= primary
+            key = (row.dimension, row.group, row.period)
+            if (row.measure, key) in no_data:
+                missing.add(key)
+            elif _primary(row, specs[row.measure], threshold, protect_complement):
+                primary.add(key)
+        primary -= missing
+        suppressed: set[Key] = primary | missing
+        same_units = _signature_groups(signatures, members)
         per_measure = []
         for name in members:
             rows = family_rows[family_rows["measure"] == name]
             size = {(r.dimension, r.group, r.period): (0 if pd.isna(r.denominator)
                                                        else int(r.denominator))
                     for r in rows.itertuples(index=False)}
-            per_measure.append((measure_lines(rows, specs[name]), size))
+            per_measure.append((name, rows, measure_lines(rows, specs[name]), size))
         for _ in range(1000):
             changed = False
-            for lines, size in per_measure:
+            for cells in same_units:
+                if cells & suppressed and not cells <= suppressed:
+                    suppressed |= cells
+                    changed = True
+            for _name, _rows, lines, size in per_measure:
                 while _complete_lines(lines, suppressed, size):
                     changed = True
                 for cell in sorted(recoverable_cells(lines, suppressed)):
@@ -228,15 +313,103 @@ def suppress_measures(
                                 changed = True
                                 break
             if not changed:
+                for name, rows, lines, size in per_measure:
+                    leaks = interval_leaks(rows, lines, suppressed, primary | missing,
+                                           spec=specs[name], threshold=threshold,
+                                           protect_complement=protect_complement)
+                    for line in leaks:
+                        open_cells = [c for c in line.parts if c not in suppressed]
+                        if not open_cells and line.total is not None \
+                                and line.total not in suppressed:
+                            open_cells = [line.total]
+                        if open_cells:
+                            suppressed.add(max(open_cells,
+                                               key=lambda c, s=size: (s.get(c, 0), c)))
+                            changed = True
+            if not changed:
                 break
         for name in members:
             for key in suppressed:
-                status[(name, key)] = "primary" if key in primary else "complementary"
+                status[(name, key)] = ("no_data" if key in missing else
+                                       "primary" if key in primary else "complementary")
     keys = list(zip(tidy["measure"],
                     zip(tidy["dimension"], tidy["group"], tidy["period"], strict=True),
                     strict=True))
     tidy["suppression"] = [status.get(k) for k in keys]
     return _released_measure_frame(tidy, specs)
+
+
+def interval_leaks(rows: pd.DataFrame, lines: list[Line], suppressed: set[Key],
+                   primary: set[Key], *, spec: MeasureSpec, threshold: int,
+                   protect_complement: bool = True) -> list[Line]:
+    """Lines through which an attacker who knows each suppressed cell's reason can narrow a
+    suppressed count to fewer than ``threshold`` possible values.
+
+    The attacker knows every published cell and line total, and that a cell suppressed as
+    ``complementary`` passed rule 1 (numerator and denominator at least ``threshold``, and with
+    ``protect_complement`` at least ``threshold`` outside the numerator, so its denominator is
+    at least 2 x ``threshold``); a ``small cell`` or ``no data sent`` cell gets no bound but
+    0. Bounds are propagated along each line until stable (numerators and denominators
+    separately); a line is returned when one of its suppressed cells ends up with an interval
+    narrower than ``threshold``.
+    """
+    fields = ["denominator"] if spec.kind == "median" else ["numerator", "denominator"]
+    by_key = {(r.dimension, r.group, r.period): r for r in rows.itertuples(index=False)}
+    flagged: list[Line] = []
+    for field in fields:
+        low: dict[Key, float] = {}
+        high: dict[Key, float] = {}
+        for key in suppressed:
+            if key not in by_key:
+                continue
+            if key in primary:
+                low[key] = 0.0
+            elif field == "denominator":
+                low[key] = float(threshold if spec.kind == "median" or not protect_complement
+                                 else 2 * threshold)
+            else:
+                low[key] = float(threshold)
+            high[key] = float("inf")
+
+        def known(cell: Key, field: str = field) -> float | None:
+            row = by_key.get(cell)
+            if row is None or cell in suppressed:
+                return None
+            value = getattr(row, field)
+            return None if pd.isna(value) else float(value)
+
+        usable = [line for line in lines if line.total is not None
+                  and any(c in low for c in line.cells)]
+        for _ in range(50):
+            moved = False
+            for line in usable:
+                hidden_parts = [c for c in line.parts if c in low]
+                total_hidden = line.total in low
+                shown = [known(c) for c in line.parts if c not in low]
+                if any(v is None for v in shown):
+                    continue
+                if total_hidden:
+                    continue  # the line's sum is unknown: it bounds nothing exactly
+                rest = known(line.total)
+                if rest is None:
+                    continue
+                remainder = rest - sum(shown)  # the hidden parts add up to this
+                for cell in hidden_parts:
+                    others = [c for c in hidden_parts if c != cell]
+                    new_high = remainder - sum(low[c] for c in others)
+                    new_low = remainder - sum(high[c] for c in others)
+                    if new_high < high[cell]:
+                        high[cell], moved = new_high, True
+                    if new_low > low[cell]:
+                        low[cell], moved = new_low, True
+            if not moved:
+                break
+        for line in usable:
+            if line in flagged:
+                continue
+            if any(high[c] - low[c] + 1 < threshold for c in line.cells if c in low):
+                flagged.append(line)
+    return flagged
 
 
 def _format_rate(value: float) -> tuple[float | None, str]:
@@ -279,6 +452,7 @@ def _released_measure_frame(tidy: pd.DataFrame, specs: Mapping[str, MeasureSpec]
         "value": pd.array(values, dtype="Float64"),
         "display": displays,
         "suppressed": hidden.to_numpy(),
+        "suppression_reason": tidy["suppression"].map(REASONS),
         "suppression": tidy["suppression"],
     })
     return out
@@ -313,7 +487,8 @@ def suppress_pairs(
             group of ``co_enrollment``); their diagonal cell is suppressed too.
 
     Returns:
-        ``partner_a, partner_b, persons, display, suppressed`` (+ internal ``suppression``).
+        ``partner_a, partner_b, persons, display, suppressed, suppression_reason`` (+ internal
+        ``suppression``).
     """
     size = {(a, b, "all"): int(n) for a, b, n in zip(pairs["partner_a"], pairs["partner_b"],
                                                       pairs["persons"], strict=True)}
@@ -342,6 +517,8 @@ def suppress_pairs(
         "display": [SUPPRESSED if h else str(int(n))
                     for h, n in zip(hidden, pairs["persons"], strict=True)],
         "suppressed": hidden.to_numpy(),
+        "suppression_reason": [REASONS["primary"] if k in primary else (
+            REASONS["complementary"] if k in suppressed else None) for k in keys],
         "suppression": ["primary" if k in primary else ("complementary" if k in suppressed
                                                          else None) for k in keys],
     }).reset_index(drop=True)
@@ -365,6 +542,8 @@ def _rules(threshold: int, protect_complement: bool) -> pd.DataFrame:
         ("complementary_suppression", "along every additive line until stable, plus a "
                                       "linear-algebra audit"),
         ("median", "fuzzy median = mean of 45th and 55th percentiles, rounded to $10"),
+        ("reasons", "small cell | complementary | no data sent; an interval audit keeps every "
+                    "suppressed count uncertain to at least the threshold's number of values"),
         ("rates", "rounded to 3 decimals; <1% and >99% shown as such with value NULL"),
         ("date_precision", "months YYYY-MM, quarters YYYYQn"),
     ], columns=["rule", "setting"])
@@ -375,16 +554,27 @@ def released_tables(
     *,
     threshold: int = DEFAULT_SMALL_CELL,
     protect_complement: bool = True,
+    datasets_sent: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Compute every measure and pair count from the warehouse and suppress them.
+
+    Args:
+        con: The analyst warehouse (facts and views).
+        threshold: Small-cell threshold.
+        protect_complement: See :func:`suppress_measures`.
+        datasets_sent: ``partner_id, dataset`` of accepted files, for "no data sent" (None:
+            not known, no such reason).
 
     Returns:
         ``released_measures``, ``released_coenrollment_pairs``, ``released_measure_definitions``,
         ``released_disclosure_rules`` (internal ``suppression`` columns removed).
     """
     tidy = compute_measures(con)
-    measures = suppress_measures(tidy, threshold=threshold,
-                                 protect_complement=protect_complement)
+    programs = dict(con.execute("SELECT program_id, partner_id FROM program").fetchall())
+    measures = suppress_measures(
+        tidy, threshold=threshold, protect_complement=protect_complement,
+        no_data=no_data_cells(tidy, datasets_sent, programs),
+        signatures=cell_signatures(con))
     co = measures[(measures["measure"] == "co_enrollment")
                   & (measures["dimension"] == "partner")]
     caseload_hidden = set(co.loc[co["suppressed"], "group"])
@@ -420,7 +610,8 @@ def write_released(con: duckdb.DuckDBPyConnection,
             con.execute(
                 f"CREATE OR REPLACE VIEW {RELEASED_PREFIX}{measure} AS "  # noqa: S608
                 f"SELECT dimension, \"group\", period, numerator, denominator, value, display, "
-                f"suppressed FROM released_measures WHERE measure = '{measure}'"
+                f"suppressed, suppression_reason FROM released_measures "
+                f"WHERE measure = '{measure}'"
             )
     return counts
 
@@ -430,109 +621,15 @@ def publish_outcomes(
     *,
     threshold: int = DEFAULT_SMALL_CELL,
     protect_complement: bool = True,
+    datasets_sent: pd.DataFrame | None = None,
 ) -> dict[str, int]:
     """Compute, suppress and write every released table into an open warehouse connection."""
     return write_released(con, released_tables(con, threshold=threshold,
-                                               protect_complement=protect_complement))
+                                               protect_complement=protect_complement,
+                                               datasets_sent=datasets_sent))
 
 
-# ---- restricted query interface -----------------------------------------------------------
-
-_ALLOWED_NODES = {"SELECT_NODE", "SET_OPERATION_NODE", "CTE_NODE", "RECURSIVE_CTE_NODE"}
-_ALLOWED_TABLE_REFS = {"BASE_TABLE", "JOIN", "SUBQUERY", "EMPTY", "EXPRESSION_LIST"}
-_DENIED_FUNCTION_PREFIXES = ("read_", "duckdb_", "pragma_", "sqlite_", "postgres_", "mysql_",
-                             "parquet_", "iceberg_", "delta_", "http", "s3", "glob", "query",
-                             "sniff_", "getenv", "current_setting", "which_secret",
-                             "enable_", "disable_", "checkpoint", "force_checkpoint",
-                             "arrow_scan", "pandas_scan", "python_", "load_", "install_")
-
-
-def _walk(node: Any, visit) -> None:
-    if isinstance(node, dict):
-        visit(node)
-        for value in node.values():
-            _walk(value, visit)
-    elif isinstance(node, list):
-        for value in node:
-            _walk(value, visit)
-
-
-def _cte_names(tree: Any) -> set[str]:
-    names: set[str] = set()
-
-    def visit(node: dict) -> None:
-        cte_map = node.get("cte_map")
-        if isinstance(cte_map, dict):
-            for entry in cte_map.get("map", []):
-                names.add(str(entry.get("key", "")).lower())
-
-    _walk(tree, visit)
-    return names
-
-
-def check_released_sql(sql: str, allowed: Iterable[str]) -> None:
-    """Raise :class:`QueryRejected` unless ``sql`` is one SELECT over allowed relations.
-
-    DuckDB's own parser (``json_serialize_sql``) turns the text into a syntax tree; only
-    SELECT statements serialize, so PRAGMA, ATTACH, COPY, SET, INSTALL, CREATE ... are
-    rejected by the parser itself. The tree is then walked: every table reference must be a
-    plain table named in ``allowed`` (or a CTE of the query), no table functions, no
-    ``SHOW``/``DESCRIBE``/``SUMMARIZE``, no file, catalog, environment or SQL-executing
-    functions, no qualified catalog or schema other than ``main``.
-    """
-    allowed_names = {a.lower() for a in allowed}
-    probe = duckdb.connect(":memory:", config={"enable_external_access": False})
-    try:
-        text = probe.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
-    finally:
-        probe.close()
-    tree = json.loads(text)
-    if tree.get("error"):
-        raise QueryRejected(f"only a single SELECT is allowed: {tree.get('error_message')}")
-    statements = tree.get("statements", [])
-    if len(statements) != 1:
-        raise QueryRejected("exactly one SELECT statement is allowed")
-    ctes = _cte_names(statements)
-    problems: list[str] = []
-
-    def visit(node: dict) -> None:
-        node_type = node.get("type")
-        if "class" in node:
-            if node.get("class") == "FUNCTION" or "function_name" in node:
-                name = str(node.get("function_name", "")).lower()
-                if name.startswith(_DENIED_FUNCTION_PREFIXES):
-                    problems.append(f"function {name}() is not allowed")
-                if node.get("schema") or node.get("catalog"):
-                    problems.append(f"qualified function {name}() is not allowed")
-            return
-        if not isinstance(node_type, str):
-            return
-        if node_type.endswith("_NODE") and "modifiers" in node:
-            if node_type not in _ALLOWED_NODES:
-                problems.append(f"{node_type} is not allowed")
-            return
-        if "sample" in node and "alias" in node:  # a table reference
-            if node_type not in _ALLOWED_TABLE_REFS:
-                problems.append(f"{node_type.lower()} is not allowed (tables only)")
-                return
-            if node_type == "BASE_TABLE":
-                table = str(node.get("table_name", "")).lower()
-                schema = str(node.get("schema_name", "")).lower()
-                catalog = str(node.get("catalog_name", "")).lower()
-                if catalog or schema not in ("", "main"):
-                    problems.append(f"qualified name {catalog}.{schema}.{table} is not allowed")
-                elif table in ctes and not schema:
-                    return
-                elif table not in allowed_names:
-                    problems.append(f"relation {table!r} is not released; query only "
-                                    f"{RELEASED_PREFIX}* relations")
-                if node.get("at_clause"):
-                    problems.append("time travel (AT) is not allowed")
-
-    _walk(statements, visit)
-    if problems:
-        raise QueryRejected("; ".join(dict.fromkeys(problems)))
-
+# ---- released relations ------------------------------------------------------------------
 
 def released_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Names of ``released_*`` tables and views in the main schema."""
@@ -542,41 +639,6 @@ def released_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
         "ORDER BY table_name"
     ).fetchall()
     return [r[0] for r in rows]
-
-
-def _isolated_copy(db_path: str | Path) -> tuple[duckdb.DuckDBPyConnection, list[str]]:
-    """An in-memory database holding only the released relations (no file access)."""
-    source = duckdb.connect(str(db_path), read_only=True)
-    try:
-        names = released_relations(source)
-        frames = {n: source.execute(f'SELECT * FROM "{n}"').df() for n in names}  # noqa: S608
-    finally:
-        source.close()
-    sandbox = duckdb.connect(":memory:", config={"enable_external_access": False,
-                                                 "python_enable_replacements": False})
-    for name, frame in frames.items():
-        create_table_from_frame(sandbox, name, frame)
-    sandbox.execute("SET lock_configuration = true")
-    return sandbox, names
-
-
-def query_released(db_path: str | Path, sql: str) -> pd.DataFrame:
-    """Run one evaluator SELECT against the released relations of a published file.
-
-    Two layers: the statement is checked with :func:`check_released_sql`, then executed in an
-    in-memory database that holds copies of the ``released_*`` relations only (opened from
-    the published file read-only, external access disabled), so raw fact tables are not
-    reachable even if a check were bypassed.
-
-    Raises:
-        QueryRejected: Not a single SELECT over released relations.
-    """
-    sandbox, names = _isolated_copy(db_path)
-    try:
-        check_released_sql(sql, names)
-        return sandbox.execute(sql).df()
-    finally:
-        sandbox.close()
 
 
 def export_released(db_path: str | Path, out_dir: str | Path, fmt: str = "csv") -> list[Path]:

@@ -221,14 +221,16 @@ def age_band(age: int | None) -> str | None:
 
 def _unit_sql(spec: MeasureSpec) -> str:
     period = "exit_quarter" if spec.by_period else "NULL"
+    key = "person_id" if spec.unit == "person" else "enrollment_key"
     return (
         f"SELECT person_id, partner_id, program_id, sector, funding_stream, "  # noqa: S608
-        f"{period} AS period, ({spec.flag}) AS num, ({spec.value}) AS val "
+        f"{period} AS period, ({spec.flag}) AS num, ({spec.value}) AS val, {key} AS unit_key "
         f"FROM {spec.source} WHERE {spec.where}"
     )
 
 
-def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
+def _groups_cte(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
+    """``WITH u AS (units), g AS (one row per unit and group it falls in)``."""
     parts = []
     for dim in dimensions:
         if dim == "overall":
@@ -243,6 +245,10 @@ def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
                 f"LEFT JOIN person_group AS pg ON pg.person_id = u.person_id "
                 f"AND pg.dimension = '{dim}'"
             )
+    return f"WITH u AS ({_unit_sql(spec)}), g AS ({' UNION ALL '.join(parts)}) "
+
+
+def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
     if spec.unit == "person":
         num = "count(DISTINCT person_id) FILTER (WHERE num)"
         den = "count(DISTINCT person_id)"
@@ -264,7 +270,7 @@ def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
         if by_period else "GROUPING(period) = 1"
     )
     return (
-        f"WITH u AS ({_unit_sql(spec)}), g AS ({' UNION ALL '.join(parts)}) "  # noqa: S608
+        f"{_groups_cte(spec, dimensions)}"  # noqa: S608
         f"SELECT '{spec.name}' AS measure, dimension, grp AS \"group\", "
         f"CASE WHEN GROUPING(period) = 1 THEN '{ALL}' ELSE period END AS period, {aggs} "
         f"FROM g GROUP BY GROUPING SETS ((dimension, grp), (dimension, grp, period)) "
@@ -346,6 +352,56 @@ def compute_measures(
         _p=tidy["period"].ne(ALL),
     ).sort_values(["_m", "_d", "_p", "period", "group"], kind="stable")
     return tidy.drop(columns=["_m", "_d", "_p"])[TIDY_COLUMNS].reset_index(drop=True)
+
+
+def _spec_dimensions(spec: MeasureSpec, dimensions: Iterable[str]) -> tuple[str, ...]:
+    wanted = tuple(dict.fromkeys(("overall", *dimensions)))
+    return tuple(d for d in wanted if d in spec.dimensions)
+
+
+def unit_rows(con: duckdb.DuckDBPyConnection, measure: str,
+              dimensions: Iterable[str] = DIMENSIONS) -> pd.DataFrame:
+    """One row per unit (exit, enrollment, person) and group it counts in: ``dimension,
+    group, period`` (the exit quarter, NULL when the measure has no periods), ``person_id``,
+    ``unit_key``, ``num`` (the numerator flag), ``val`` (the median's value). Person-level:
+    for differential privacy (:mod:`pipelines.warehouse.dp`), never for release. Not for
+    ``services_by_type``."""
+    spec = MEASURES[measure]
+    if spec.dimensions == ("service_type",):
+        raise ValueError("unit_rows does not cover services_by_type")
+    sql = (f"{_groups_cte(spec, _spec_dimensions(spec, dimensions))}"  # noqa: S608
+           f"SELECT dimension, grp AS \"group\", period, person_id, unit_key, num, val FROM g")
+    return con.execute(sql).df()
+
+
+def cell_signatures(con: duckdb.DuckDBPyConnection,
+                    dimensions: Iterable[str] = DIMENSIONS) -> pd.DataFrame:
+    """``measure, dimension, group, period, signature``: a fingerprint of each cell's units
+    (count and sum of unit-key hashes). Two cells of a measure with the same signature hold the
+    same units (a partner whose only program is that program), so the same figure: disclosure
+    suppresses them together. Internal; never released."""
+    frames = []
+    for name, spec in MEASURES.items():
+        if spec.dimensions == ("service_type",):
+            continue
+        units = "count(DISTINCT unit_key)" if spec.unit == "person" else "count(unit_key)"
+        total = ("sum(DISTINCT hash(unit_key)::HUGEINT)" if spec.unit == "person"
+                 else "sum(hash(unit_key)::HUGEINT)")
+        if spec.kind == "median":
+            units, total = f"{units} FILTER (WHERE val IS NOT NULL)", \
+                f"{total} FILTER (WHERE val IS NOT NULL)"
+        by_period = spec.by_period and "overall" in BY_PERIOD_DIMENSIONS
+        sql = (f"{_groups_cte(spec, _spec_dimensions(spec, dimensions))}"  # noqa: S608
+               f"SELECT '{name}' AS measure, dimension, grp AS \"group\", "
+               f"CASE WHEN GROUPING(period) = 1 THEN '{ALL}' ELSE period END AS period, "
+               f"{units}::VARCHAR || ':' || coalesce({total}, 0)::VARCHAR AS signature "
+               f"FROM g GROUP BY GROUPING SETS ((dimension, grp), (dimension, grp, period)) "
+               f"HAVING GROUPING(period) = 1 OR (period IS NOT NULL AND dimension = 'overall' "
+               f"AND {str(by_period).lower()})")
+        frames.append(con.execute(sql).df())
+    if not frames:
+        return pd.DataFrame(columns=["measure", "dimension", "group", "period", "signature"])
+    return pd.concat(frames, ignore_index=True)
 
 
 def coenrollment_pairs(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
