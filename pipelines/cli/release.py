@@ -1,4 +1,8 @@
-"""`pathlink query | report | export | dictionary`: the evaluators' released figures."""
+"""`pathlink query | report | export | extract | audit | dictionary`: the release tiers.
+
+Queries and exports of the published aggregates and research extracts run under a data-sharing
+agreement (`--agreement`) and are logged; `audit` lists the log.
+"""
 
 from __future__ import annotations
 
@@ -12,25 +16,75 @@ from pipelines.cli._common import WorkspaceOpt, console, fail
 from pipelines.warehouse import dictionary
 from pipelines.workspace import WorkspaceError, load_workspace
 
+AgreementOpt = Annotated[str, typer.Option(
+    "--agreement", "-a", help="The data-sharing agreement ([agreements.<id>]) this is under.")]
+
 
 def query(
     sql: Annotated[str, typer.Argument(help="One SELECT over the released_* relations.")],
     workspace: WorkspaceOpt,
+    agreement: AgreementOpt,
 ) -> None:
-    """Run an evaluator query against the released (suppressed) views only; prints CSV."""
-    import duckdb
+    """Run one SELECT over the released aggregates in the bounded sandbox; prints CSV.
 
-    from pipelines.warehouse.disclosure import QueryRejected, query_released
+    Refused outside a live agreement; logged in the audit log (hash of the SQL, row count).
+    """
+    from pipelines.steps import access
+    from pipelines.warehouse.sandbox import QueryRejected, QueryStopped
 
     try:
         ws = _published(workspace)
-        result = query_released(ws.published_db, sql)
-    except (WorkspaceError, QueryRejected) as exc:
+        result = access.query(ws, agreement, sql)
+    except (WorkspaceError, QueryRejected, QueryStopped) as exc:
         fail(str(exc))
-    except duckdb.Error as exc:  # the evaluator's own SQL over de-identified views
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        fail(f"the query failed: {first}")
     result.to_csv(sys.stdout, index=False)
+
+
+def extract(
+    workspace: WorkspaceOpt,
+    agreement: AgreementOpt,
+) -> None:
+    """Make the k-anonymous research extract of a research agreement (research/<agreement>/)
+    and print its measured risk."""
+    from pipelines.steps import access
+
+    try:
+        ws = load_workspace(workspace)
+        made = access.extract(ws, agreement)
+    except WorkspaceError as exc:
+        fail(str(exc))
+    typer.echo(f"extract written to {made.data} (risk: {made.risk_file})")
+    typer.echo("before generalization: " + "; ".join(made.risk_before.lines()[1:3]))
+    typer.echo("extract:               " + "; ".join(made.risk.lines()))
+
+
+def audit(
+    workspace: WorkspaceOpt,
+    agreement: Annotated[str | None, typer.Option(
+        "--agreement", "-a", help="Only this agreement's entries.")] = None,
+) -> None:
+    """Print the audit log (every query, export and extract) as CSV; check its hash chain."""
+    import csv
+    from dataclasses import asdict
+
+    from pipelines.state import audit as audit_log
+
+    try:
+        ws = load_workspace(workspace)
+    except WorkspaceError as exc:
+        fail(str(exc))
+    entries = [e for e in audit_log.read(ws.audit_log)
+               if agreement is None or e.agreement == agreement]
+    fields = ["at", "action", "agreement", "grantee", "sql_sha256", "rows", "outcome",
+              "detail"]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for entry in entries:
+        writer.writerow(asdict(entry))
+    broken = audit_log.verify_chain(ws.audit_log)
+    if broken is not None:
+        fail(f"the audit log's hash chain breaks at line {broken}: an entry was removed or "
+             "edited")
 
 
 def _published(workspace: Path) -> Any:
@@ -40,6 +94,7 @@ def _published(workspace: Path) -> Any:
         raise WorkspaceError(f"no release is published in {ws.root} yet; `pathlink run "
                              f"--workspace {ws.root}` publishes one")
     return ws
+
 
 def report(
     workspace: WorkspaceOpt,
@@ -58,19 +113,21 @@ def report(
 
 def export(
     workspace: WorkspaceOpt,
+    agreement: AgreementOpt,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write to.")],
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
-    """Export every released relation to CSV or Parquet."""
-    from pipelines.warehouse.disclosure import export_released
+    """Export every released relation to CSV or Parquet (under an agreement; logged)."""
+    from pipelines.steps import access
 
     if fmt not in ("csv", "parquet"):
         fail(f"unknown --format '{fmt}'; use csv or parquet", code=2)
     try:
         ws = _published(workspace)
-    except WorkspaceError as exc:
+        written = access.export(ws, agreement, out, fmt)
+    except (WorkspaceError, ValueError) as exc:
         fail(str(exc))
-    for path in export_released(ws.published_db, out, fmt):
+    for path in written:
         typer.echo(str(path))
 
 
@@ -94,4 +151,6 @@ def register(app: typer.Typer) -> None:
     app.command()(query)
     app.command()(report)
     app.command()(export)
+    app.command()(extract)
+    app.command()(audit)
     app.command("dictionary")(dictionary_command)
