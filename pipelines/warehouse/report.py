@@ -1,8 +1,12 @@
-"""Static, self-contained HTML report of the released (suppressed) outcome figures.
+"""Static, self-contained HTML report of the released outcome figures.
 
 Reads only ``released_*`` relations of the published file (read-only) and draws inline SVG
 charts, so the file has no scripts, fonts or network references and can be mailed as is.
-Suppressed cells are drawn as hatched grey bars / cells labelled "suppressed".
+Partners and programs carry their display names; every bar its n (the denominator, or the
+number of earners behind a median); every suppressed bar or cell is hatched grey and says why
+(small cell, complementary, no data sent); suppressed points of a time series are gaps, not
+zeros. The page says which periods the data covers and, when the outcome cohort is empty, why.
+In ``dp`` mode the methods section states the privacy budget and the noise scale.
 """
 
 from __future__ import annotations
@@ -15,6 +19,20 @@ import duckdb
 import pandas as pd
 
 from pipelines.warehouse.disclosure import released_relations
+
+GROUP_LABELS = {
+    "all": "all", "unknown": "unknown", "none": "none of the listed barriers",
+    "F": "female", "M": "male", "X": "another sex (X)",
+    "hispanic_latino": "Hispanic/Latino", "american_indian_alaska_native":
+        "American Indian/Alaska Native", "asian": "Asian",
+    "black_african_american": "Black/African American",
+    "native_hawaiian_pacific_islander": "Native Hawaiian/Pacific Islander", "white": "White",
+    "two_or_more_races": "two or more races", "wioa_adult": "WIOA Adult",
+    "wioa_dislocated_worker": "WIOA Dislocated Worker", "wioa_youth": "WIOA Youth",
+    "careerconnect": "CareerConnect", "summer_youth_employment": "Summer Youth Employment",
+    "foundation_career_pathways": "Foundation Career Pathways", "it": "IT",
+    "business_financial_services": "business and financial services",
+}
 
 RATE_BY_PARTNER = ("employment_q2", "employment_q4", "retention_q2_q4", "credential_attainment",
                    "measurable_skill_gains", "supportive_services", "co_enrollment")
@@ -45,42 +63,63 @@ class _Ids:
         return f"hatch{self.n}"
 
 
-def bar_chart_svg(rows: pd.DataFrame, *, title: str, kind: str, ids: _Ids) -> str:
-    """Horizontal bars, one per group; ``rows``: group, value, display, suppressed."""
-    label_w, bar_w, row_h, top = 230, 360, 24, 30
+def _reason(row: object) -> str:
+    reason = getattr(row, "suppression_reason", None)
+    return "suppressed" if reason is None or pd.isna(reason) else f"suppressed: {reason}"
+
+
+def _n(row: object) -> str:
+    den = getattr(row, "denominator", None)
+    return "" if den is None or pd.isna(den) else f"n={int(den):,}"
+
+
+def bar_chart_svg(rows: pd.DataFrame, *, title: str, kind: str, ids: _Ids,
+                  label: object = None) -> str:
+    """Horizontal bars, one per group, each with its n; suppressed bars hatched with their
+    reason. ``rows``: group, value, display, suppressed, denominator, suppression_reason;
+    ``label(group)`` gives the group's display name."""
+    label = label or (lambda g: g)
+    label_w, bar_w, row_h, top = 260, 330, 24, 30
     height = top + row_h * len(rows) + 10
     hatch = ids.next()
     max_value = 1.0 if kind == "rate" else max(
         [float(v) for v in rows["value"].dropna()] + [1.0])
-    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{label_w + bar_w + 120}' "
+    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{label_w + bar_w + 190}' "
              f"height='{height}' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif' "
              f"font-size='12'>", HATCH.format(id=hatch),
              f"<text x='0' y='16' font-weight='bold'>{_e(title)}</text>"]
     for i, row in enumerate(rows.itertuples(index=False)):
         y = top + i * row_h
         parts.append(f"<text x='{label_w - 6}' y='{y + 15}' text-anchor='end'>"
-                     f"{_e(row.group)}</text>")
-        if row.suppressed or pd.isna(row.value):
-            css = "suppressed" if row.suppressed else "coded"
-            fill = f"url(#{hatch})" if row.suppressed else "#bbb"
-            parts.append(f"<rect class='{css}' x='{label_w}' y='{y + 3}' width='{bar_w}' "
-                         f"height='{row_h - 8}' fill='{fill}'/>")
-            parts.append(f"<text x='{label_w + 6}' y='{y + 15}' fill='#555'>"
-                         f"{_e(row.display)}</text>")
+                     f"{_e(label(row.group))}</text>")
+        if row.suppressed:
+            parts.append(f"<rect class='suppressed' x='{label_w}' y='{y + 3}' width='{bar_w}' "
+                         f"height='{row_h - 8}' fill='url(#{hatch})'/>")
+            parts.append(f"<text class='reason' x='{label_w + 6}' y='{y + 15}' fill='#444'>"
+                         f"{_e(_reason(row))}</text>")
+            continue
+        if pd.isna(row.value):
+            parts.append(f"<rect class='coded' x='{label_w}' y='{y + 3}' width='{bar_w}' "
+                         f"height='{row_h - 8}' fill='#bbb'/>")
+            parts.append(f"<text x='{label_w + 6}' y='{y + 15}' fill='#333'>{_e(row.display)}"
+                         f"</text><text class='n' x='{label_w + bar_w + 6}' y='{y + 15}' "
+                         f"fill='#555'>{_e(_n(row))}</text>")
             continue
         width = max(1.0, bar_w * float(row.value) / max_value)
         parts.append(f"<rect x='{label_w}' y='{y + 3}' width='{width:.1f}' "
                      f"height='{row_h - 8}' fill='#1b6ca8'/>")
         parts.append(f"<text x='{label_w + width + 6:.1f}' y='{y + 15}'>{_e(row.display)}"
-                     f"</text>")
+                     f"<tspan class='n' fill='#555'> ({_e(_n(row))})</tspan></text>")
     parts.append("</svg>")
     return "".join(parts)
 
 
-def heatmap_svg(pairs: pd.DataFrame, *, title: str, ids: _Ids) -> str:
-    """Symmetric partner x partner matrix; suppressed cells hatched and labelled."""
+def heatmap_svg(pairs: pd.DataFrame, *, title: str, ids: _Ids, label: object = None) -> str:
+    """Symmetric partner x partner matrix; suppressed cells hatched and labelled with their
+    reason (``s.c.`` small cell, ``comp.`` complementary)."""
+    label = label or (lambda g: g)
     partners = sorted(set(pairs["partner_a"]) | set(pairs["partner_b"]))
-    cell, left, top = 64, 170, 150
+    cell, left, top = 64, 250, 190
     size = len(partners)
     hatch = ids.next()
     lookup = {}
@@ -97,21 +136,25 @@ def heatmap_svg(pairs: pd.DataFrame, *, title: str, ids: _Ids) -> str:
     for j, partner in enumerate(partners):
         x = left + j * cell + cell / 2
         parts.append(f"<text transform='translate({x:.0f},{top - 6}) rotate(-45)'>"
-                     f"{_e(partner)}</text>")
+                     f"{_e(label(partner))}</text>")
     for i, a in enumerate(partners):
         y = top + i * cell
         parts.append(f"<text x='{left - 6}' y='{y + cell / 2 + 4:.0f}' text-anchor='end'>"
-                     f"{_e(a)}</text>")
+                     f"{_e(label(a))}</text>")
         for j, b in enumerate(partners):
             x = left + j * cell
             row = lookup.get((a, b))
             if row is None:
                 continue
             if row.suppressed:
+                reason = getattr(row, "suppression_reason", None)
+                short = {"small cell": "small", "complementary": "compl."}.get(
+                    reason if isinstance(reason, str) else "", "suppr.")
                 parts.append(f"<rect class='suppressed' x='{x}' y='{y}' width='{cell - 2}' "
-                             f"height='{cell - 2}' fill='url(#{hatch})'/>"
+                             f"height='{cell - 2}' fill='url(#{hatch})'>"
+                             f"<title>{_e(_reason(row))}</title></rect>"
                              f"<text x='{x + cell / 2:.0f}' y='{y + cell / 2 + 4:.0f}' "
-                             f"text-anchor='middle' fill='#555'>suppr.</text>")
+                             f"text-anchor='middle' fill='#444'>{short}</text>")
                 continue
             if a == b:
                 fill = "#ddd"
@@ -152,12 +195,17 @@ def line_chart_svg(series: dict[str, pd.DataFrame], *, title: str, ids: _Ids) ->
         for row in frame.sort_values("period").itertuples(index=False):
             x = x_of[row.period]
             if row.suppressed or pd.isna(row.value):
-                parts.append(f"<rect class='suppressed' x='{x - 5:.0f}' y='{top + height - 12}' "
-                             f"width='10' height='10' fill='url(#{hatch})' stroke='{color}'>"
-                             f"<title>{_e(name)} {_e(row.period)}: {_e(row.display)}</title>"
+                # a gap in the line, marked by a hatched band over the whole height: the
+                # figure is unknown, not zero
+                parts.append(f"<rect class='suppressed gap' x='{x - 4 + 3 * k:.0f}' y='{top}' "
+                             f"width='3' height='{height}' fill='url(#{hatch})' "
+                             f"stroke='{color}' stroke-width='0.5' opacity='0.8'>"
+                             f"<title>{_e(name)} {_e(row.period)}: {_e(_reason(row))}</title>"
                              f"</rect>")
                 if len(points) > 1:
                     parts.append(_polyline(points, color))
+                elif len(points) == 1:
+                    pass  # a lone point keeps its circle
                 points = []
                 continue
             y = top + height - height * float(row.value)
@@ -174,7 +222,7 @@ def line_chart_svg(series: dict[str, pd.DataFrame], *, title: str, ids: _Ids) ->
     ly = top + 14 * len(series)
     parts.append(f"<rect x='{left + width + 20}' y='{ly - 8}' width='10' height='10' "
                  f"fill='url(#{hatch})' stroke='#999'/><text x='{left + width + 36}' "
-                 f"y='{ly + 1}'>suppressed</text></svg>")
+                 f"y='{ly + 1}'>suppressed (a gap, not 0%)</text></svg>")
     return "".join(parts)
 
 
@@ -197,6 +245,10 @@ def _table_html(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+OPTIONAL = ("released_partners", "released_programs", "released_coverage",
+            "released_data_sent", "released_release")
+
+
 def _load_released(published_db: str | Path) -> dict[str, pd.DataFrame]:
     con = duckdb.connect(str(published_db), read_only=True)
     try:
@@ -207,9 +259,126 @@ def _load_released(published_db: str | Path) -> dict[str, pd.DataFrame]:
         if missing:
             raise ValueError(f"{published_db} has no {', '.join(missing)}; publish outcomes "
                              "first (pipelines.warehouse.disclosure.publish_outcomes)")
-        return {n: con.execute(f"SELECT * FROM {n}").df() for n in wanted}  # noqa: S608
+        return {n: con.execute(f"SELECT * FROM {n}").df()  # noqa: S608
+                for n in (*wanted, *OPTIONAL) if n in names}
     finally:
         con.close()
+
+
+def _labels(released: dict[str, pd.DataFrame]):
+    """(dimension, group) -> display label: partner and program names from the config."""
+    partners: dict[str, str] = {}
+    if "released_partners" in released:
+        frame = released["released_partners"]
+        partners = {p: (n or p) for p, n in zip(frame["partner_id"], frame["partner_name"],
+                                                 strict=True)}
+    programs: dict[str, str] = {}
+    if "released_programs" in released:
+        frame = released["released_programs"]
+        for program, partner, name in zip(frame["program_id"], frame["partner_id"],
+                                          frame["program_name"], strict=True):
+            programs[program] = f"{partners.get(partner, partner)}: {name or program}"
+
+    def label(dimension: str, group: str) -> str:
+        if dimension == "partner":
+            return partners.get(group, group)
+        if dimension == "program":
+            if group in programs:
+                return programs[group]
+            partner, _, code = str(group).partition(":")
+            return f"{partners.get(partner, partner)}: {code}" if code else str(group)
+        return GROUP_LABELS.get(group, str(group).replace("_", " "))
+
+    return label
+
+
+def _coverage_html(released: dict[str, pd.DataFrame], label) -> tuple[str, str]:
+    """The 'data covered' section and, when the outcome cohort is empty, why."""
+    coverage = released.get("released_coverage")
+    if coverage is None or coverage.empty:
+        return "", ""
+    c = coverage.iloc[0]
+
+    def text(value: object, missing: str = "none") -> str:
+        return missing if value is None or pd.isna(value) else str(value)
+
+    items = [
+        f"<li><b>Partner extracts</b> for {_e(text(c.periods_first))} to "
+        f"{_e(text(c.periods_last))}; partners' data refers to months up to "
+        f"{_e(text(c.partner_data_through_month))}.</li>",
+        f"<li><b>UI wage records</b> for {_e(text(c.wage_first_quarter))} to "
+        f"{_e(text(c.wage_last_quarter))}.</li>"
+        if not pd.isna(c.wage_last_quarter) else
+        "<li><b>UI wage records</b>: none were sent, so no exit can be followed into "
+        "employment.</li>",
+        f"<li><b>Outcome cohort</b>: exits from {_e(text(c.cohort_exit_from_quarter))} through "
+        f"{_e(text(c.cohort_exit_through_month))} (the 4th quarter after exit covered by wage "
+        "data, the 12 months after it by partner data), without an exclusion reason.</li>",
+    ]
+    sent = released.get("released_data_sent")
+    table = ""
+    if sent is not None and not sent.empty:
+        datasets = sorted(set(sent["dataset"]))
+        head = "".join(f"<th>{_e(d)}</th>" for d in datasets)
+        body = []
+        for partner, rows in sent.groupby("partner_id", sort=True):
+            got = dict(zip(rows["dataset"], zip(rows["first_period"], rows["last_period"],
+                                                 strict=True), strict=True))
+            cells = []
+            for dataset in datasets:
+                if dataset in got:
+                    first, last = got[dataset]
+                    cells.append(f"<td>{_e(first)}{'' if first == last else ' to ' + _e(last)}"
+                                 "</td>")
+                else:
+                    cells.append("<td class='suppressed'>no data sent</td>")
+            body.append(f"<tr><td>{_e(label('partner', partner))}</td>{''.join(cells)}</tr>")
+        table = (f"<table class='sent'><thead><tr><th>partner</th>{head}</tr></thead><tbody>"
+                 f"{''.join(body)}</tbody></table>")
+    section = f"<h2>Data covered</h2><ul>{''.join(items)}</ul>{table}"
+    empty = ""
+    if getattr(c, "cohort_exits", "some") == "none":
+        if pd.isna(c.wage_last_quarter):
+            why = "no UI wage records were sent"
+        elif getattr(c, "exits_reported", "some") == "none":
+            why = "partners have reported no exits yet"
+        else:
+            why = (f"none of the exits partners reported falls between "
+                   f"{_e(text(c.cohort_exit_from_quarter))} and "
+                   f"{_e(text(c.cohort_exit_through_month))} without an exclusion reason: an "
+                   f"exit is measured only once the 4th quarter after it is in the wage data "
+                   f"(now through {_e(text(c.wage_last_quarter))}) and the 12 months after it "
+                   f"in partner data (now through {_e(text(c.partner_data_through_month))})")
+        empty = (f"<p class='empty-cohort'><b>The outcome cohort is empty</b>: {why}. The "
+                 "employment, earnings, retention and credential figures are therefore blank; "
+                 "they fill in as later wage quarters and partner months arrive.</p>")
+    return section, empty
+
+
+def _dp_methods(rules: dict[str, str]) -> str:
+    if rules.get("mode") != "dp":
+        return ""
+    return f"""
+<h2>Methods: differential privacy</h2>
+<ul>
+<li>This release was made in <b>differential privacy</b> mode: every count and median on this
+page was computed with the OpenDP library ({_e(rules.get('dp_library', 'opendp'))}) under a
+privacy budget of &rho; = {_e(rules.get('rho', '?'))} (zero-concentrated DP), which is
+(&epsilon; = {_e(rules.get('epsilon', '?'))}, &delta; = {_e(rules.get('delta', '?'))})-DP for
+the whole release.</li>
+<li>The budget is split evenly over {_e(rules.get('queries', '?'))} noisy histograms (one per
+measure, dimension and numerator or denominator, and one per median cell); each count carries
+Gaussian noise with standard deviation {_e(rules.get('noise_sd', '?'))} persons (the noise
+scale), so half of all counts are off by less than {_e(rules.get('noise_median_abs', '?'))}.
+Each person counts at most {_e(rules.get('max_units_per_person', '?'))} times in a measure
+(further exits or enrollments are left out before counting).</li>
+<li>Rates are noisy numerator / noisy denominator; medians are chosen by OpenDP's private
+quantile among $250 steps from $0 to {_e(rules.get('median_upper', '?'))}. A cell whose noisy n
+is under {_e(rules.get('small_cell_threshold', '?'))} is not shown (marked "small cell"), since
+its noise would dominate; this uses only the noisy figures, so it costs no privacy.</li>
+<li>Noise makes figures inconsistent with each other (groups need not add up to the total);
+no complementary suppression is needed.</li>
+</ul>"""
 
 
 def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
@@ -220,9 +389,12 @@ def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
     """
     released = _load_released(published_db)
     measures = released["released_measures"]
+    if "suppression_reason" not in measures.columns:
+        measures = measures.assign(suppression_reason=None)
     definitions = released["released_measure_definitions"].set_index("measure")
     rules = dict(zip(released["released_disclosure_rules"]["rule"],
                      released["released_disclosure_rules"]["setting"], strict=True))
+    label = _labels(released)
     ids = _Ids()
     charts: list[tuple[str, str]] = []
 
@@ -237,7 +409,8 @@ def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
             return
         title = title_of(measure) if dimension == "service_type" else (
             f"{title_of(measure)} by {DIMENSION_LABELS.get(dimension, dimension)}")
-        charts.append((title, bar_chart_svg(rows, title=title, kind=kind, ids=ids)))
+        charts.append((title, bar_chart_svg(rows, title=title, kind=kind, ids=ids,
+                                            label=lambda g, d=dimension: label(d, g))))
 
     for measure in RATE_BY_PARTNER:
         add_bars(measure, "partner")
@@ -248,7 +421,8 @@ def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
     pairs = released["released_coenrollment_pairs"]
     if not pairs.empty:
         title = "Overlap of partners' caseloads (persons enrolled at both partners)"
-        charts.append((title, heatmap_svg(pairs, title=title, ids=ids)))
+        charts.append((title, heatmap_svg(pairs, title=title, ids=ids,
+                                          label=lambda g: label("partner", g))))
     series = {}
     for measure in OVER_TIME:
         rows = measures[(measures["measure"] == measure) & (measures["dimension"] == "overall")
@@ -260,38 +434,54 @@ def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
         charts.append((title, line_chart_svg(series, title=title, ids=ids)))
 
     overall = measures[(measures["dimension"] == "overall") & (measures["period"] == "all")]
-    overall = overall.assign(title=[title_of(m) for m in overall["measure"]])[
-        ["title", "numerator", "denominator", "display"]]
+    overall = overall.assign(
+        title=[title_of(m) for m in overall["measure"]],
+        shown=[_reason(r) if r.suppressed else r.display
+               for r in overall.itertuples(index=False)],
+        n=[_n(r).removeprefix("n=") for r in overall.itertuples(index=False)],
+    )[["title", "numerator", "n", "shown"]].rename(
+        columns={"numerator": "numerator", "n": "n (denominator)", "shown": "figure"})
+    coverage, empty = _coverage_html(released, label)
     threshold = _e(rules.get("small_cell_threshold", "?"))
-    methods = f"""
+    suppression_methods = "" if rules.get("mode") == "dp" else f"""
 <h2>Methods: disclosure avoidance</h2>
 <ul>
 <li>Every figure on this page comes from the released tables of the published file; no
 person-level data is read.</li>
-<li><b>Small cells.</b> A rate is suppressed when its numerator or denominator is under
+<li><b>Small cell.</b> A rate is suppressed when its numerator or denominator is under
 {threshold}{', or when fewer than ' + threshold + ' people are outside the numerator'
            if rules.get('protect_complement') == 'true' else ''}, or when it would be exactly
 0% or 100%. A median is suppressed when fewer than {threshold} people contribute; a
 co-enrollment count is suppressed when under {threshold}.</li>
-<li><b>Complementary suppression.</b> When a table publishes a total, a single suppressed
+<li><b>Complementary.</b> When a table publishes a total, a single suppressed
 cell could be recovered by subtraction, so further cells (the next smallest) are suppressed
 along every row, column and margin until each line hides at least two cells; a
-linear-algebra check then confirms no suppressed cell can be solved from the published sums.
-Measures that share people (employment, earnings and retention after exit) are suppressed
-together.</li>
+linear-algebra check then confirms no suppressed cell can be solved from the published sums,
+and an interval check that none can be narrowed to fewer than {threshold} values. Measures
+that share people (employment, earnings and retention after exit) are suppressed together,
+and so are cells that hold exactly the same people (a partner with a single program).</li>
+<li><b>No data sent.</b> A partner that sent no file of the data a figure needs (for example
+no services file) gets no figure for it, rather than a false 0%.</li>
 <li><b>Medians</b> are fuzzy medians: the mean of the 45th and 55th percentiles, rounded to
 $10.</li>
 <li><b>Rates</b> are shown as whole percents; values that would round to 0% or 100% are shown
 as "&lt;1%" / "&gt;99%".</li>
-<li>Hatched grey bars and cells marked <span class='suppressed'>suppressed</span> are
-suppressed figures, not zeros.</li>
+</ul>"""
+    methods = f"""{suppression_methods}{_dp_methods(rules)}
+<h2>Reading the charts</h2>
+<ul>
+<li><b>n</b> beside a bar is the number of exits, enrollments or persons the rate is over (for
+median earnings: the number of people employed, whose earnings the median is taken of).</li>
+<li>Hatched grey bars and cells are suppressed figures, not zeros; each says why. In the
+rates by exit quarter, a suppressed quarter is a gap in its line.</li>
 <li>Dates are published at month precision; outcomes after exit use quarterly UI wage
-records. Exit-based measures use exits whose fourth quarter after exit is covered by wage
-data and whose year after exit is covered by partner data.</li>
+records.</li>
 </ul>"""
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(f"<section class='chart'><h3>{_e(t)}</h3>{svg}</section>"
                    for t, svg in charts)
+    mode = "differentially private" if rules.get("mode") == "dp" else \
+        f"suppressed (small-cell threshold {threshold})"
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Pathlink outcome report</title>
@@ -299,12 +489,14 @@ data and whose year after exit is covered by partner data.</li>
 body {{ font-family: sans-serif; max-width: 1000px; margin: 2em auto; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 3px 8px; text-align: left; }}
-.suppressed {{ background: #eee; color: #666; font-style: italic; }}
+.suppressed {{ background: #eee; color: #555; font-style: italic; }}
+.empty-cohort {{ background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.6em; }}
 section.chart {{ margin: 1.5em 0; }}
 </style></head><body>
 <h1>Pathlink outcome report</h1>
-<p>Generated {generated}. Released, suppressed figures only
-(small-cell threshold {threshold}).</p>
+<p>Generated {generated}. Released figures only: {mode}.</p>
+{coverage}
+{empty}
 <h2>Overall</h2>
 {_table_html(overall)}
 <h2>Charts</h2>
