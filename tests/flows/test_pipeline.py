@@ -6,11 +6,13 @@ import hashlib
 import os
 import shutil
 import stat
+import tomllib
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+import tomli_w
 from _release import canonical_content, differences, drops_digest, read_golden, write_golden
 from typer.testing import CliRunner
 
@@ -122,9 +124,9 @@ def test_every_row_is_accepted_or_quarantined(synthetic_workspace: dict) -> None
         assert drop["rows_read"] == len(source)
 
 
-def test_published_file_holds_persons_and_participation(synthetic_workspace: dict) -> None:
+def test_analyst_warehouse_holds_persons_and_participation(synthetic_workspace: dict) -> None:
     ws = load_workspace(synthetic_workspace["root"])
-    con = duckdb.connect(str(ws.published_db), read_only=True)
+    con = duckdb.connect(str(ws.warehouse_db), read_only=True)
     try:
         person_cols = [r[0] for r in con.execute("DESCRIBE person").fetchall()]
         assert person_cols == ["person_id", "birth_year", "sex", "zip3"]
@@ -190,10 +192,16 @@ def test_unregistered_partner_is_refused_with_how_to_register(
 def test_outcomes_are_published_only_through_suppressed_releases(
         synthetic_workspace: dict) -> None:
     ws = load_workspace(synthetic_workspace["root"])
+    analyst = duckdb.connect(str(ws.warehouse_db), read_only=True)
+    try:
+        facts = {t: analyst.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                 for t in ("enrollment", "service", "credential", "wage", "person_profile")}
+    finally:
+        analyst.close()
     con = duckdb.connect(str(ws.published_db), read_only=True)
     try:
-        facts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
-                 for t in ("enrollment", "service", "credential", "wage", "person_profile")}
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()]
         released = con.execute(
             "SELECT measure, numerator, denominator, suppressed FROM released_measures"
         ).df()
@@ -201,6 +209,7 @@ def test_outcomes_are_published_only_through_suppressed_releases(
     finally:
         con.close()
     assert all(n > 0 for n in facts.values()), facts
+    assert all(n.startswith("released_") for n in names), names  # aggregates only
     assert {"employment_q2", "median_earnings_q2", "credential_attainment",
             "co_enrollment"} <= set(released["measure"])
     shown = released[~released["suppressed"].astype(bool)]
@@ -213,14 +222,28 @@ def test_outcomes_are_published_only_through_suppressed_releases(
     assert "<svg" in report
 
 
-def test_query_runs_on_released_views_only(synthetic_workspace: dict) -> None:
-    root = str(synthetic_workspace["root"])
-    ok = runner.invoke(app, ["query", "--workspace", root,
-                             "SELECT count(*) AS n FROM released_measures"])
+def test_query_runs_on_released_views_only_under_an_agreement(
+        synthetic_workspace: dict) -> None:
+    root = synthetic_workspace["root"]
+    raw = tomllib.loads((root / "pathlink.toml").read_text())
+    raw["agreements"] = {"eval": {"partners": ["*"], "tier": "published", "purpose": "test",
+                                  "expires": "2099-12-31", "grantee": "tests"}}
+    (root / "pathlink.toml").write_text(tomli_w.dumps(raw))
+    sql = "SELECT count(*) AS n FROM released_measures"
+    ok = runner.invoke(app, ["query", "--workspace", str(root), "--agreement", "eval", sql])
     assert ok.exit_code == 0, ok.output
     assert ok.stdout.splitlines()[0] == "n"
-    refused = runner.invoke(app, ["query", "--workspace", root, "SELECT * FROM wage"])
-    assert refused.exit_code == 1
+    refused = runner.invoke(app, ["query", "--workspace", str(root), "--agreement", "eval",
+                                  "SELECT * FROM wage"])
+    assert refused.exit_code == 1 and "released aggregates" in refused.output
+    no_agreement = runner.invoke(app, ["query", "--workspace", str(root), "--agreement",
+                                       "other", sql])
+    assert no_agreement.exit_code == 1 and "no agreement 'other'" in no_agreement.output
+    log = runner.invoke(app, ["audit", "--workspace", str(root)])
+    assert log.exit_code == 0, log.output
+    lines = log.stdout.strip().splitlines()
+    assert lines[0] == "at,action,agreement,grantee,sql_sha256,rows,outcome,detail"
+    assert [line.split(",")[6] for line in lines[-3:]] == ["ok", "refused", "refused"]
 
 
 def test_release_matches_the_golden_release(synthetic_workspace: dict) -> None:
@@ -232,7 +255,7 @@ def test_release_matches_the_golden_release(synthetic_workspace: dict) -> None:
     """
     ws = load_workspace(synthetic_workspace["root"])
     drops = drops_digest(ws.landing)
-    content = canonical_content(ws.published_db, ws.state_db)
+    content = canonical_content(ws.published_db, ws.state_db, ws.warehouse_db)
     if os.environ.get("PATHLINK_WRITE_GOLDEN") == "1":
         GOLDEN.parent.mkdir(exist_ok=True)
         write_golden(GOLDEN, drops, content)
