@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 
 import data_contracts
-from pipelines.warehouse import disclosure, measures
+from pipelines.warehouse import disclosure, measures, tiers
 from schemas import ddl
 
 DDL_FILES: tuple[str, ...] = ("warehouse", "warehouse_facts", "warehouse_views")
@@ -100,8 +100,38 @@ RELEASED_COLUMN_NOTES: dict[str, str] = {
              "suppressed or shown as <1% / >99%.",
     "display": "The figure as shown: whole percent, <1%, >99%, $ amount, count, or "
                "'suppressed'.",
-    "suppressed": "True when the cell is withheld (primary or complementary suppression are "
-                  "not distinguished).",
+    "suppressed": "True when the cell is withheld.",
+    "suppression_reason": "Why a cell is withheld: 'small cell', 'complementary' (it would "
+                          "give a small cell away by subtraction, or holds the same people as "
+                          "one) or 'no data sent'; NULL when shown.",
+    "partner_id": "Partner id as registered in the workspace.",
+    "partner_name": "The partner's display name.",
+    "dataset": "Dataset of the partner's accepted files (participants, enrollments, ...).",
+    "first_period": "First drop period (YYYY-MM) with an accepted file of the dataset.",
+    "last_period": "Last drop period with an accepted file of the dataset.",
+    "periods": "Number of periods with an accepted file (released_data_sent); comma-separated "
+               "drop periods (released_coverage, released_release).",
+    "program_id": "'<partner_id>:<partner program code>'.",
+    "program_name": "The partner's program code.",
+    "funding_stream": "The program's funding stream.",
+    "sector": "The program's sector.",
+    "periods_first": "First drop period of the release.",
+    "periods_last": "Last drop period of the release.",
+    "wage_first_quarter": "First quarter in the UI wage data (YYYYQn).",
+    "wage_last_quarter": "Last quarter in the UI wage data.",
+    "partner_data_through_month": "Latest month any partner fact refers to.",
+    "cohort_exit_from_quarter": "Earliest exit quarter in the outcome cohort.",
+    "cohort_exit_through_quarter": "Latest exit quarter in the outcome cohort.",
+    "cohort_exit_through_month": "Latest exit month in the outcome cohort.",
+    "exits_reported": "'some' or 'none': whether partners reported any exit.",
+    "cohort_exits": "'some' or 'none': whether the outcome cohort has any exit.",
+    "run_id": "The run that made the release.",
+    "published_at": "When the release was written (UTC).",
+    "code_version": "Pathlink version that made it.",
+    "schema_version": "Warehouse schema version.",
+    "linkage_spec": "Linkage spec the persons were linked with.",
+    "encoding_schema": "Encoding schema of the linked records.",
+    "release_mode": "suppression or dp ([release] mode).",
     "partner_a": "First partner of the pair (partner_a <= partner_b).",
     "partner_b": "Second partner; partner_a = partner_b is the partner's caseload.",
     "persons": "Persons enrolled at both partners; NULL when suppressed.",
@@ -121,6 +151,14 @@ RELEASED_TABLE_NOTES: dict[str, str] = {
     "released_measure_definitions": "One row per measure: how it is computed.",
     "released_disclosure_rules": "The disclosure-avoidance settings the release was made "
                                  "with.",
+    "released_partners": "Registered partners and their display names.",
+    "released_data_sent": "Which datasets each partner sent, and for which periods (accepted "
+                          "files; never row counts).",
+    "released_programs": "The program dimension: one row per partner program.",
+    "released_coverage": "What the release covers: drop periods, wage quarters, partner data "
+                         "months and the outcome cohort's exit window.",
+    "released_release": "The release's provenance: run, time, periods, code, schema, linkage "
+                        "spec, encoding, mode.",
 }
 
 _CREATE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MACRO)\s+(\w+)",
@@ -341,6 +379,11 @@ def released_relations() -> tuple[list[tuple[str, str, list[Column]]], pd.DataFr
     con = _probe_release()
     try:
         written = list(disclosure.write_released(con, disclosure.released_tables(con)))
+        written += list(disclosure.write_released(con, tiers.metadata_tables(
+            con, partners={"probe": "Probe partner"}, periods=["2024-03"],
+            datasets_sent=pd.DataFrame([("probe", "enrollments", "2024-03", "2024-03", 1)],
+                                       columns=["partner_id", "dataset", "first_period",
+                                                "last_period", "periods"]))))
         kinds = _relation_kinds(con)
         names = [n for n in disclosure.released_relations(con) if n in kinds]
         tables = [n for n in written if kinds.get(n) == "table"]
@@ -449,11 +492,13 @@ def build_dictionary() -> str:
         "comments in the DDL. Views and `released_*` tables never declare NOT NULL, so DuckDB "
         "reports all their columns as nullable.",
         "",
-        "**Who can read what.** Evaluators get figures only through the `released_*` "
-        "relations (suppressed aggregates; `pathlink query`, `export_released`, the report). "
-        "The other tables and views below are person-level (pseudonymous `person_id`, "
-        "month-precision dates): they are in the published file for the analyst's checks and "
-        "are never reachable through `pathlink query`. See `docs/warehouse.md`.",
+        "**Who can read what.** The published file (`published/pathlink.duckdb`) holds only "
+        "the `released_*` relations (aggregates and descriptions; `pathlink query`, "
+        "`pathlink export`, the report). The warehouse tables and views below are "
+        "person-level (pseudonymous `person_id`, month-precision dates) and live in the "
+        "analyst's `state/warehouse.duckdb`; researchers get person-level data only as a "
+        "k-anonymous extract under an agreement (`pathlink extract`). See "
+        "`docs/warehouse.md`.",
         "",
         "## Warehouse tables and views",
         "",
@@ -479,8 +524,11 @@ def build_dictionary() -> str:
     out += [
         "## Released relations (evaluators)",
         "",
-        "Written by `pipelines.warehouse.disclosure.publish_outcomes`. Suppressed cells carry NULL "
-        "numerator, denominator and value, `display = 'suppressed'` and `suppressed = true`. "
+        "Written by `pipelines.warehouse.disclosure.publish_outcomes` and "
+        "`pipelines.warehouse.tiers.metadata_tables`, copied to the published file by "
+        "`pipelines.warehouse.tiers.write_published`. Suppressed cells carry NULL "
+        "numerator, denominator and value, `display = 'suppressed'`, `suppressed = true` and "
+        "a `suppression_reason`. "
         f"Each `{disclosure.RELEASED_PREFIX}<measure>` view holds the rows of "
         "`released_measures` for one measure.",
         "",

@@ -17,9 +17,10 @@ An extract holds one row per person served by the agreement's partners (their da
 Generalization is a greedy top-down specialization over the ladders (every quasi-identifier
 starts at ``*``; one step down at a time, on the quasi-identifier whose step leaves the fewest
 persons in classes under ``k``) while at most ``max_suppressed_share`` of persons are in such
-classes; those persons then get cells suppressed, fewest first, so that each joins a class of at least
-``k`` (a ``*`` is a value of its own: the class of ``1990-1994, F, *`` is every row with
-exactly those values); persons still left over are dropped, and counted.
+classes; those persons then get cells suppressed, fewest first, so that they form classes of
+at least ``k`` (a ``*`` is a value of its own: the class of ``1990-1994, F, *`` is every row
+with exactly those values, so an attacker who knows a person's true values always finds at
+least ``k`` candidates); persons still left over are dropped, and counted.
 
 Measurement (:func:`measure_risk`): class sizes over the quasi-identifiers (k achieved, share
 unique, share under k) and the singling-out rate of an attacker who knows a person's

@@ -96,11 +96,11 @@ def test_release_records_the_linkage_spec_and_encoding(synthetic_workspace: dict
     db = load_workspace(synthetic_workspace["root"]).published_db
     con = duckdb.connect(str(db), read_only=True)
     try:
-        row = con.execute("SELECT schema_version, linkage_spec, encoding_schema "
-                          "FROM release").fetchall()
+        row = con.execute("SELECT schema_version, linkage_spec, encoding_schema, release_mode "
+                          "FROM released_release").fetchall()
     finally:
         con.close()
-    assert row == [(2, SPEC_VERSION, load_encoding_schema().id)]
+    assert row == [(3, SPEC_VERSION, load_encoding_schema().id, "suppression")]
     assert SPEC_VERSION == "pathlink-linkage/5"
 
 

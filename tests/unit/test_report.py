@@ -1,15 +1,25 @@
-"""The static HTML report: expected charts, suppressed cells marked, released figures only."""
+"""The static HTML report: expected charts, suppressed cells marked with their reason, n beside
+every bar, display names, data covered, gaps for suppressed quarters, released figures only;
+and a screenshot in headless Chromium where it is installed."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import struct
+import subprocess
 
 import duckdb
+import pandas as pd
 import pytest
 from test_disclosure import random_warehouse
 
 from pipelines.warehouse import disclosure as d
+from pipelines.warehouse import tiers
 from pipelines.warehouse.report import write_report
+
+PARTNER_NAMES = {"p1": "Partner One", "p2": "Partner Two", "p3": "Partner Three",
+                 "p4": "Partner Four"}
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +28,15 @@ def report(tmp_path_factory):
     db = folder / "pathlink.duckdb"
     con = duckdb.connect(str(db))
     random_warehouse(con, seed=5, persons=200)
-    d.publish_outcomes(con, threshold=10)
+    sent = pd.DataFrame([(p, ds, "2024-01", "2024-06", 6) for p in PARTNER_NAMES
+                         for ds in ("enrollments", "credentials", "wages")]
+                        + [("p1", "services", "2024-01", "2024-06", 6)],
+                        columns=["partner_id", "dataset", "first_period", "last_period",
+                                 "periods"])
+    d.publish_outcomes(con, threshold=10, datasets_sent=sent)
+    d.write_released(con, tiers.metadata_tables(con, partners=PARTNER_NAMES,
+                                                datasets_sent=sent,
+                                                periods=["2024-05", "2024-06"]))
     released = con.execute("SELECT * FROM released_measures").df()
     pairs = con.execute("SELECT * FROM released_coenrollment_pairs").df()
     hidden_rows = con.execute(
@@ -53,7 +71,10 @@ def test_suppressed_cells_are_marked(report):
     _charts, page, released, pairs, _ = report
     assert released["suppressed"].any() and pairs["suppressed"].any()
     assert "class='suppressed'" in page
-    assert "suppr." in page          # heatmap cells
+    for reason in set(released["suppression_reason"].dropna()):
+        assert f"suppressed: {reason}" in page, reason
+    assert "suppressed: no data sent" in page  # p2-p4 sent no services file
+    assert re.search(r">(small|compl\.)</text>", page)  # heatmap cells say why
     assert "Methods: disclosure avoidance" in page
     assert "fuzzy median" in page.lower()
 
@@ -75,3 +96,66 @@ def test_only_released_figures(report):
     sup = released[released["suppressed"] & (released["measure"] == "employment_q2")]
     assert sup["numerator"].isna().all()
     assert hidden  # the raw number exists in the warehouse, the page only has released ones
+
+
+def test_display_names_and_n_beside_every_bar(report):
+    _charts, page, released, *_ = report
+    for name in PARTNER_NAMES.values():
+        assert name in page
+    assert ">p1<" not in page  # ids are not labels
+    shown = released[~released["suppressed"] & (released["measure"] == "employment_q2")
+                     & (released["dimension"] == "partner")]
+    for row in shown.itertuples(index=False):
+        assert f"(n={int(row.denominator):,})" in page
+
+
+def test_data_covered_and_gaps_not_zeros(report):
+    _charts, page, released, *_ = report
+    assert "Data covered" in page and "2024-05 to" in page and "2024-06" in page
+    assert "no data sent" in page
+    by_quarter = released[(released["dimension"] == "overall") & (released["period"] != "all")]
+    if by_quarter["suppressed"].any():
+        assert "class='suppressed gap'" in page
+    assert "a gap, not 0%" in page
+
+
+def test_empty_cohort_is_explained(tmp_path):
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    random_warehouse(con, seed=5, persons=60)
+    con.execute("DELETE FROM wage")  # nothing to follow exits with
+    sent = pd.DataFrame([("p1", "enrollments", "2024-01", "2024-06", 6)],
+                        columns=["partner_id", "dataset", "first_period", "last_period",
+                                 "periods"])
+    d.publish_outcomes(con, threshold=10, datasets_sent=sent)
+    d.write_released(con, tiers.metadata_tables(con, partners=PARTNER_NAMES,
+                                                datasets_sent=sent, periods=["2024-06"]))
+    con.close()
+    write_report(tmp_path / "w.duckdb", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "The outcome cohort is empty" in page and "no UI wage records were sent" in page
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+@pytest.mark.slow  # starts a browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    """A real browser opens the page and takes a screenshot (apt-get install -y chromium)."""
+    _charts, page, *_ = report
+    html = tmp_path / "report.html"
+    html.write_text(page, encoding="utf-8")
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+         "--window-size=1100,2600", f"--screenshot={shot}", html.as_uri()],
+        capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert _png_size(shot) == (1100, 2600)
+    # a blank page compresses to a few kilobytes; charts and tables do not
+    assert shot.stat().st_size > 50_000
