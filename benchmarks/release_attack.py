@@ -96,7 +96,7 @@ def attack_person_level(warehouse_db: Path, known: pd.DataFrame, truth_of: pd.Se
                    coalesce((SELECT list(DISTINCT entry_month ORDER BY entry_month)
                     FROM enrollment AS e WHERE e.person_id = p.person_id
                       AND e.partner_id IN ({scope})), []) AS entry_months
-            FROM person AS p""").df()  # noqa: S608
+            FROM person AS p""").df()
     finally:
         con.close()
     people = people[people["partners"].notna()]
