@@ -37,7 +37,7 @@ def publish_inputs(run: RunContext) -> PublishInputs:
             small_cell_threshold=ws.small_cell_threshold,
             match_records=state.token_records(WAGE_MATCH_TOKENS),
             datasets_sent=state.datasets_sent(),
-            release_mode=ws.release.mode,
+            release=ws.release,
         )
 
 

@@ -537,6 +537,7 @@ def _definitions() -> pd.DataFrame:
 
 def _rules(threshold: int, protect_complement: bool) -> pd.DataFrame:
     return pd.DataFrame([
+        ("mode", "suppression"),
         ("small_cell_threshold", str(threshold)),
         ("protect_complement", str(protect_complement).lower()),
         ("complementary_suppression", "along every additive line until stable, plus a "
@@ -555,8 +556,13 @@ def released_tables(
     threshold: int = DEFAULT_SMALL_CELL,
     protect_complement: bool = True,
     datasets_sent: pd.DataFrame | None = None,
+    mode: str = "suppression",
+    rho: float = 1.0,
+    delta: float = 1e-6,
+    max_units_per_person: int = 2,
 ) -> dict[str, pd.DataFrame]:
-    """Compute every measure and pair count from the warehouse and suppress them.
+    """Compute every measure and pair count from the warehouse and suppress them (or, in
+    ``dp`` mode, compute them under differential privacy: :mod:`pipelines.warehouse.dp`).
 
     Args:
         con: The analyst warehouse (facts and views).
@@ -564,13 +570,20 @@ def released_tables(
         protect_complement: See :func:`suppress_measures`.
         datasets_sent: ``partner_id, dataset`` of accepted files, for "no data sent" (None:
             not known, no such reason).
+        mode: ``suppression`` or ``dp``.
+        rho, delta, max_units_per_person: The ``dp`` mode's budget, the delta its
+            (epsilon, delta) statement uses, and the contribution bound.
 
     Returns:
         ``released_measures``, ``released_coenrollment_pairs``, ``released_measure_definitions``,
         ``released_disclosure_rules`` (internal ``suppression`` columns removed).
     """
-    tidy = compute_measures(con)
     programs = dict(con.execute("SELECT program_id, partner_id FROM program").fetchall())
+    if mode == "dp":
+        return _dp_tables(con, threshold=threshold, datasets_sent=datasets_sent,
+                          programs=programs, rho=rho, delta=delta,
+                          max_units=max_units_per_person)
+    tidy = compute_measures(con)
     measures = suppress_measures(
         tidy, threshold=threshold, protect_complement=protect_complement,
         no_data=no_data_cells(tidy, datasets_sent, programs),
@@ -585,6 +598,41 @@ def released_tables(
         "released_coenrollment_pairs": pairs.drop(columns=["suppression"]),
         "released_measure_definitions": _definitions(),
         "released_disclosure_rules": _rules(threshold, protect_complement),
+    }
+
+
+def _dp_tables(con: duckdb.DuckDBPyConnection, *, threshold: int,
+               datasets_sent: pd.DataFrame | None, programs: Mapping[str, str], rho: float,
+               delta: float, max_units: int) -> dict[str, pd.DataFrame]:
+    from pipelines.warehouse import dp
+
+    tidy, pairs, settings = dp.dp_measures(con, rho=rho, max_units=max_units,
+                                           threshold=threshold)
+    tidy = dp.released_frame(tidy, no_data_cells(tidy, datasets_sent, programs))
+    measures = _released_measure_frame(tidy, MEASURES).drop(columns=["suppression"])
+    small = pairs["persons"] < threshold
+    released_pairs = pd.DataFrame({
+        "partner_a": pairs["partner_a"], "partner_b": pairs["partner_b"],
+        "persons": pairs["persons"].astype("Int64").mask(small),
+        "display": [SUPPRESSED if h else str(int(n))
+                    for h, n in zip(small, pairs["persons"], strict=True)],
+        "suppressed": small.to_numpy(),
+        "suppression_reason": np.where(small, REASONS["primary"], None),
+    })
+    rules = pd.DataFrame(
+        [("small_cell_threshold", str(threshold)),
+         *settings.items(),
+         ("delta", f"{delta:g}"),
+         ("epsilon", f"{dp.epsilon_at(rho, delta):.2f}"),
+         ("rates", "noisy numerator / noisy denominator, rounded to 3 decimals"),
+         ("median", "OpenDP private quantile (0.5) over $250 steps"),
+         ("date_precision", "months YYYY-MM, quarters YYYYQn")],
+        columns=["rule", "setting"])
+    return {
+        "released_measures": measures,
+        "released_coenrollment_pairs": released_pairs,
+        "released_measure_definitions": _definitions(),
+        "released_disclosure_rules": rules,
     }
 
 
@@ -622,11 +670,15 @@ def publish_outcomes(
     threshold: int = DEFAULT_SMALL_CELL,
     protect_complement: bool = True,
     datasets_sent: pd.DataFrame | None = None,
+    **dp_settings: object,
 ) -> dict[str, int]:
-    """Compute, suppress and write every released table into an open warehouse connection."""
+    """Compute, suppress and write every released table into an open warehouse connection
+    (``dp_settings``: ``mode``, ``rho``, ``delta``, ``max_units_per_person`` for
+    :func:`released_tables`)."""
     return write_released(con, released_tables(con, threshold=threshold,
                                                protect_complement=protect_complement,
-                                               datasets_sent=datasets_sent))
+                                               datasets_sent=datasets_sent,
+                                               **dp_settings))  # type: ignore[arg-type]
 
 
 # ---- released relations ------------------------------------------------------------------

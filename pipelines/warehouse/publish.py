@@ -14,6 +14,7 @@ from pipelines.tables import insert_frame
 from pipelines.warehouse import disclosure, measures, tiers
 from pipelines.warehouse.aggregate import last_known, mode_first_seen
 from pipelines.warehouse.facts import published_facts
+from pipelines.workspace import ReleaseSettings
 from schemas import ddl
 
 WAREHOUSE_SCHEMA_VERSION = 3  # 3: published/ holds released_* only; state/warehouse.duckdb
@@ -41,7 +42,7 @@ class PublishInputs:
     match_records: pd.DataFrame | None = None
     # partner_id, dataset, first_period, last_period, periods: accepted files (file ledger)
     datasets_sent: pd.DataFrame | None = None
-    release_mode: str = "suppression"  # or "dp" ([release] mode)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)  # [release]
 
 
 def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +108,7 @@ def publish(inputs: PublishInputs, target: Path, *, warehouse: Path) -> dict[str
     release = pd.DataFrame(
         [[inputs.run_id, inputs.published_at, ",".join(inputs.periods), inputs.code_version,
           WAREHOUSE_SCHEMA_VERSION, inputs.linkage_spec, inputs.encoding_schema,
-          inputs.release_mode]],
+          inputs.release.mode]],
         columns=["run_id", "published_at", "periods", "code_version", "schema_version",
                  "linkage_spec", "encoding_schema", "release_mode"],
     )
@@ -125,8 +126,10 @@ def publish(inputs: PublishInputs, target: Path, *, warehouse: Path) -> dict[str
         measures.create_warehouse_views(con)
         sent = inputs.datasets_sent if inputs.datasets_sent is not None else pd.DataFrame(
             columns=["partner_id", "dataset", "first_period", "last_period", "periods"])
-        released = disclosure.publish_outcomes(con, threshold=inputs.small_cell_threshold,
-                                               datasets_sent=inputs.datasets_sent)
+        released = disclosure.publish_outcomes(
+            con, threshold=inputs.small_cell_threshold, datasets_sent=inputs.datasets_sent,
+            mode=inputs.release.mode, rho=inputs.release.rho, delta=inputs.release.delta,
+            max_units_per_person=inputs.release.max_units_per_person)
         released.update(disclosure.write_released(con, tiers.metadata_tables(
             con, partners=inputs.partners, datasets_sent=sent, periods=inputs.periods)))
         con.execute("CHECKPOINT")

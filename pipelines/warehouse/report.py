@@ -366,10 +366,13 @@ page was computed with the OpenDP library ({_e(rules.get('dp_library', 'opendp')
 privacy budget of &rho; = {_e(rules.get('rho', '?'))} (zero-concentrated DP), which is
 (&epsilon; = {_e(rules.get('epsilon', '?'))}, &delta; = {_e(rules.get('delta', '?'))})-DP for
 the whole release.</li>
-<li>The budget is split evenly over {_e(rules.get('queries', '?'))} noisy histograms (one per
-measure, dimension and numerator or denominator, and one per median cell); each count carries
-Gaussian noise with standard deviation {_e(rules.get('noise_sd', '?'))} persons (the noise
-scale), so half of all counts are off by less than {_e(rules.get('noise_median_abs', '?'))}.
+<li>The budget is split evenly over {_e(rules.get('queries', '?'))} queries (a noisy histogram
+per population, dimension and exit-quarter split, one private-median query per dimension, one
+for the partner pairs); each count carries Gaussian noise with standard deviation
+{_e(rules.get('noise_sd', '?'))} (the noise scale; times the square root of the number of
+groups where groups overlap: barriers, service types, a person's partners), so half of the
+counts in non-overlapping groups are off by less than
+{_e(rules.get('noise_median_abs', '?'))}.
 Each person counts at most {_e(rules.get('max_units_per_person', '?'))} times in a measure
 (further exits or enrollments are left out before counting).</li>
 <li>Rates are noisy numerator / noisy denominator; medians are chosen by OpenDP's private
