@@ -163,12 +163,14 @@ def ensure_agreement(root: Path) -> None:
     (root / "pathlink.toml").write_text(tomli_w.dumps(raw))
 
 
-def run(root: Path) -> dict:
+def run(root: Path, synthetic: Path | None = None) -> dict:
+    """The attack on workspace ``root`` whose drops and truth are in ``synthetic`` (default
+    ``root/synthetic``, as `pathlink demo` leaves them)."""
     from pipelines.steps import access
 
     ensure_agreement(root)
     ws = load_workspace(root)
-    synthetic = root / "synthetic"
+    synthetic = synthetic or root / "synthetic"
     wage = {"ct_dol"}
     partners = sorted(p for p in ws.partners if p not in wage)
     known = knowledge(synthetic, partners)
@@ -193,7 +195,7 @@ def run(root: Path) -> dict:
                                   index=research.research_ids(ids, salt).to_numpy())
     qis = list(ws.release.quasi_identifiers)
     after = attack_extract(extract, meta["risk"]["levels"], known, truth_of_research, qis)
-    return {"before_4_facts": before4, "before_with_entry_months": before5,
+    return {"before_4_facts": before4, "extract_folder": made.folder, "before_with_entry_months": before5,
             "published_relations": len(names),
             "published_non_released": [n for n in names if not n.startswith("released_")],
             "published_person_level": person_level, "extract": after,

@@ -265,3 +265,35 @@ def test_release_matches_the_golden_release(synthetic_workspace: dict) -> None:
     assert sum(len(t["rows"]) for t in golden["tables"].values()) > 1000
     assert differences(golden["tables"], content) == []
     assert content == golden["tables"]
+
+
+def test_an_outsiders_attack_on_the_release_tiers(synthetic_workspace: dict) -> None:
+    """The outsider knows birth year, sex, ZIP3, partners and entry months of every synthetic
+    person (scored with the synthetic truth). Person-level tables, as published/ used to hold
+    them, single out many; published/ now has no person-level relation; in a research extract
+    every class over the declared quasi-identifiers has at least k persons and the outsider
+    singles out at most 1%. The extract is logged, without a value."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from release_attack import AGREEMENT, run
+
+    from pipelines.state import audit
+
+    root = synthetic_workspace["root"]
+    out = run(root, synthetic=synthetic_workspace["truth"].parents[1])
+    before = out["before_with_entry_months"]
+    assert before["singling_out_rate"] > 0.3, before   # the attack works on person-level data
+    assert out["published_non_released"] == [] and out["published_person_level"] == {}
+    extract = out["extract"]
+    assert extract["min_class"] >= out["k"] == 11
+    assert extract["smallest_candidate_set"] >= out["k"]
+    assert extract["singling_out_rate"] <= 0.01, extract
+    assert out["extract_risk"]["share_under_k"] == 0
+    frame = pd.read_parquet(out["extract_folder"] / "extract.parquet")
+    assert "person_id" not in frame.columns
+    entries = [e for e in audit.read(load_workspace(root).audit_log) if e.action == "extract"]
+    assert entries[-1].agreement == AGREEMENT and entries[-1].outcome == "ok"
+    assert entries[-1].rows == len(frame) and entries[-1].sql_sha256 is None
+    text = load_workspace(root).audit_log.read_text()
+    assert not any(rid in text for rid in frame["research_id"].head(50))
