@@ -195,7 +195,8 @@ def run(root: Path, synthetic: Path | None = None) -> dict:
                                   index=research.research_ids(ids, salt).to_numpy())
     qis = list(ws.release.quasi_identifiers)
     after = attack_extract(extract, meta["risk"]["levels"], known, truth_of_research, qis)
-    return {"before_4_facts": before4, "extract_folder": made.folder, "before_with_entry_months": before5,
+    return {"before_4_facts": before4, "extract_folder": made.folder,
+            "before_with_entry_months": before5,
             "published_relations": len(names),
             "published_non_released": [n for n in names if not n.startswith("released_")],
             "published_person_level": person_level, "extract": after,

@@ -71,7 +71,7 @@ def test_medians_come_from_the_private_quantile(release):
 def test_contribution_bound_keeps_at_most_k_units_per_person():
     import pandas as pd
 
-    rows = pd.DataFrame({"person_id": ["a"] * 5 + ["b"], "unit_key": list("12345") + ["9"]})
+    rows = pd.DataFrame({"person_id": ["a"] * 5 + ["b"], "unit_key": [*"12345", "9"]})
     kept = dp._bounded(rows, 2)
     assert kept.groupby("person_id").size().to_dict() == {"a": 2, "b": 1}
 
