@@ -297,3 +297,9 @@ def test_an_outsiders_attack_on_the_release_tiers(synthetic_workspace: dict) -> 
     assert entries[-1].rows == len(frame) and entries[-1].sql_sha256 is None
     text = load_workspace(root).audit_log.read_text()
     assert not any(rid in text for rid in frame["research_id"].head(50))
+    # the command line: the risk is printed; a second extract keeps the research ids
+    made = runner.invoke(app, ["extract", "--workspace", str(root), "--agreement", AGREEMENT])
+    assert made.exit_code == 0, made.output
+    assert "k required 11, achieved" in made.stdout and "singling-out rate" in made.stdout
+    again = pd.read_parquet(out["extract_folder"] / "extract.parquet")
+    assert set(again["research_id"]) == set(frame["research_id"])
