@@ -168,15 +168,21 @@ def recoverable_cells(lines: Iterable[Line], suppressed: set) -> set:
             rows.append(row)
     if not rows:
         return set()
-    matrix = np.vstack(rows)
-    rank = np.linalg.matrix_rank(matrix)
-    solved = set()
-    for cell, i in index.items():
-        unit = np.zeros(len(unknowns))
-        unit[i] = 1.0
-        if np.linalg.matrix_rank(np.vstack([matrix, unit])) == rank:
-            solved.add(cell)
-    return solved
+    return {unknowns[j] for j in determined_unknowns(np.vstack(rows))}
+
+
+def determined_unknowns(matrix: np.ndarray, tol: float = 1e-9) -> list[int]:
+    """Columns j whose unit vector e_j lies in the row space of ``matrix``: the unknowns a
+    system of these equations pins down. One SVD: e_j is in the row space iff its projection
+    onto the right singular vectors of the non-zero singular values has length 1."""
+    if matrix.size == 0:
+        return []
+    _u, sv, vt = np.linalg.svd(matrix, full_matrices=False)
+    rank = int((sv > tol * max(matrix.shape) * (sv[0] if len(sv) else 0)).sum())
+    if rank == 0:
+        return []
+    weight = (vt[:rank] ** 2).sum(axis=0)
+    return [int(j) for j in np.flatnonzero(weight > 1 - 1e-7)]
 
 
 # ---- measures -----------------------------------------------------------------------------

@@ -177,7 +177,7 @@ def line_chart_svg(series: dict[str, pd.DataFrame], *, title: str, ids: _Ids) ->
     hatch = ids.next()
     step = width / max(1, len(quarters) - 1) if len(quarters) > 1 else width
     x_of = {q: left + i * step for i, q in enumerate(quarters)}
-    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{left + width + 220}' "
+    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{left + width + 380}' "
              f"height='{top + height + 60}' xmlns='http://www.w3.org/2000/svg' "
              f"font-family='sans-serif' font-size='11'>", HATCH.format(id=hatch),
              f"<text x='0' y='16' font-weight='bold' font-size='12'>{_e(title)}</text>"]

@@ -222,15 +222,18 @@ def attack(released: pd.DataFrame, specs=m.MEASURES) -> list:
     for i, (coef, _const) in enumerate(equations):
         for name, c in coef.items():
             matrix[i, unknown_index[name]] = c
-    rank = np.linalg.matrix_rank(matrix) if len(equations) else 0
+    # e_j is in the row space iff M^T x = e_j has an exact solution: solve for every unit
+    # vector at once by least squares and look at the residuals
+    n = len(unknown_index)
+    if len(equations):
+        x = np.linalg.lstsq(matrix.T, np.eye(n), rcond=None)[0]
+        residual = np.abs(matrix.T @ x - np.eye(n)).max(axis=0)
+    else:
+        residual = np.ones(n)
     solved = []
     for name, j in unknown_index.items():
         single = [coef for coef, _ in equations if list(coef) == [name]]
-        unit = np.zeros(len(unknown_index))
-        unit[j] = 1
-        in_row_space = len(equations) and np.linalg.matrix_rank(
-            np.vstack([matrix, unit])) == rank
-        if single or in_row_space:
+        if single or residual[j] < 1e-6:
             solved.append(name)
     return solved
 
