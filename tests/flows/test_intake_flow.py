@@ -77,7 +77,7 @@ def linked(tmp_path_factory, prefect_harness) -> dict:
     assert run.exit_code == 0, run.output
     crosswalk = runner.invoke(app, ["crosswalk", "--workspace", str(root)])
     assert crosswalk.exit_code == 0, crosswalk.output
-    with duckdb.connect(str(load_workspace(root).published_db), read_only=True) as con:
+    with duckdb.connect(str(load_workspace(root).warehouse_db), read_only=True) as con:
         persons = {r[0] for r in con.execute("SELECT person_id FROM person").fetchall()}
     return {"root": root, "check": check, "run": run, "persons": persons,
             "crosswalk": pd.read_csv(io.StringIO(crosswalk.stdout), dtype=str)}
@@ -172,7 +172,7 @@ def test_feedback_names_rows_fields_rules_and_fixes_never_a_value(linked: dict,
 
 
 def _release(root) -> dict[str, list[tuple]]:
-    with duckdb.connect(str(load_workspace(root).published_db), read_only=True) as con:
+    with duckdb.connect(str(load_workspace(root).warehouse_db), read_only=True) as con:
         return {table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
                 for table in ("person", "participation", "person_profile")}
 
