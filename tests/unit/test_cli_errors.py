@@ -133,11 +133,16 @@ def test_the_run_summary_fits_80_columns() -> None:
 def test_a_sql_typo_in_query_is_one_line(ws: Path, capsys) -> None:
     import duckdb
 
+    with (ws / "pathlink.toml").open("a") as f:     # a live published-tier agreement
+        f.write('\n[agreements.eval]\npartners = ["*"]\ntier = "published"\n'
+                'purpose = "typo test"\nexpires = 2099-12-31\ngrantee = "tester"\n')
     con = duckdb.connect(str(ws / "published" / "pathlink.duckdb"))
     con.execute("CREATE TABLE released_measures AS SELECT 1 AS n")
+    con.execute("CREATE TABLE released_data_sent AS SELECT 'agency_a' AS partner_id")
     con.close()
+    query = ["query", "--workspace", str(ws), "--agreement", "eval"]
     for sql in ("SELEC n FROM released_measures", "SELECT nn FROM released_measures"):
-        assert run_cli(["query", "--workspace", str(ws), sql]) == 1
+        assert run_cli([*query, sql]) == 1
         _one_clear_line(capsys)
-    assert run_cli(["query", "--workspace", str(ws), "SELECT n FROM released_measures"]) == 0
+    assert run_cli([*query, "SELECT n FROM released_measures"]) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "1"]
