@@ -11,13 +11,15 @@ For each size this script
    server, process-pool workers; sampled every 20 ms) and the per-stage breakdown the run
    writes with ``--timings`` (stage seconds summed over drops; "startup" is process start to
    the flow, "other" what no stage accounts for);
-4. with Splink installed (the optional extra ``compare``), runs Splink on the same records in a
+4. times ``pathlink check`` (default engine, whole process) on a 20k-row participants file
+   cut from the 100k month (or the largest month generated), as a partner would run it;
+5. with Splink installed (the optional extra ``compare``), runs Splink on the same records in a
    subprocess of its own (the same plain-text model as ``benchmarks/linkage_vs_splink.py``,
    whole process: imports, cleaning, training, prediction, clustering) and prints the ratio.
 
 Usage:
     .venv/bin/python benchmarks/end_to_end.py [--sizes 1k,10k,100k] [--million] [--no-splink]
-        [--repeat N] [--cache DIR] [--keep DIR]
+        [--repeat N] [--cache DIR] [--keep DIR] [--no-check]
 
 Run it on an otherwise idle machine; the script prints the load average before each run.
 """
@@ -149,15 +151,16 @@ class TreeSampler:
         self._thread.join()
 
 
-def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """(wall seconds, peak tree RSS bytes, stderr tail) of one subprocess."""
+def timed(command: list[str], env: dict[str, str] | None = None,
+          ok: tuple[int, ...] = (0,)) -> tuple[float, int, str]:
+    """(wall seconds, peak tree RSS bytes, stderr tail) of one subprocess (exit code in `ok`)."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, text=True)
     with TreeSampler(proc.pid) as sampler:
         _out, err = proc.communicate()
     wall = time.perf_counter() - started
-    if proc.returncode != 0:
+    if proc.returncode not in ok:
         raise RuntimeError(f"{command[0]} failed ({proc.returncode}):\n{err[-3000:]}")
     return wall, sampler.peak, err[-2000:]
 
@@ -189,6 +192,24 @@ def run_pathlink(frame: pd.DataFrame, workdir: Path, cache: Path) -> dict:
                               "--no-progress", "--timings", str(timings)], env)
     stages = json.loads(timings.read_text()) if timings.exists() else {}
     return {"wall": wall, "peak": peak, "stages": stages, "root": root}
+
+
+CHECK_ROWS = 20_000
+
+
+def run_check(frame: pd.DataFrame, workdir: Path, cache: Path) -> dict:
+    """`pathlink check` on one partner-shaped file of `CHECK_ROWS` rows (whole process).
+
+    Exit code 1 (the file has rows to fix) is a normal outcome of a check, not a failure.
+    """
+    path = workdir / "participants.csv"
+    rows = frame.head(CHECK_ROWS).drop(columns=["partner_id"])
+    rows.to_csv(path, index=False)
+    wall, peak, _err = timed([str(PATHLINK), "check", str(path), "--dataset", "participants",
+                              "--out", str(workdir / "check.txt")], pathlink_env(cache),
+                             ok=(0, 1))
+    lines = (workdir / "check.txt").read_text().count("\n")
+    return {"wall": wall, "peak": peak, "rows": len(rows), "report_lines": lines}
 
 
 def splink_available() -> bool:
@@ -235,6 +256,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1k,10k,100k")
     parser.add_argument("--million", action="store_true", help="also the 1M-record month")
     parser.add_argument("--no-splink", action="store_true")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the `pathlink check` timing on a 20k-row file")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) /
                         "pathlink-bench-cache")
@@ -277,6 +300,19 @@ def main(argv: list[str] | None = None) -> None:
                                     dirs_exist_ok=True)
             finally:
                 shutil.rmtree(base, ignore_errors=True)
+    checked = None
+    if not args.no_check:
+        source = next((s for s in ("100k", "1m", "10k") if s in sizes), sizes[-1])
+        frame = month(source, args.cache)
+        base = Path(tempfile.mkdtemp(prefix="e2e-check-"))
+        try:
+            load = os.getloadavg()
+            checked = run_check(frame, base, args.cache)
+            print(f"check: {checked['rows']:,} rows from the {source} month, load average "
+                  f"{load[0]:.2f}: pathlink check {checked['wall']:.2f} s, peak "
+                  f"{checked['peak'] / 2**20:.0f} MB", flush=True)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
     print()
     print("| month | records | pathlink run wall | peak RSS (tree) | splink wall | splink RSS "
           "| ratio | load | stages (s) |")
@@ -286,6 +322,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"{pl['wall'] / sp['wall']:.2f}x") if sp else "- | - | -"
         print(f"| {size} | {n:,} | {pl['wall']:.1f} s | {pl['peak'] / 2**20:.0f} MB | {splink} "
               f"| {load:.1f} | {_stage_line(pl['stages'])} |")
+    if checked:
+        print(f"\npathlink check, {checked['rows']:,}-row participants file: "
+              f"{checked['wall']:.2f} s wall, peak {checked['peak'] / 2**20:.0f} MB")
 
 
 if __name__ == "__main__":
