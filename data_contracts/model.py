@@ -26,11 +26,14 @@ import yaml
 CONTRACT_DIR = Path(__file__).resolve().parent
 DATASETS: tuple[str, ...] = (
     "participants", "enrollments", "services", "credentials", "employment", "wages",
-    "assessments",
+    "assessments", "program_costs",
 )
 #: The dataset that identifies persons; every other one holds events keyed by its records.
 IDENTITY_DATASET = "participants"
 EVENT_DATASETS: tuple[str, ...] = tuple(d for d in DATASETS if d != IDENTITY_DATASET)
+#: Datasets that hold no person data at all (no partner_record_id, no identity fields): their
+#: rows are facts about a partner's programs and are published at program level.
+PROGRAM_DATASETS: tuple[str, ...] = ("program_costs",)
 CLASSIFICATIONS = frozenset({"pii-direct", "pii-quasi", "sensitive", "internal", "public"})
 PII_CLASSIFICATIONS = frozenset({"pii-direct", "pii-quasi"})
 SEVERITIES = frozenset({"error", "warning"})

@@ -1,10 +1,11 @@
 """Event rows for the restricted state (enrollments, services, credentials, employment,
-assessments, wages).
+assessments, wages, program_costs).
 
 `restricted_rows`: a validated drop becomes rows for the restricted state, keyed by
 `record_key` (`partner_id:partner_record_id`). The state wage file carries identity fields;
 they are replaced here by keyed tokens (the same match keys as participants) and the employer
-id by a keyed hash, so no raw identifier reaches the state.
+id by a keyed hash, so no raw identifier reaches the state. Program datasets
+(`data_contracts.PROGRAM_DATASETS`: program_costs) hold no person data and have no record key.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from hashlib import sha256
 
 import pandas as pd
 
+from data_contracts import PROGRAM_DATASETS
 from pipelines.records import WAGE_MATCH_TOKENS
 
 WAGE_IDENTITY = ("ssn", "first_name", "last_name", "date_of_birth")
@@ -49,6 +51,8 @@ def restricted_rows(accepted: pd.DataFrame, *, dataset: str, partner_id: str, pe
             rows[column] = tokens[column].to_numpy() if column in tokens else None
         rows["employer_key"] = employer_key(rows.pop("employer_id"), employer_hash_key) \
             if "employer_id" in rows else None
+        rows["record_key"] = None
+    elif dataset in PROGRAM_DATASETS:
         rows["record_key"] = None
     else:
         rows["record_key"] = partner_id + ":" + rows["partner_record_id"].astype(str)

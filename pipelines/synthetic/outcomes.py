@@ -9,6 +9,8 @@ participant extract, keyed by ``partner_record_id``::
     landing/<partner>/<period>/credentials.csv   only events dated in the period's month)
     landing/<partner>/<period>/employment.csv
     landing/<partner>/<period>/assessments.csv
+    landing/<partner>/<period>/program_costs.csv  what each program spent (by month or quarter,
+                                                  funding stream and category; history first)
     landing/ct_dol/<period>/wages.csv            quarterly UI wage records with identity fields
 
 Patterns: enrollments start 2022-01 or later; most exiters are employed after exit (more so
@@ -16,6 +18,12 @@ after training), wages grow after training, jobs persist with the same employer 
 some persons never give an SSN (so the state wage file cannot carry them), and the wage file's
 identity fields come from the person's participant record, errors included. Column names
 follow ``data_contracts/<dataset>.yaml`` when the contract exists. Deterministic by seed.
+
+Wage records start in 2021Q1, a year before the first entry, so every exit has pre-entry
+wages to compare with (the earnings change, docs/warehouse.md). Program costs follow the
+caseload: staff per program month and per active participant, training per entry in a
+training program, supportive services as paid plus handling; they are drawn from their own
+random stream, so adding them left every other file byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -50,6 +58,8 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
                     "assessor_role"),
     "wages": ("ssn", "first_name", "last_name", "date_of_birth", "year_quarter", "employer_id",
               "wages"),
+    "program_costs": ("program_id", "cost_period", "cost_amount", "funding_stream",
+                      "cost_category"),
 }
 # Our field -> names a contract might use instead.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -117,6 +127,13 @@ CREDENTIALS = ("occupational_certificate", "occupational_certification",
 COMPETENCIES = ("reading", "math", "digital_literacy", "workplace_readiness")
 NAICS = ("62", "54", "31-33", "23", "22", "52", "48-49", "44-45", "72")
 EXCLUSIONS = ("institutionalized", "health_medical", "deceased", "reserve_forces_active_duty")
+#: Partners that report program costs by month (the others by quarter, once it is over);
+#: COST_NONE sends no costs at all, so its programs get no cost figure.
+COST_MONTHLY = frozenset({"workforce_board", "youth_dept", "northend_nonprofit"})
+COST_NONE = frozenset({"civic_assoc"})
+#: Programs that braid a second funding stream into their costs: code -> (stream, share).
+BRAIDED = {"cc-nursing": ("wioa_adult", 0.3), "ne-pathways-hc": ("wioa_adult", 0.25)}
+COST_SEED = 0xC0575  # program costs' own random stream: [seed, COST_SEED]
 
 
 def _month_index(year: int, month: int) -> int:
@@ -290,6 +307,13 @@ def generate_outcomes(out_dir: str | Path, truth_csv: str | Path, *, seed: int) 
         if rows:
             buffer[(out_dir / "landing" / STATE_WAGE_PARTNER / period, "wages")].extend(rows)
         previous = max(previous, upto)
+    partner_periods: dict[str, list[str]] = defaultdict(list)
+    for partner_id, period, _record, _person in truth:
+        if period not in partner_periods[partner_id]:
+            partner_periods[partner_id].append(period)
+    for (partner_id, period), rows in program_costs(enrollments, partner_periods,
+                                                    seed=seed).items():
+        buffer[(out_dir / "landing" / partner_id / period, "program_costs")].extend(rows)
     for (folder, dataset), rows in sorted(buffer.items()):
         counts[dataset] += _write(folder / f"{dataset}.csv", dataset, rows)
     counts["persons"] = len(persons)
@@ -404,3 +428,75 @@ def _wage_history(person: str, spells: list, trained_exits: list, ability: float
             rows.append((qi, f"EMP{int(rng.integers(1, 400)):04d}",
                          float(rng.uniform(300, 2500))))
     return rows
+
+
+def program_costs(enrollments: list[_Enrollment], partner_periods: dict[str, list[str]], *,
+                  seed: int) -> dict[tuple[str, str], list[dict]]:
+    """Cost rows per (partner, drop period): the first drop carries the history from the
+    program's first entry, later drops the months (or whole quarters) since.
+
+    Per program month: staff = a base plus a case-management cost per active participant;
+    training = tuition per entry (training programs); supportive services = what was paid to
+    participants plus 15% handling. A braided program splits each amount between its two
+    funding streams. Monthly reporters send one row per month, stream and category; the
+    others one per quarter, once the quarter has ended by the drop's month.
+    """
+    rng = np.random.default_rng([seed, COST_SEED])
+    by_program: dict[tuple[str, str], list[_Enrollment]] = defaultdict(list)
+    for enr in enrollments:
+        by_program[(enr.partner_id, enr.program.code)].append(enr)
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for (partner_id, code), items in sorted(by_program.items()):
+        periods = sorted(partner_periods.get(partner_id, ()))
+        if partner_id in COST_NONE or not periods:
+            continue
+        program = items[0].program
+        base = float(rng.uniform(1500, 4000))
+        per_head = float(rng.uniform(250, 600))
+        tuition = float(rng.uniform(1800, 4800)) if program.training else 0.0
+        last_mi = _period_index(periods[-1])
+        first_mi = min(e.entry_mi for e in items)
+        monthly: dict[int, dict[str, float]] = {}
+        for month in range(first_mi, last_mi + 1):
+            active = sum(1 for e in items if e.entry_mi <= month
+                         and (e.exit_mi is None or e.exit_mi >= month))
+            entries = sum(1 for e in items if e.entry_mi == month)
+            paid = sum(float(row["amount"]) for e in items for m, row in e.events["services"]
+                       if m == month and row["service_type"] == "supportive_service"
+                       and row.get("amount"))
+            monthly[month] = {
+                "staff": base + per_head * active,
+                "training": tuition * entries * float(rng.uniform(0.9, 1.1)),
+                "supportive_services": paid * 1.15,
+            }
+        streams = [(program.funding_stream, 1.0)]
+        if code in BRAIDED:
+            other, share = BRAIDED[code]
+            streams = [(program.funding_stream, 1.0 - share), (other, share)]
+        monthly_reporter = partner_id in COST_MONTHLY
+        # (cost period label, the month it is complete by, amounts)
+        cost_periods: list[tuple[str, int, dict[str, float]]] = []
+        if monthly_reporter:
+            for month, amounts in monthly.items():
+                year, m = divmod(month, 12)
+                cost_periods.append((f"{year:04d}-{m + 1:02d}", month, amounts))
+        else:
+            for qi in range(first_mi // 3, last_mi // 3 + 1):
+                if qi * 3 + 2 > last_mi:
+                    break  # the quarter is not over by the last drop
+                amounts = {k: sum(monthly.get(m, {}).get(k, 0.0) for m in range(qi * 3, qi * 3 + 3))
+                           for k in ("staff", "training", "supportive_services")}
+                cost_periods.append((_quarter(qi), qi * 3 + 2, amounts))
+        for label, complete_mi, amounts in cost_periods:
+            drop = next((p for p in periods if _period_index(p) >= complete_mi), None)
+            if drop is None:
+                continue
+            for category, amount in amounts.items():
+                for stream, share in streams:
+                    if amount * share < 0.005:
+                        continue
+                    out[(partner_id, drop)].append({
+                        "program_id": code, "cost_period": label,
+                        "cost_amount": f"{amount * share:.2f}", "funding_stream": stream,
+                        "cost_category": category})
+    return dict(out)
