@@ -124,3 +124,19 @@ CREATE TABLE skill_gain (
                                                   -- | secondary_diploma | training_milestone |
                                                   -- skills_progression | ...
 );
+
+-- What each partner program spent (program_costs contract; no person data). One row per
+-- program, cost period, funding stream and category as the partner sent it (a later drop's
+-- row for the same key replaces the earlier one).
+CREATE TABLE program_cost (
+    partner_id     VARCHAR NOT NULL,
+    program_id     VARCHAR NOT NULL,              -- '<partner_id>:<partner program code>'
+    cost_period    VARCHAR NOT NULL,              -- YYYY-MM or YYYYQn, as sent
+    cost_quarter   VARCHAR NOT NULL,              -- YYYYQn holding cost_period
+    funding_stream VARCHAR NOT NULL,
+    cost_category  VARCHAR NOT NULL,              -- training | supportive_services | staff
+    amount         DECIMAL(14, 2) NOT NULL,       -- dollars (negative: a correction)
+    CHECK (regexp_full_match(cost_period, '\d{4}(-(0[1-9]|1[0-2])|Q[1-4])')),
+    CHECK (regexp_full_match(cost_quarter, '\d{4}Q[1-4]')),
+    CHECK (cost_category IN ('training', 'supportive_services', 'staff'))
+);

@@ -105,10 +105,30 @@ class Line:
         return (*self.parts, self.total) if self.total is not None else self.parts
 
 
-def measure_lines(rows: pd.DataFrame, spec: MeasureSpec) -> list[Line]:
-    """Additive lines of one measure's cells (rows of one measure of the tidy frame)."""
+def measure_lines(rows: pd.DataFrame, spec: MeasureSpec,
+                  hierarchy: Mapping[str, tuple[str, Mapping[str, str]]] | None = None
+                  ) -> list[Line]:
+    """Additive lines of one measure's cells (rows of one measure of the tidy frame).
+
+    ``hierarchy``: dimension -> (parent dimension, group -> parent group), e.g. ``{"program":
+    ("partner", program_id -> partner_id)}``: the groups of each parent also add up to the
+    parent's cell (a partner's programs to the partner), when both dimensions are additive.
+    """
     keys = set(zip(rows["dimension"], rows["group"], rows["period"], strict=True))
     lines: list[Line] = []
+    for dimension, (parent, parent_of) in (hierarchy or {}).items():
+        if dimension not in spec.additive_dimensions or parent not in spec.additive_dimensions:
+            continue
+        sub = rows[rows["dimension"] == dimension]
+        for period in sorted(set(sub["period"])):
+            children: dict[str, list[Key]] = {}
+            for group in sub.loc[sub["period"] == period, "group"]:
+                if group in parent_of:
+                    children.setdefault(parent_of[group], []).append((dimension, group, period))
+            for parent_group, parts in sorted(children.items()):
+                total = (parent, parent_group, period)
+                if total in keys:
+                    lines.append(Line(tuple(sorted(parts)), total))
     for dimension in sorted(set(rows["dimension"])):
         sub = rows[rows["dimension"] == dimension]
         if dimension != "overall" and dimension in spec.additive_dimensions:
@@ -191,7 +211,7 @@ def _primary(row: Any, spec: MeasureSpec, threshold: int, protect_complement: bo
     den = row.denominator
     if pd.isna(den) or den < threshold:
         return True
-    if spec.kind == "median":
+    if spec.kind in ("median", "count"):
         return False
     num = row.numerator
     if pd.isna(num) or num < threshold or num == 0 or num == den:
@@ -254,6 +274,8 @@ def suppress_measures(
     specs: Mapping[str, MeasureSpec] = MEASURES,
     no_data: Iterable[tuple[str, Key]] = (),
     signatures: pd.DataFrame | None = None,
+    forced: Iterable[tuple[str, Key]] = (),
+    hierarchy: Mapping[str, tuple[str, Mapping[str, str]]] | None = None,
 ) -> pd.DataFrame:
     """Apply primary, linked and complementary suppression to a tidy measures frame.
 
@@ -266,6 +288,9 @@ def suppress_measures(
             that was not sent (:func:`no_data_cells`); suppressed as "no data sent".
         signatures: :func:`pipelines.warehouse.measures.cell_signatures`: cells with the same
             units are suppressed together.
+        forced: ``(measure, key)`` cells to suppress as "complementary" whatever their size
+            (cells nested in another suppressed cell: :mod:`pipelines.warehouse.roi`).
+        hierarchy: Extra additive lines (:func:`measure_lines`).
 
     Returns:
         The released frame: ``measure, dimension, group, period, numerator, denominator,
@@ -275,6 +300,7 @@ def suppress_measures(
     """
     tidy = tidy.reset_index(drop=True)
     no_data = set(no_data)
+    forced = set(forced)
     families: dict[str, list[str]] = {}
     for name in dict.fromkeys(tidy["measure"]):
         spec = specs[name]
@@ -291,7 +317,8 @@ def suppress_measures(
             elif _primary(row, specs[row.measure], threshold, protect_complement):
                 primary.add(key)
         primary -= missing
-        suppressed: set[Key] = primary | missing
+        suppressed: set[Key] = primary | missing | {
+            key for measure, key in forced if measure in members}
         same_units = _signature_groups(signatures, members)
         per_measure = []
         for name in members:
@@ -299,7 +326,7 @@ def suppress_measures(
             size = {(r.dimension, r.group, r.period): (0 if pd.isna(r.denominator)
                                                        else int(r.denominator))
                     for r in rows.itertuples(index=False)}
-            per_measure.append((name, rows, measure_lines(rows, specs[name]), size))
+            per_measure.append((name, rows, measure_lines(rows, specs[name], hierarchy), size))
         for _ in range(1000):
             changed = False
             for cells in same_units:
@@ -359,7 +386,8 @@ def interval_leaks(rows: pd.DataFrame, lines: list[Line], suppressed: set[Key],
     separately); a line is returned when one of its suppressed cells ends up with an interval
     narrower than ``threshold``.
     """
-    fields = ["denominator"] if spec.kind == "median" else ["numerator", "denominator"]
+    fields = ["denominator"] if spec.kind in ("median", "count") else [
+        "numerator", "denominator"]
     by_key = {(r.dimension, r.group, r.period): r for r in rows.itertuples(index=False)}
     flagged: list[Line] = []
     for field in fields:
@@ -371,8 +399,8 @@ def interval_leaks(rows: pd.DataFrame, lines: list[Line], suppressed: set[Key],
             if key in primary:
                 low[key] = 0.0
             elif field == "denominator":
-                low[key] = float(threshold if spec.kind == "median" or not protect_complement
-                                 else 2 * threshold)
+                low[key] = float(threshold if spec.kind in ("median", "count")
+                                 or not protect_complement else 2 * threshold)
             else:
                 low[key] = float(threshold)
             high[key] = float("inf")
@@ -427,6 +455,11 @@ def _format_rate(value: float) -> tuple[float | None, str]:
     return rounded, f"{round(value * 100):d}%"
 
 
+def dollars(amount: float) -> str:
+    """``$1,230`` or ``-$1,230`` (whole dollars)."""
+    return f"-${-amount:,.0f}" if amount < 0 else f"${amount:,.0f}"
+
+
 def _released_measure_frame(tidy: pd.DataFrame, specs: Mapping[str, MeasureSpec]) -> pd.DataFrame:
     values: list[float | None] = []
     displays: list[str] = []
@@ -442,7 +475,10 @@ def _released_measure_frame(tidy: pd.DataFrame, specs: Mapping[str, MeasureSpec]
             else:
                 released = float(round(fuzzy / 10.0) * 10)
                 values.append(released)
-                displays.append(f"${released:,.0f}")
+                displays.append(dollars(released))
+        elif specs[row.measure].kind == "count":
+            values.append(float(row.denominator))
+            displays.append(f"{int(row.denominator):,d}")
         else:
             value, display = _format_rate(row.numerator / row.denominator)
             values.append(value)
@@ -532,12 +568,12 @@ def suppress_pairs(
 
 # ---- released tables ----------------------------------------------------------------------
 
-def _definitions() -> pd.DataFrame:
+def _definitions(specs: Mapping[str, MeasureSpec] = MEASURES) -> pd.DataFrame:
     return pd.DataFrame([
         {"measure": s.name, "kind": s.kind, "unit": s.unit, "title": s.title,
          "description": s.description,
          "additive_dimensions": ",".join(s.additive_dimensions)}
-        for s in MEASURES.values()
+        for s in specs.values()
     ])
 
 
@@ -566,6 +602,8 @@ def released_tables(
     rho: float = 1.0,
     delta: float = 1e-6,
     max_units_per_person: int = 2,
+    specs: Mapping[str, MeasureSpec] = MEASURES,
+    forced: Iterable[tuple[str, Key]] = (),
 ) -> dict[str, pd.DataFrame]:
     """Compute every measure and pair count from the warehouse and suppress them (or, in
     ``dp`` mode, compute them under differential privacy: :mod:`pipelines.warehouse.dp`).
@@ -577,6 +615,9 @@ def released_tables(
         datasets_sent: ``partner_id, dataset`` of accepted files, for "no data sent" (None:
             not known, no such reason).
         mode: ``suppression`` or ``dp``.
+        specs: The measures (default :data:`MEASURES`; the release adds the earnings-change
+            measures of :func:`pipelines.warehouse.roi.earnings_specs`).
+        forced: Cells suppressed whatever their size (:func:`suppress_measures`).
         rho, delta, max_units_per_person: The ``dp`` mode's budget, the delta its
             (epsilon, delta) statement uses, and the contribution bound.
 
@@ -588,12 +629,12 @@ def released_tables(
     if mode == "dp":
         return _dp_tables(con, threshold=threshold, datasets_sent=datasets_sent,
                           programs=programs, rho=rho, delta=delta,
-                          max_units=max_units_per_person)
-    tidy = compute_measures(con)
+                          max_units=max_units_per_person, specs=specs)
+    tidy = compute_measures(con, specs=specs)
     measures = suppress_measures(
-        tidy, threshold=threshold, protect_complement=protect_complement,
+        tidy, threshold=threshold, protect_complement=protect_complement, specs=specs,
         no_data=no_data_cells(tidy, datasets_sent, programs),
-        signatures=cell_signatures(con))
+        signatures=cell_signatures(con, specs=specs), forced=forced)
     co = measures[(measures["measure"] == "co_enrollment")
                   & (measures["dimension"] == "partner")]
     caseload_hidden = set(co.loc[co["suppressed"], "group"])
@@ -602,20 +643,21 @@ def released_tables(
     return {
         "released_measures": measures.drop(columns=["suppression"]),
         "released_coenrollment_pairs": pairs.drop(columns=["suppression"]),
-        "released_measure_definitions": _definitions(),
+        "released_measure_definitions": _definitions(specs),
         "released_disclosure_rules": _rules(threshold, protect_complement),
     }
 
 
 def _dp_tables(con: duckdb.DuckDBPyConnection, *, threshold: int,
                datasets_sent: pd.DataFrame | None, programs: Mapping[str, str], rho: float,
-               delta: float, max_units: int) -> dict[str, pd.DataFrame]:
+               delta: float, max_units: int,
+               specs: Mapping[str, MeasureSpec] = MEASURES) -> dict[str, pd.DataFrame]:
     from pipelines.warehouse import dp
 
     tidy, pairs, settings = dp.dp_measures(con, rho=rho, max_units=max_units,
-                                           threshold=threshold)
+                                           threshold=threshold, specs=specs)
     tidy = dp.released_frame(tidy, no_data_cells(tidy, datasets_sent, programs))
-    measures = _released_measure_frame(tidy, MEASURES).drop(columns=["suppression"])
+    measures = _released_measure_frame(tidy, specs).drop(columns=["suppression"])
     small = pairs["persons"] < threshold
     released_pairs = pd.DataFrame({
         "partner_a": pairs["partner_a"], "partner_b": pairs["partner_b"],
@@ -637,7 +679,7 @@ def _dp_tables(con: duckdb.DuckDBPyConnection, *, threshold: int,
     return {
         "released_measures": measures,
         "released_coenrollment_pairs": released_pairs,
-        "released_measure_definitions": _definitions(),
+        "released_measure_definitions": _definitions(specs),
         "released_disclosure_rules": rules,
     }
 
@@ -660,7 +702,7 @@ def write_released(con: duckdb.DuckDBPyConnection,
         create_table_from_frame(con, name, frame, replace=True)
         counts[name] = len(frame)
     if "released_measures" in tables:
-        for measure in MEASURES:
+        for measure in dict.fromkeys([*MEASURES, *tables["released_measures"]["measure"]]):
             con.execute(
                 f"CREATE OR REPLACE VIEW {RELEASED_PREFIX}{measure} AS "  # noqa: S608
                 f"SELECT dimension, \"group\", period, numerator, denominator, value, display, "

@@ -38,6 +38,7 @@ import pandas as pd
 from pipelines.warehouse.measures import (
     ALL,
     MEASURES,
+    MeasureSpec,
     coenrollment_pairs,
     compute_measures,
     unit_rows,
@@ -45,9 +46,19 @@ from pipelines.warehouse.measures import (
 
 MEDIAN_STEP = 250.0
 MEDIAN_UPPER = 40000.0
+#: Earnings over a year (the earnings change's four quarters) are clipped at four quarters'
+#: upper bound; a change at plus or minus that.
+YEAR_UPPER = 4 * MEDIAN_UPPER
+#: Median measure -> (the population its n is, the candidates' lower and upper bound).
+MEDIANS: dict[str, tuple[str, float, float]] = {
+    "median_earnings_q2": ("employed_q2", 0.0, MEDIAN_UPPER),
+    "earnings_change_median": ("earnings_cohort", -YEAR_UPPER, YEAR_UPPER),
+    "earnings_before_median": ("earnings_cohort", 0.0, YEAR_UPPER),
+    "earnings_after_median": ("earnings_cohort", 0.0, YEAR_UPPER),
+}
 #: Measure -> (denominator population, numerator population): measures that share a
 #: population share its noisy histogram.
-POPULATIONS: dict[str, tuple[str, str]] = {
+POPULATIONS: dict[str, tuple[str, str | None]] = {
     "employment_q2": ("exit_cohort", "employed_q2"),
     "employment_q4": ("exit_cohort", "employed_q4"),
     "retention_q2_q4": ("employed_q2", "retained"),
@@ -55,6 +66,12 @@ POPULATIONS: dict[str, tuple[str, str]] = {
     "measurable_skill_gains": ("training_enrollments", "skill_gain"),
     "supportive_services": ("enrollments", "supportive"),
     "co_enrollment": ("persons_enrolled", "co_enrolled"),
+    "earnings_higher_share": ("earnings_cohort", "earnings_higher"),
+    # the counts behind cost per outcome (pipelines.warehouse.roi), in the same budget
+    "roi_participants": ("roi_participants", None),
+    "roi_completers": ("roi_completers", None),
+    "roi_credentials": ("roi_completers", "roi_credentials"),
+    "roi_employed_q2": ("roi_completers", "roi_employed_q2"),
 }
 OVERLAPPING = {"barrier"}
 
@@ -107,11 +124,12 @@ def noise_scale(sensitivity: float, budget: Budget) -> float:
     return sensitivity / math.sqrt(2 * budget.share)
 
 
-def _median_measurement(d_in: int, rho_cell: float):
-    """OpenDP's private median over $250 steps, its scale searched so that one person (``d_in``
-    rows) costs at most ``rho_cell``."""
+def _median_measurement(d_in: int, rho_cell: float, lower: float = 0.0,
+                        upper: float = MEDIAN_UPPER):
+    """OpenDP's private median over $250 steps from ``lower`` to ``upper``, its scale searched
+    so that one person (``d_in`` rows) costs at most ``rho_cell``."""
     dp = _opendp()
-    candidates = [float(x) for x in np.arange(0.0, MEDIAN_UPPER + MEDIAN_STEP, MEDIAN_STEP)]
+    candidates = [float(x) for x in np.arange(lower, upper + MEDIAN_STEP, MEDIAN_STEP)]
     domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
 
     def make(scale: float):
@@ -126,18 +144,20 @@ def _median_measurement(d_in: int, rho_cell: float):
 
 
 def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
-                threshold: int) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Noisy measures and pair counts over the analyst warehouse.
+                threshold: int, specs: Mapping[str, MeasureSpec] = MEASURES
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Noisy measures and pair counts over the analyst warehouse (every measure of ``specs``
+    under the one budget).
 
     Returns:
         (tidy frame like :func:`compute_measures` with noisy numerator, denominator and value,
         plus ``suppression`` = ``primary`` where the noisy n is under ``threshold``; the pair
         counts; the settings for ``released_disclosure_rules``).
     """
-    exact = compute_measures(con)  # the cells (group domains) to fill; figures replaced
+    exact = compute_measures(con, specs=specs)  # the cells (group domains); figures replaced
     cells = exact[["measure", "dimension", "group", "period"]].copy()
-    rates = [m for m in MEASURES if m in POPULATIONS]
-    dims = {m: sorted(set(exact.loc[exact["measure"] == m, "dimension"])) for m in MEASURES}
+    rates = [m for m in specs if m in POPULATIONS]
+    dims = {m: sorted(set(exact.loc[exact["measure"] == m, "dimension"])) for m in specs}
     # --- the queries --------------------------------------------------------------------
     populations: dict[tuple[str, str, bool], tuple[str, str]] = {}  # (pop, dim, by_period)
     for measure in rates:
@@ -146,9 +166,12 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
             for by_period in ((False, True) if MEASURES[measure].by_period
                               and dim == "overall" else (False,)):
                 populations.setdefault((den, dim, by_period), (measure, "den"))
-                populations.setdefault((num, dim, by_period), (measure, "num"))
-    median_blocks = [(dim, by_period) for dim in dims["median_earnings_q2"]
-                     for by_period in ((False, True) if dim == "overall" else (False,))]
+                if num is not None:
+                    populations.setdefault((num, dim, by_period), (measure, "num"))
+    median_blocks = [(measure, dim, by_period) for measure in specs if measure in MEDIANS
+                     for dim in dims[measure]
+                     for by_period in ((False, True) if dim == "overall"
+                                       and specs[measure].by_period else (False,))]
     service_types = "services_by_type" in dims
     queries = len(populations) + len(median_blocks) + 1 + (2 if service_types else 0)
     budget = Budget(rho=rho, queries=queries)
@@ -156,9 +179,9 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
     # --- rate histograms ------------------------------------------------------------------
     units_cache: dict[str, pd.DataFrame] = {}
     for (population, dim, by_period), (measure, part) in populations.items():
-        spec = MEASURES[measure]
+        spec = specs[measure]
         if measure not in units_cache:
-            rows = unit_rows(con, measure)
+            rows = unit_rows(con, measure, specs=specs)
             units_cache[measure] = rows if spec.unit == "person" else _bounded(rows, max_units)
         rows = units_cache[measure]
         rows = rows[rows["dimension"] == dim]
@@ -197,22 +220,26 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
             noisy[("service_type", "service_type", g, ALL)] = v
         noisy[("enrollments_all", "service_type", ALL, ALL)] = den
     # --- medians --------------------------------------------------------------------------
-    medians: dict[tuple[str, str, str], float] = {}
-    rows = _bounded(unit_rows(con, "median_earnings_q2"), max_units)
-    rows = rows[rows["val"].notna()]
-    for dim, by_period in median_blocks:
+    medians: dict[tuple[str, str, str, str], float] = {}
+    median_rows: dict[str, pd.DataFrame] = {}
+    for measure, dim, by_period in median_blocks:
+        if measure not in median_rows:
+            rows = _bounded(unit_rows(con, measure, specs=specs), max_units)
+            median_rows[measure] = rows[rows["val"].notna()]
+        _population, lower, upper = MEDIANS[measure]
+        rows = median_rows[measure]
         sub = rows[rows["dimension"] == dim]
         key = sub["period"].fillna(ALL) if by_period else pd.Series(ALL, index=sub.index)
-        groups = exact[(exact["measure"] == "median_earnings_q2") & (exact["dimension"] == dim)]
+        groups = exact[(exact["measure"] == measure) & (exact["dimension"] == dim)]
         groups = groups[groups["period"] != ALL] if by_period else groups[groups["period"] == ALL]
         touched = max_units * (len(set(groups["group"])) if dim in OVERLAPPING else 1)
         touched = max(1, min(touched, len(groups)))
-        measurement = _median_measurement(max_units, budget.share / touched)
+        measurement = _median_measurement(max_units, budget.share / touched, lower, upper)
         budget.charge(budget.share)  # disjoint cells: one person touches at most `touched`
         values = sub.assign(k=key).groupby(["group", "k"])["val"].apply(list)
         for g, p in zip(groups["group"], groups["period"], strict=True):
-            medians[(dim, g, p)] = float(measurement(
-                [min(float(v), MEDIAN_UPPER) for v in values.get((g, p), [])]))
+            medians[(measure, dim, g, p)] = float(measurement(
+                [min(max(float(v), lower), upper) for v in values.get((g, p), [])]))
     # --- pairs ----------------------------------------------------------------------------
     pairs = coenrollment_pairs(con)
     partners = sorted(set(pairs["partner_a"]) | set(pairs["partner_b"]))
@@ -226,27 +253,29 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
         record = {"measure": measure, "dimension": dim, "group": group, "period": period,
                   "numerator": None, "denominator": None, "value": None,
                   "fuzzy_value": None}
-        if measure == "median_earnings_q2":
-            n = noisy.get(("employed_q2", dim, group, period))
+        if measure in MEDIANS:
+            n = noisy.get((MEDIANS[measure][0], dim, group, period))
             record["denominator"] = n
-            record["fuzzy_value"] = medians.get((dim, group, period))
+            record["fuzzy_value"] = medians.get((measure, dim, group, period))
         elif measure == "services_by_type":
             record["numerator"] = noisy.get(("service_type", "service_type", group, ALL))
             record["denominator"] = noisy.get(("enrollments_all", "service_type", ALL, ALL))
         else:
             den, num = POPULATIONS[measure]
             record["denominator"] = noisy.get((den, dim, group, period))
-            record["numerator"] = noisy.get((num, dim, group, period))
+            if num is not None:
+                record["numerator"] = noisy.get((num, dim, group, period))
         out.append(record)
-    frame = pd.DataFrame(out)
+    frame = pd.DataFrame(out, columns=["measure", "dimension", "group", "period", "numerator",
+                                       "denominator", "value", "fuzzy_value"])
     den = np.maximum(0, np.round(frame["denominator"].astype(float).fillna(0)))
     num = np.clip(np.round(frame["numerator"].astype(float).fillna(0)), 0, den)
+    kind = frame["measure"].map(lambda m: specs[m].kind)
     frame["denominator"] = pd.array(den.astype("int64"), dtype="Int64")
     frame["numerator"] = pd.Series(pd.array(num.astype("int64"), dtype="Int64"),
-                                   index=frame.index).where(
-        frame["measure"] != "median_earnings_q2", pd.NA)
-    frame["value"] = (num / den.replace(0, np.nan)).where(
-        frame["measure"] != "median_earnings_q2")
+                                   index=frame.index).where(kind == "rate", pd.NA)
+    frame["value"] = (num / den.replace(0, np.nan)).where(kind == "rate",
+                                                          den.where(kind == "count"))
     frame["suppression"] = np.where(den < threshold, "primary", None)
     base_sd = noise_scale(float(max_units), budget)
     settings = {

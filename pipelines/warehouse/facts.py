@@ -32,6 +32,8 @@ EVENT_KEYS: dict[str, tuple[str, ...]] = {
     "employment": ("record_key", "employer_name", "start_date"),
     "assessments": ("record_key", "competency", "assessment_date"),
     "wages": ("wage_person_key", "year_quarter", "employer_key"),
+    "program_costs": ("partner_id", "program_id", "cost_period", "funding_stream",
+                      "cost_category"),
 }
 
 
@@ -176,8 +178,30 @@ def published_facts(events: Mapping[str, pd.DataFrame], records: pd.DataFrame,
             "wages": _number(w["wages"]),
         }).dropna(subset=["year_quarter", "wages"])
 
+    costs = current_events(events.get("program_costs", pd.DataFrame()), "program_costs")
+    if len(costs):
+        facts["program_cost"] = program_cost(costs)
+
     facts["person_profile"] = person_profile(records, crosswalk, facts.get("enrollment"))
     return facts
+
+
+def program_cost(costs: pd.DataFrame) -> pd.DataFrame:
+    """The `program_cost` fact from the current program_costs rows: program ids as
+    `<partner>:<code>`, the period as sent plus its quarter, amounts in dollars."""
+    period = costs["cost_period"].astype("string").str.strip().str.upper()
+    quarter = period.where(period.str.contains("Q", regex=False),
+                           period.map(lambda p: quarter_of(p) if isinstance(p, str) else None))
+    frame = pd.DataFrame({
+        "partner_id": costs["partner_id"],
+        "program_id": costs["partner_id"] + ":" + costs["program_id"].astype(str),
+        "cost_period": period.astype(object),
+        "cost_quarter": quarter.astype(object),
+        "funding_stream": costs["funding_stream"],
+        "cost_category": costs["cost_category"],
+        "amount": _number(costs["cost_amount"]),
+    })
+    return frame.dropna(subset=["cost_period", "cost_quarter", "amount"]).reset_index(drop=True)
 
 
 def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,

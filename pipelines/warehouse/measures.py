@@ -40,7 +40,7 @@ AGE_BANDS = ((14, 17, "14-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 44, "
 BARRIER_FLAGS = ("returning_citizen", "homeless", "low_income", "english_learner",
                  "basic_skills_deficient", "single_parent", "foster_care")
 FACT_TABLES = ("person_profile", "program", "enrollment", "service", "credential", "employment",
-               "wage", "assessment", "skill_gain")
+               "wage", "assessment", "skill_gain", "program_cost")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class MeasureSpec:
 
     Attributes:
         name: Measure name in the tidy frame.
-        kind: ``rate`` (numerator / denominator), ``median`` (value over ``denominator`` units).
+        kind: ``rate`` (numerator / denominator), ``median`` (value over ``denominator`` units),
+            ``count`` (``denominator`` units; internal counts such as those behind cost per
+            outcome, :mod:`pipelines.warehouse.roi`).
         source: Person-level view the units come from.
         flag: SQL boolean expression for the numerator (rates).
         value: SQL numeric expression (medians).
@@ -255,7 +257,10 @@ def _grouped_sql(spec: MeasureSpec, dimensions: tuple[str, ...]) -> str:
     else:
         num = "count(*) FILTER (WHERE num)"
         den = "count(*)"
-    if spec.kind == "median":
+    if spec.kind == "count":
+        aggs = (f"NULL::BIGINT AS numerator, {den} AS denominator, {den}::DOUBLE AS value, "
+                "NULL::DOUBLE AS fuzzy_value")
+    elif spec.kind == "median":
         aggs = ("NULL::BIGINT AS numerator, count(val) AS denominator, "
                 "median(val)::DOUBLE AS value, "
                 "((quantile_cont(val, 0.45) + quantile_cont(val, 0.55)) / 2)::DOUBLE "
@@ -289,7 +294,8 @@ def _service_type_sql(spec: MeasureSpec) -> str:
     )
 
 
-def _complete_groups(frame: pd.DataFrame) -> pd.DataFrame:
+def _complete_groups(frame: pd.DataFrame,
+                     specs: Mapping[str, MeasureSpec] = MEASURES) -> pd.DataFrame:
     """Add zero cells for groups seen elsewhere in the same dimension (no silent zeros)."""
     if frame.empty:
         return frame
@@ -300,11 +306,12 @@ def _complete_groups(frame: pd.DataFrame) -> pd.DataFrame:
         if dimension == "service_type" and measure != "services_by_type":
             continue
         missing = set(domains[dimension]) - set(cells["group"])
-        spec = MEASURES.get(measure)
+        spec = specs.get(measure)
         for group in sorted(missing):
             rows.append({"measure": measure, "dimension": dimension, "group": group,
                          "period": period,
-                         "numerator": pd.NA if spec and spec.kind == "median" else 0,
+                         "numerator": pd.NA if spec and spec.kind in ("median", "count")
+                         else 0,
                          "denominator": 0, "value": None, "fuzzy_value": None})
     if rows:
         extra = pd.DataFrame(rows).astype({"value": "float64", "fuzzy_value": "float64"})
@@ -317,21 +324,24 @@ def compute_measures(
     con: duckdb.DuckDBPyConnection,
     measures: Iterable[str] | None = None,
     dimensions: Iterable[str] = DIMENSIONS,
+    specs: Mapping[str, MeasureSpec] = MEASURES,
 ) -> pd.DataFrame:
     """Every measure by every dimension (and overall by exit quarter), unsuppressed.
 
     Args:
         con: Connection to a warehouse with facts loaded and views created.
-        measures: Measure names (default: all of :data:`MEASURES`).
+        measures: Measure names (default: all of ``specs``).
         dimensions: Dimensions to group by (``overall`` is always included).
+        specs: The measure definitions (default :data:`MEASURES`; the release adds the
+            earnings-change measures of :mod:`pipelines.warehouse.roi`).
 
     Returns:
         Tidy frame with :data:`TIDY_COLUMNS`, sorted.
     """
     wanted_dims = tuple(dict.fromkeys(("overall", *dimensions)))
     frames = []
-    for name in measures or MEASURES:
-        spec = MEASURES[name]
+    for name in measures or specs:
+        spec = specs[name]
         if spec.dimensions == ("service_type",):
             sql = _service_type_sql(spec)
         else:
@@ -340,12 +350,12 @@ def compute_measures(
         frames.append(con.execute(sql).df())
     tidy = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=TIDY_COLUMNS)
-    tidy = _complete_groups(tidy)
+    tidy = _complete_groups(tidy, specs)
     tidy["numerator"] = pd.array(tidy["numerator"], dtype="Int64")
     tidy["denominator"] = pd.array(tidy["denominator"], dtype="Int64")
     tidy["value"] = pd.to_numeric(tidy["value"]).astype("float64")
     tidy["fuzzy_value"] = pd.to_numeric(tidy["fuzzy_value"]).astype("float64")
-    order = {name: i for i, name in enumerate(MEASURES)}
+    order = {name: i for i, name in enumerate(specs)}
     dim_order = {name: i for i, name in enumerate((*DIMENSIONS, "service_type"))}
     tidy = tidy.assign(
         _m=tidy["measure"].map(order), _d=tidy["dimension"].map(dim_order),
@@ -360,13 +370,14 @@ def _spec_dimensions(spec: MeasureSpec, dimensions: Iterable[str]) -> tuple[str,
 
 
 def unit_rows(con: duckdb.DuckDBPyConnection, measure: str,
-              dimensions: Iterable[str] = DIMENSIONS) -> pd.DataFrame:
+              dimensions: Iterable[str] = DIMENSIONS,
+              specs: Mapping[str, MeasureSpec] = MEASURES) -> pd.DataFrame:
     """One row per unit (exit, enrollment, person) and group it counts in: ``dimension,
     group, period`` (the exit quarter, NULL when the measure has no periods), ``person_id``,
     ``unit_key``, ``num`` (the numerator flag), ``val`` (the median's value). Person-level:
     for differential privacy (:mod:`pipelines.warehouse.dp`), never for release. Not for
     ``services_by_type``."""
-    spec = MEASURES[measure]
+    spec = specs[measure]
     if spec.dimensions == ("service_type",):
         raise ValueError("unit_rows does not cover services_by_type")
     sql = (f"{_groups_cte(spec, _spec_dimensions(spec, dimensions))}"  # noqa: S608
@@ -375,13 +386,14 @@ def unit_rows(con: duckdb.DuckDBPyConnection, measure: str,
 
 
 def cell_signatures(con: duckdb.DuckDBPyConnection,
-                    dimensions: Iterable[str] = DIMENSIONS) -> pd.DataFrame:
+                    dimensions: Iterable[str] = DIMENSIONS,
+                    specs: Mapping[str, MeasureSpec] = MEASURES) -> pd.DataFrame:
     """``measure, dimension, group, period, signature``: a fingerprint of each cell's units
     (count and sum of unit-key hashes). Two cells of a measure with the same signature hold the
     same units (a partner whose only program is that program), so the same figure: disclosure
     suppresses them together. Internal; never released."""
     frames = []
-    for name, spec in MEASURES.items():
+    for name, spec in specs.items():
         if spec.dimensions == ("service_type",):
             continue
         units = "count(DISTINCT unit_key)" if spec.unit == "person" else "count(unit_key)"
