@@ -7,7 +7,7 @@ an installed package as well as from the source tree):
 * ``load_meta_schema(kind)``: ``<kind>/spec.schema.json``, the JSON Schema every version of
   that kind validates against;
 * ``ddl(name)``: ``<name>.sql`` (``state``, ``warehouse``, ``warehouse_facts``,
-  ``warehouse_views``).
+  ``warehouse_views``, ``warehouse_roi``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from typing import Any
 
-DDL_NAMES = ("state", "warehouse", "warehouse_facts", "warehouse_views")
+DDL_NAMES = ("state", "warehouse", "warehouse_facts", "warehouse_views", "warehouse_roi")
 
 
 def _file(*parts: str) -> Traversable:

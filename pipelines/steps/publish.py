@@ -38,6 +38,7 @@ def publish_inputs(run: RunContext) -> PublishInputs:
             match_records=state.token_records(WAGE_MATCH_TOKENS),
             datasets_sent=state.datasets_sent(),
             release=ws.release,
+            roi=ws.roi,
         )
 
 

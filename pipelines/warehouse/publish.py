@@ -11,10 +11,10 @@ import duckdb
 import pandas as pd
 
 from pipelines.tables import insert_frame
-from pipelines.warehouse import disclosure, measures, tiers
+from pipelines.warehouse import disclosure, measures, roi, tiers
 from pipelines.warehouse.aggregate import last_known, mode_first_seen
 from pipelines.warehouse.facts import published_facts
-from pipelines.workspace import ReleaseSettings
+from pipelines.workspace import ReleaseSettings, RoiSettings
 from schemas import ddl
 
 WAREHOUSE_SCHEMA_VERSION = 3  # 3: published/ holds released_* only; state/warehouse.duckdb
@@ -43,6 +43,7 @@ class PublishInputs:
     # partner_id, dataset, first_period, last_period, periods: accepted files (file ledger)
     datasets_sent: pd.DataFrame | None = None
     release: ReleaseSettings = field(default_factory=ReleaseSettings)  # [release]
+    roi: RoiSettings = field(default_factory=RoiSettings)  # [roi]
 
 
 def person_table(crosswalk: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -126,10 +127,11 @@ def publish(inputs: PublishInputs, target: Path, *, warehouse: Path) -> dict[str
         measures.create_warehouse_views(con)
         sent = inputs.datasets_sent if inputs.datasets_sent is not None else pd.DataFrame(
             columns=["partner_id", "dataset", "first_period", "last_period", "periods"])
-        released = disclosure.publish_outcomes(
-            con, threshold=inputs.small_cell_threshold, datasets_sent=inputs.datasets_sent,
-            mode=inputs.release.mode, rho=inputs.release.rho, delta=inputs.release.delta,
-            max_units_per_person=inputs.release.max_units_per_person)
+        released = disclosure.write_released(con, roi.released_tables(
+            con, settings=inputs.roi, threshold=inputs.small_cell_threshold,
+            datasets_sent=inputs.datasets_sent, mode=inputs.release.mode,
+            rho=inputs.release.rho, delta=inputs.release.delta,
+            max_units_per_person=inputs.release.max_units_per_person))
         released.update(disclosure.write_released(con, tiers.metadata_tables(
             con, partners=inputs.partners, datasets_sent=sent, periods=inputs.periods)))
         con.execute("CHECKPOINT")

@@ -11,6 +11,7 @@ from pipelines.workspace.config import (
     PartnerConfig,
     QueryLimits,
     ReleaseSettings,
+    RoiSettings,
     Workspace,
     WorkspaceError,
     add_partner,
@@ -23,7 +24,7 @@ from pipelines.workspace.config import (
 
 __all__ = [
     "CONFIG_NAME", "PARTNER_ID_RE", "QUASI_IDENTIFIERS", "Agreement", "IntakeLimits",
-    "PartnerConfig", "QueryLimits", "ReleaseSettings", "Workspace", "WorkspaceError",
-    "add_partner", "init_workspace", "load_workspace", "partner_settings", "retire_key",
-    "rotate_key",
+    "PartnerConfig", "QueryLimits", "ReleaseSettings", "RoiSettings", "Workspace",
+    "WorkspaceError", "add_partner", "init_workspace", "load_workspace", "partner_settings",
+    "retire_key", "rotate_key",
 ]

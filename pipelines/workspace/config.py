@@ -13,7 +13,8 @@ Release and access (docs/warehouse.md): ``[release]`` (mode, k and the declared
 quasi-identifiers of research extracts, wage banding, the differential-privacy budget),
 ``[query]`` (the sandbox's limits) and ``[agreements.<id>]`` (data-sharing agreements: partners,
 tier, purpose, expiry, grantee) are read into :class:`ReleaseSettings`, :class:`QueryLimits` and
-:class:`Agreement`.
+:class:`Agreement`; ``[roi]`` (the earnings window, the return figure's horizon and discount
+rate) into :class:`RoiSettings`.
 
 Keys (docs/keys.md): ``[workspace] key_id`` is the current key, the one new data is encoded
 under. During a key rotation's overlap ``[workspace] previous_key_ids`` lists the key ids whose
@@ -157,6 +158,32 @@ class ReleaseSettings:
 
 
 @dataclass(frozen=True)
+class RoiSettings:
+    """``[roi]``: the earnings change and the return figure (docs/warehouse.md, "Return on
+    investment").
+
+    Attributes:
+        pre_quarters: "Before" is the total UI wages of this many quarters before the entry
+            quarter.
+        post_first, post_last: "After" is the total of the quarters from ``post_first`` to
+            ``post_last`` after the exit quarter; as many quarters as before.
+        horizon_years: The return figure counts the yearly earnings gain for this many years.
+        discount_rate: ... discounted at this yearly rate.
+    """
+
+    pre_quarters: int = 4
+    post_first: int = 2
+    post_last: int = 5
+    horizon_years: int = 3
+    discount_rate: float = 0.03
+
+    @property
+    def window_quarters(self) -> int:
+        """Quarters in each of the before and after windows."""
+        return self.pre_quarters
+
+
+@dataclass(frozen=True)
 class QueryLimits:
     """``[query]``: the bounds of one `pathlink query` in the sandbox."""
 
@@ -216,6 +243,7 @@ class Workspace:
     release: ReleaseSettings = field(default_factory=ReleaseSettings)
     query_limits: QueryLimits = field(default_factory=QueryLimits)
     agreements: dict[str, Agreement] = field(default_factory=dict)
+    roi: RoiSettings = field(default_factory=RoiSettings)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -473,7 +501,31 @@ def load_workspace(root: str | Path) -> Workspace:
         release=_release_settings(config_path, raw.get("release", {})),
         query_limits=_query_limits(config_path, raw.get("query", {})),
         agreements=_agreements(config_path, raw.get("agreements", {}), partner_ids),
+        roi=_roi_settings(config_path, raw.get("roi", {})),
     )
+
+
+def _roi_settings(config_path: Path, table: Any) -> RoiSettings:
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{config_path}: [roi] must be a table")
+    default = RoiSettings()
+    try:
+        settings = RoiSettings(
+            pre_quarters=int(table.get("pre_quarters", default.pre_quarters)),
+            post_first=int(table.get("post_first", default.post_first)),
+            post_last=int(table.get("post_last", default.post_last)),
+            horizon_years=int(table.get("horizon_years", default.horizon_years)),
+            discount_rate=float(table.get("discount_rate", default.discount_rate)))
+    except (TypeError, ValueError) as exc:
+        raise WorkspaceError(f"{config_path}: [roi]: {exc}") from None
+    if not (1 <= settings.pre_quarters <= 12 and 1 <= settings.post_first <= settings.post_last
+            <= 20 and settings.post_last - settings.post_first + 1 == settings.pre_quarters
+            and 1 <= settings.horizon_years <= 50 and 0 <= settings.discount_rate < 1):
+        raise WorkspaceError(
+            f"{config_path}: [roi] needs 1 <= pre_quarters <= 12, 1 <= post_first <= post_last "
+            "<= 20 with as many quarters after (post_last - post_first + 1) as before, "
+            "1 <= horizon_years <= 50 and 0 <= discount_rate < 1")
+    return settings
 
 
 def _release_settings(config_path: Path, table: Any) -> ReleaseSettings:
