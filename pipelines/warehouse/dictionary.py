@@ -28,10 +28,11 @@ import duckdb
 import pandas as pd
 
 import data_contracts
-from pipelines.warehouse import disclosure, measures, tiers
+from pipelines.warehouse import disclosure, measures, roi, tiers
+from pipelines.workspace import RoiSettings
 from schemas import ddl
 
-DDL_FILES: tuple[str, ...] = ("warehouse", "warehouse_facts", "warehouse_views")
+DDL_FILES: tuple[str, ...] = ("warehouse", "warehouse_facts", "warehouse_views", "warehouse_roi")
 
 # Warehouse tables a contract's accepted rows are published into (pipelines/warehouse/facts.py,
 # pipelines/warehouse/publish.py). A non-PII contract field is published when one of these
@@ -44,6 +45,7 @@ CONTRACT_TABLES: dict[str, tuple[str, ...]] = {
     "employment": ("employment",),
     "wages": ("wage",),
     "assessments": ("assessment",),
+    "program_costs": ("program_cost",),
 }
 
 
@@ -83,6 +85,12 @@ _DERIVED: dict[tuple[str, str], Derivation] = {
                                                "2-digit NAICS sector"),
     ("assessments", "assessment_date"): Derivation(("assessment.assessment_month",),
                                                    "month precision"),
+    ("program_costs", "program_id"): Derivation(("program_cost.program_id",),
+                                                "as '<partner_id>:<program code>'"),
+    ("program_costs", "cost_period"): Derivation(
+        ("program_cost.cost_period", "program_cost.cost_quarter"),
+        "as sent (YYYY-MM or YYYYQn), plus its quarter"),
+    ("program_costs", "cost_amount"): Derivation(("program_cost.amount",), "dollars"),
     ("wages", "employer_id"): Derivation(("wage.employer_key",),
                                          "replaced by an opaque keyed hash", published=False),
 }
@@ -97,7 +105,8 @@ RELEASED_COLUMN_NOTES: dict[str, str] = {
     "numerator": "Units counted in the numerator; NULL when suppressed.",
     "denominator": "Units in the population (n for medians); NULL when suppressed.",
     "value": "Rate rounded to 3 decimals, or fuzzy median rounded to $10; NULL when "
-             "suppressed or shown as <1% / >99%.",
+             "suppressed or shown as <1% / >99% (released_roi_settings: the setting's "
+             "value).",
     "display": "The figure as shown: whole percent, <1%, >99%, $ amount, count, or "
                "'suppressed'.",
     "suppressed": "True when the cell is withheld.",
@@ -113,7 +122,8 @@ RELEASED_COLUMN_NOTES: dict[str, str] = {
                "drop periods (released_coverage, released_release).",
     "program_id": "'<partner_id>:<partner program code>'.",
     "program_name": "The partner's program code.",
-    "funding_stream": "The program's funding stream.",
+    "funding_stream": "The program's funding stream (released_program_costs: the cost "
+                      "row's).",
     "sector": "The program's sector.",
     "periods_first": "First drop period of the release.",
     "periods_last": "Last drop period of the release.",
@@ -141,6 +151,32 @@ RELEASED_COLUMN_NOTES: dict[str, str] = {
     "description": "Definition of the measure.",
     "additive_dimensions": "Dimensions whose groups add up to the overall cell.",
     "rule": "Disclosure-avoidance rule.",
+    "cost_quarter": "Quarter of the cost (YYYYQn); monthly costs are summed into it.",
+    "cost_category": "What the cost covers: training, supportive_services or staff.",
+    "amount": "Dollars spent (sum of the rows sent; negative rows are corrections).",
+    "sent_as": "'quarter' when the partner sent the quarter as one period, else 'month'.",
+    "quarter_complete": "True when the quarter was sent whole or as all three months: only "
+                        "complete quarters enter cost per outcome.",
+    "outcome": "participant, completer, credential or employed_q2: what the cost is divided "
+               "by.",
+    "window_first_quarter": "First quarter of the cost window (complete cost quarters whose "
+                            "exits are all measurable).",
+    "window_last_quarter": "Last quarter of the cost window.",
+    "window_quarters": "Quarters in the cost window.",
+    "cost": "Costs in the window (dollars; no person data, shown even when the figure is "
+            "suppressed); NULL when no costs fall in measured quarters.",
+    "units": "Participants, completers, credentials or employed exits (Q2) in the window; "
+             "NULL when suppressed.",
+    "cost_per_unit": "cost / units rounded to the dollar; NULL when suppressed.",
+    "median_earnings_change": "The program's released median earnings change (fuzzy median, "
+                              "dollars over the after window minus the before window).",
+    "gain_per_year": "median_earnings_change x 4 / window quarters.",
+    "horizon_years": "Years the gain is counted for ([roi] horizon_years).",
+    "discount_rate": "Yearly discount rate ([roi] discount_rate).",
+    "present_value_gain": "gain_per_year x sum over t = 1..horizon of (1 + rate)^-t.",
+    "cost_per_participant": "The program's released cost per participant.",
+    "return_ratio": "present_value_gain / cost_per_participant (2 decimals); NULL when either "
+                    "is suppressed.",
     "setting": "Its setting in this release.",
 }
 RELEASED_TABLE_NOTES: dict[str, str] = {
@@ -157,6 +193,17 @@ RELEASED_TABLE_NOTES: dict[str, str] = {
     "released_programs": "The program dimension: one row per partner program.",
     "released_coverage": "What the release covers: drop periods, wage quarters, partner data "
                          "months and the outcome cohort's exit window.",
+    "released_program_costs": "What each program spent, by quarter, funding stream and "
+                              "category (program level only; no person data).",
+    "released_cost_per_outcome": "Cost per participant, completer, credential and employed "
+                                 "exit (Q2) by overall, partner, program and funding stream, "
+                                 "over each program's cost window; no figure where its count "
+                                 "is suppressed (docs/warehouse.md, \"Return on investment\").",
+    "released_program_return": "Per program: the median earnings gain over the horizon, "
+                               "discounted, divided by the cost per participant; a "
+                               "before/after figure, not an effect.",
+    "released_roi_settings": "The earnings windows, cost window, horizon, discount rate and "
+                             "the return formula this release was made with.",
     "released_release": "The release's provenance: run, time, periods, code, schema, linkage "
                         "spec, encoding, mode.",
 }
@@ -306,6 +353,7 @@ def warehouse_connection() -> duckdb.DuckDBPyConnection:
     con.execute(ddl("warehouse"))
     measures.create_warehouse_facts(con)
     measures.create_warehouse_views(con)
+    roi.create_roi_views(con, RoiSettings())
     return con
 
 
@@ -364,8 +412,18 @@ def _probe_release() -> duckdb.DuckDBPyConnection:
                                   "service_type": "supportive_service"}]),
         "wage": pd.DataFrame([{"person_id": "probe", "year_quarter": "2025Q1",
                                "employer_key": "probe", "wages": 1.0}]),
+        "program_cost": pd.DataFrame([{
+            "partner_id": "probe", "program_id": "probe:p", "cost_period": "2024Q1",
+            "cost_quarter": "2024Q1", "funding_stream": "wioa_adult",
+            "cost_category": "staff", "amount": 1.0}]),
     })
     return con
+
+
+def released_measure_specs() -> dict[str, measures.MeasureSpec]:
+    """Every released measure: :data:`measures.MEASURES` and the earnings change
+    (:func:`pipelines.warehouse.roi.earnings_specs`, default window)."""
+    return {**measures.MEASURES, **roi.earnings_specs()}
 
 
 def released_relations() -> tuple[list[tuple[str, str, list[Column]]], pd.DataFrame,
@@ -378,7 +436,7 @@ def released_relations() -> tuple[list[tuple[str, str, list[Column]]], pd.DataFr
     """
     con = _probe_release()
     try:
-        written = list(disclosure.write_released(con, disclosure.released_tables(con)))
+        written = list(disclosure.write_released(con, roi.released_tables(con)))
         written += list(disclosure.write_released(con, tiers.metadata_tables(
             con, partners={"probe": "Probe partner"}, periods=["2024-03"],
             datasets_sent=pd.DataFrame([("probe", "enrollments", "2024-03", "2024-03", 1)],
@@ -388,7 +446,7 @@ def released_relations() -> tuple[list[tuple[str, str, list[Column]]], pd.DataFr
         names = [n for n in disclosure.released_relations(con) if n in kinds]
         tables = [n for n in written if kinds.get(n) == "table"]
         tables += sorted(n for n in names if kinds[n] == "table" and n not in tables)
-        views = [f"{disclosure.RELEASED_PREFIX}{m}" for m in measures.MEASURES
+        views = [f"{disclosure.RELEASED_PREFIX}{m}" for m in released_measure_specs()
                  if f"{disclosure.RELEASED_PREFIX}{m}" in kinds]
         views += sorted(n for n in names if kinds[n] == "view" and n not in views)
         out = [(n, kinds[n], _columns(con, n, RELEASED_COLUMN_NOTES)) for n in tables + views]
@@ -538,7 +596,7 @@ def build_dictionary() -> str:
         note = RELEASED_TABLE_NOTES.get(name)
         if note is None and name.startswith(disclosure.RELEASED_PREFIX):
             measure = name[len(disclosure.RELEASED_PREFIX):]
-            if measure in measures.MEASURES:
+            if measure in released_measure_specs():
                 note = f"Rows of `released_measures` for `{measure}`."
         if note:
             out += [note, ""]

@@ -702,7 +702,10 @@ def write_released(con: duckdb.DuckDBPyConnection,
         create_table_from_frame(con, name, frame, replace=True)
         counts[name] = len(frame)
     if "released_measures" in tables:
-        for measure in dict.fromkeys([*MEASURES, *tables["released_measures"]["measure"]]):
+        defined = tables.get("released_measure_definitions")
+        names = [*MEASURES, *(defined["measure"] if defined is not None else ()),
+                 *tables["released_measures"]["measure"]]
+        for measure in dict.fromkeys(names):
             con.execute(
                 f"CREATE OR REPLACE VIEW {RELEASED_PREFIX}{measure} AS "  # noqa: S608
                 f"SELECT dimension, \"group\", period, numerator, denominator, value, display, "

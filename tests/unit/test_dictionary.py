@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import data_contracts
 from pipelines.cli import release
-from pipelines.warehouse import dictionary, disclosure, measures
+from pipelines.warehouse import dictionary, disclosure, measures, roi
 from schemas import ddl
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,11 +70,13 @@ def test_every_warehouse_table_view_and_column_listed(text):
 
 def test_every_released_relation_and_column_listed(text):
     con = dictionary._probe_release()
-    disclosure.publish_outcomes(con)
+    disclosure.write_released(con, roi.released_tables(con))
     relations = catalog(con, "starts_with(table_name, 'released_')")
     assert {"released_measures", "released_coenrollment_pairs",
-            "released_measure_definitions", "released_disclosure_rules"} <= set(relations)
-    assert {f"released_{m}" for m in measures.MEASURES} <= set(relations)
+            "released_measure_definitions", "released_disclosure_rules",
+            "released_program_costs", "released_cost_per_outcome", "released_program_return",
+            "released_roi_settings"} <= set(relations)
+    assert {f"released_{m}" for m in dictionary.released_measure_specs()} <= set(relations)
     for relation, columns in relations.items():
         listed = rows(section(text, f"`{relation}`"))
         assert [c for c, _ in columns] == list(listed), relation
@@ -82,7 +84,7 @@ def test_every_released_relation_and_column_listed(text):
             assert listed[column][1] == dtype, (relation, column)
             assert listed[column][3], f"{relation}.{column} has no description"
     definitions = rows(section(text, "Measure definitions"))
-    for name, spec in measures.MEASURES.items():
+    for name, spec in dictionary.released_measure_specs().items():
         assert definitions[name][3] == spec.title
 
 

@@ -30,7 +30,7 @@ def test_synthetic_extract_columns_are_the_participants_contracts_pii_columns() 
 
 def test_event_datasets_are_every_contract_but_participants() -> None:
     assert set(EVENT_DATASETS) == {"enrollments", "services", "credentials", "employment",
-                                   "assessments", "wages"}
+                                   "assessments", "wages", "program_costs"}
     assert set(PROCESSED_DATASETS) == set(DATASETS)
 
 
