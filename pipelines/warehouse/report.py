@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines.warehouse.disclosure import released_relations
+from pipelines.warehouse.disclosure import dollars, released_relations
 
 GROUP_LABELS = {
     "all": "all", "unknown": "unknown", "none": "none of the listed barriers",
@@ -246,7 +246,8 @@ def _table_html(frame: pd.DataFrame) -> str:
 
 
 OPTIONAL = ("released_partners", "released_programs", "released_coverage",
-            "released_data_sent", "released_release")
+            "released_data_sent", "released_release", "released_cost_per_outcome",
+            "released_program_return", "released_roi_settings")
 
 
 def _load_released(published_db: str | Path) -> dict[str, pd.DataFrame]:
@@ -435,6 +436,7 @@ def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
     if series:
         title = "Outcome rates by exit quarter"
         charts.append((title, line_chart_svg(series, title=title, ids=ids)))
+    charts += roi_charts(released, measures, ids=ids, label=label)
 
     overall = measures[(measures["dimension"] == "overall") & (measures["period"] == "all")]
     overall = overall.assign(
@@ -470,7 +472,7 @@ $10.</li>
 <li><b>Rates</b> are shown as whole percents; values that would round to 0% or 100% are shown
 as "&lt;1%" / "&gt;99%".</li>
 </ul>"""
-    methods = f"""{suppression_methods}{_dp_methods(rules)}
+    methods = f"""{suppression_methods}{_dp_methods(rules)}{roi_methods(released)}
 <h2>Reading the charts</h2>
 <ul>
 <li><b>n</b> beside a bar is the number of exits, enrollments or persons the rate is over (for
@@ -504,8 +506,194 @@ section.chart {{ margin: 1.5em 0; }}
 {_table_html(overall)}
 <h2>Charts</h2>
 {body}
+{roi_return_html(released, label)}
 {methods}
 </body></html>
 """
     Path(out_html).write_text(page, encoding="utf-8")
     return [t for t, _ in charts]
+
+
+# ---- return on investment (pipelines/warehouse/roi.py) -----------------------------------
+
+OUTCOME_LABELS = {"participant": "per participant", "completer": "per completer",
+                  "credential": "per credential", "employed_q2": "per employed exit (Q2)"}
+
+
+def cost_chart_svg(rows: pd.DataFrame, *, title: str, ids: _Ids, label: object = None) -> str:
+    """Cost per outcome, one block of bars per group (participant, completer, credential,
+    employed exit), each bar with the count it divides by; suppressed figures hatched with
+    their reason. ``rows``: released_cost_per_outcome rows of one dimension."""
+    label = label or (lambda g: g)
+    label_w, bar_w, row_h, top = 260, 330, 20, 30
+    groups = list(dict.fromkeys(rows["group"]))
+    height = top + len(groups) * (row_h * len(OUTCOME_LABELS) + 14) + 10
+    hatch = ids.next()
+    max_value = max([float(v) for v in rows["cost_per_unit"].dropna()] + [1.0])
+    colors = dict(zip(OUTCOME_LABELS, SERIES_COLORS, strict=True))
+    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{label_w + bar_w + 230}' "
+             f"height='{height}' xmlns='http://www.w3.org/2000/svg' font-family='sans-serif' "
+             f"font-size='12'>", HATCH.format(id=hatch),
+             f"<text x='0' y='16' font-weight='bold'>{_e(title)}</text>"]
+    y = top
+    for group in groups:
+        block = rows[rows["group"] == group].set_index("outcome")
+        parts.append(f"<text x='0' y='{y + 13}' font-weight='bold'>{_e(label(group))}</text>")
+        first = block.iloc[0]
+        if not pd.isna(first["window_first_quarter"]):
+            parts.append(f"<text x='0' y='{y + 27}' fill='#555' font-size='11'>"
+                         f"{_e(first['window_first_quarter'])}-{_e(first['window_last_quarter'])}"
+                         f", cost ${float(first['cost']):,.0f}</text>")
+        for outcome, text in OUTCOME_LABELS.items():
+            if outcome not in block.index:
+                y += row_h
+                continue
+            row = block.loc[outcome]
+            parts.append(f"<text x='{label_w - 6}' y='{y + 14}' text-anchor='end'>"
+                         f"{_e(text)}</text>")
+            if bool(row["suppressed"]) or pd.isna(row["cost_per_unit"]):
+                reason = row["suppression_reason"]
+                shown = "suppressed" if reason is None or pd.isna(reason) else \
+                    f"no figure: {reason}"
+                parts.append(f"<rect class='suppressed' x='{label_w}' y='{y + 3}' "
+                             f"width='{bar_w}' height='{row_h - 6}' fill='url(#{hatch})'/>"
+                             f"<text class='reason' x='{label_w + 6}' y='{y + 14}' "
+                             f"fill='#444'>{_e(shown)}</text>")
+            else:
+                width = max(1.0, bar_w * float(row["cost_per_unit"]) / max_value)
+                parts.append(f"<rect x='{label_w}' y='{y + 3}' width='{width:.1f}' "
+                             f"height='{row_h - 6}' fill='{colors[outcome]}'/>"
+                             f"<text x='{label_w + width + 6:.1f}' y='{y + 14}'>"
+                             f"{_e(row['display'])}<tspan class='n' fill='#555'> "
+                             f"(n={int(row['units']):,})</tspan></text>")
+            y += row_h
+        y += 14
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def before_after_svg(before: pd.DataFrame, after: pd.DataFrame, change: pd.DataFrame, *,
+                     title: str, ids: _Ids, label: object = None) -> str:
+    """Median earnings in the year before entry and after exit, a pair of bars per group,
+    with the median change and its n; a suppressed pair is hatched with its reason."""
+    label = label or (lambda g: g)
+    label_w, bar_w, pair_h, top = 260, 330, 40, 46
+    groups = list(dict.fromkeys(change["group"]))
+    hatch = ids.next()
+    b, a, c = (f.set_index("group") for f in (before, after, change))
+    values = [float(v) for f in (b, a) for v in f["value"].dropna()]
+    max_value = max([*values, 1.0])
+    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{label_w + bar_w + 230}' "
+             f"height='{top + pair_h * len(groups) + 10}' xmlns='http://www.w3.org/2000/svg' "
+             f"font-family='sans-serif' font-size='12'>", HATCH.format(id=hatch),
+             f"<text x='0' y='16' font-weight='bold'>{_e(title)}</text>",
+             f"<rect x='{label_w}' y='24' width='10' height='10' fill='#9bbcd6'/>"
+             f"<text x='{label_w + 14}' y='33'>before entry</text>"
+             f"<rect x='{label_w + 110}' y='24' width='10' height='10' fill='#1b6ca8'/>"
+             f"<text x='{label_w + 124}' y='33'>after exit</text>"]
+    for i, group in enumerate(groups):
+        y = top + i * pair_h
+        parts.append(f"<text x='{label_w - 6}' y='{y + 20}' text-anchor='end'>"
+                     f"{_e(label(group))}</text>")
+        row = c.loc[group]
+        hidden = [f.loc[group] for f in (b, a, c) if group in f.index
+                  and (bool(f.loc[group]["suppressed"]) or pd.isna(f.loc[group]["value"]))]
+        if hidden or group not in b.index or group not in a.index:
+            reason = hidden[0] if hidden else row
+            parts.append(f"<rect class='suppressed' x='{label_w}' y='{y + 4}' width='{bar_w}' "
+                         f"height='{pair_h - 12}' fill='url(#{hatch})'/><text class='reason' "
+                         f"x='{label_w + 6}' y='{y + 22}' fill='#444'>"
+                         f"{_e(_reason(reason))}</text>")
+            continue
+        for k, (frame, color) in enumerate(((b, "#9bbcd6"), (a, "#1b6ca8"))):
+            cell = frame.loc[group]
+            width = max(1.0, bar_w * float(cell["value"]) / max_value)
+            yy = y + 2 + k * 15
+            parts.append(f"<rect x='{label_w}' y='{yy}' width='{width:.1f}' height='13' "
+                         f"fill='{color}'/><text x='{label_w + width + 6:.1f}' y='{yy + 11}' "
+                         f"font-size='11'>{_e(cell['display'])}</text>")
+        parts.append(f"<text class='n' x='{label_w + bar_w + 90}' y='{y + 20}' fill='#333'>"
+                     f"change {_e(row['display'])} ({_e(_n(row))})</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def roi_charts(released: dict[str, pd.DataFrame], measures: pd.DataFrame, *, ids: _Ids,
+               label) -> list[tuple[str, str]]:
+    """The earnings before/after chart by program and the cost-per-outcome charts (by
+    program and by funding stream), when the release has them."""
+    charts: list[tuple[str, str]] = []
+    program = measures[(measures["dimension"] == "program") & (measures["period"] == "all")]
+    parts = {m: program[program["measure"] == m] for m in (
+        "earnings_before_median", "earnings_after_median", "earnings_change_median")}
+    if all(not f.empty for f in parts.values()):
+        title = "Median earnings in the year before entry and after exit, by program"
+        charts.append((title, before_after_svg(
+            parts["earnings_before_median"], parts["earnings_after_median"],
+            parts["earnings_change_median"], title=title, ids=ids,
+            label=lambda g: label("program", g))))
+    costs = released.get("released_cost_per_outcome")
+    if costs is not None and not costs.empty:
+        for dimension in ("program", "funding_stream"):
+            rows = costs[costs["dimension"] == dimension]
+            if rows.empty:
+                continue
+            title = f"Cost per outcome by {DIMENSION_LABELS[dimension]}"
+            charts.append((title, cost_chart_svg(
+                rows, title=title, ids=ids, label=lambda g, d=dimension: label(d, g))))
+    return charts
+
+
+def roi_return_html(released: dict[str, pd.DataFrame], label) -> str:
+    """The return figure of each program as a table (empty when the release has none)."""
+    returns = released.get("released_program_return")
+    if returns is not None and not returns.empty:
+        table = pd.DataFrame({
+            "program": [label("program", g) for g in returns["program_id"]],
+            "median earnings change": [
+                "" if pd.isna(v) else dollars(float(v))
+                for v in returns["median_earnings_change"]],
+            "cost per participant": [
+                "" if pd.isna(v) else dollars(float(v))
+                for v in returns["cost_per_participant"]],
+            "return": [r.display if not r.suppressed else
+                       f"suppressed: {r.suppression_reason}"
+                       for r in returns.itertuples(index=False)],
+        })
+        return ("<h2>Return figure by program</h2>\n<p>Discounted yearly earnings gain over "
+                "the horizon divided by the cost per participant (see the methods; a "
+                "before/after figure, not an effect).</p>\n" + _table_html(table))
+    return ""
+
+
+def roi_methods(released: dict[str, pd.DataFrame]) -> str:
+    """The methods of the earnings change, cost per outcome and the return figure, with the
+    settings the release was made with."""
+    settings = released.get("released_roi_settings")
+    if settings is None or settings.empty:
+        return ""
+    s = dict(zip(settings["setting"], settings["value"], strict=True))
+    return f"""
+<h2>Methods: earnings change, cost per outcome and return</h2>
+<ul>
+<li><b>Earnings change.</b> For each exit of the outcome cohort whose quarters are in the UI
+wage data: total UI wages in {_e(s.get('earnings_after', '?'))} minus total UI wages in
+{_e(s.get('earnings_before', '?'))} (a quarter without wages counts as $0). Released as the
+median change, the medians before and after, and the share with higher earnings, by the same
+dimensions and under the same suppression (or differential privacy) as every other measure.</li>
+<li><b>Limits.</b> This is a before/after change within the same people, not the program's
+effect: there is no comparison group, and earnings before entry are often depressed by the job
+loss or hardship that led people to enroll (the "Ashenfelter dip"), so the change overstates
+what the program caused. UI wages miss self-employment, federal and out-of-state jobs.</li>
+<li><b>Cost per outcome.</b> A program's costs over its cost window ({_e(s.get('cost_window',
+'?'))}) divided by its participants (enrollments active in the window), completers (cohort
+exits in the window), credentials and employed exits (Q2) among them. The costs themselves are
+program-level and published as sent; a figure whose count is suppressed is not shown, since
+cost divided by it would give the count back (and so are the figures that would give it away
+by subtraction).</li>
+<li><b>Return figure.</b> {_e(s.get('return_formula', '?'))}, with horizon
+H = {_e(s.get('horizon_years', '?'))} years and discount rate r = {_e(s.get('discount_rate',
+'?'))} (annuity factor {_e(s.get('annuity_factor', '?'))}). Both inputs are released figures
+(the fuzzy median change and the cost per participant), so it shows nothing they do not; it
+assumes the before/after gain lasts the horizon, which it need not.</li>
+</ul>"""

@@ -391,3 +391,31 @@ def test_counts_nested_in_released_cells_are_checked_by_subtraction():
     forced = roi._nested_forced(counts, released, threshold=3)
     assert forced == {("roi_employed_q2", ("program", "a", "all")),
                       ("roi_employed_q2", ("program", "c", "all"))}
+
+
+@pytest.mark.slow
+def test_report_shows_the_roi_charts_and_no_figure_for_a_suppressed_program(tmp_path):
+    """The report of the mini fixture: the before/after and cost-per-outcome charts, the
+    return table and the methods' limits; yd:mini's bars say why there is no figure."""
+    from pipelines.warehouse.report import write_report
+
+    db = tmp_path / "pathlink.duckdb"
+    con = duckdb.connect(str(db))
+    try:
+        build_roi_warehouse(con, mini=True)
+        d.write_released(con, roi.released_tables(con, threshold=1))
+    finally:
+        con.close()
+    out = tmp_path / "report.html"
+    charts = write_report(db, out)
+    page = out.read_text(encoding="utf-8")
+    assert "Median earnings in the year before entry and after exit, by program" in charts
+    assert "Cost per outcome by program" in charts
+    assert "Cost per outcome by funding stream" in charts
+    assert page.count("<svg") == len(charts)
+    assert "<h2>Return figure by program</h2>" in page
+    assert "there is no comparison group" in page and "not the program's\neffect" in page
+    cost_svg = page[page.index("aria-label='Cost per outcome by program'"):]
+    cost_svg = cost_svg[:cost_svg.index("</svg>")]
+    assert "yd: mini" in cost_svg and "no figure: " in cost_svg
+    assert "$12,250" not in cost_svg  # the overall figure is not a program's
