@@ -222,6 +222,79 @@ def test_outcomes_are_published_only_through_suppressed_releases(
     assert "<svg" in report
 
 
+def roi_cells_under_threshold(ws) -> list[str]:
+    """Every released ROI figure (earnings-change cells, cost per outcome, the return) whose
+    persons, counted from the analyst warehouse's units, are fewer than the threshold."""
+    from pipelines.warehouse import roi
+    from pipelines.warehouse.measures import unit_rows
+
+    k = ws.small_cell_threshold
+    published = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        measures = published.execute("SELECT * FROM released_measures").df()
+        costs = published.execute("SELECT * FROM released_cost_per_outcome").df()
+        returns = published.execute("SELECT * FROM released_program_return").df()
+    finally:
+        published.close()
+    analyst = duckdb.connect(str(ws.warehouse_db), read_only=True)
+    try:
+        earnings = roi.earnings_specs(ws.roi)
+        units = {m: unit_rows(analyst, m, specs=earnings) for m in earnings}
+        counts = {m: unit_rows(analyst, m, dimensions=roi.ROI_DIMENSIONS, specs=roi.COUNT_SPECS)
+                  for m in roi.COUNT_SPECS}
+    finally:
+        analyst.close()
+
+    def persons(rows: pd.DataFrame, dimension: str, group: str, period: str,
+                numerator: bool) -> int:
+        rows = rows[(rows["dimension"] == dimension) & (rows["group"] == group)]
+        if period != "all":
+            rows = rows[rows["period"] == period]
+        if numerator:
+            rows = rows[rows["num"].fillna(False).astype(bool)]
+        return rows["person_id"].nunique()
+
+    bad = []
+    shown = measures[measures["measure"].isin(set(earnings)) & ~measures["suppressed"]]
+    for r in shown.itertuples(index=False):
+        rows = units[r.measure]
+        if persons(rows, r.dimension, r.group, r.period, False) < k or (
+                earnings[r.measure].kind == "rate"
+                and persons(rows, r.dimension, r.group, r.period, True) < k):
+            bad.append(f"{r.measure} {r.dimension}={r.group} {r.period}")
+    for r in costs[~costs["suppressed"]].itertuples(index=False):
+        measure, part = roi.OUTCOMES[r.outcome]
+        n = persons(counts[measure], r.dimension, r.group, "all", part == "numerator")
+        if n < k or r.units < k:
+            bad.append(f"cost per {r.outcome} {r.dimension}={r.group}: {n} persons")
+    for r in returns[~returns["suppressed"]].itertuples(index=False):
+        change = shown[(shown["measure"] == "earnings_change_median")
+                       & (shown["dimension"] == "program") & (shown["group"] == r.program_id)
+                       & (shown["period"] == "all")]
+        cost = costs[(costs["dimension"] == "program") & (costs["group"] == r.program_id)
+                     & (costs["outcome"] == "participant") & ~costs["suppressed"]]
+        if change.empty or cost.empty:
+            bad.append(f"return {r.program_id} rests on a suppressed figure")
+    return bad
+
+
+def test_no_released_roi_cell_rests_on_fewer_persons_than_the_threshold(
+        synthetic_workspace: dict) -> None:
+    ws = load_workspace(synthetic_workspace["root"])
+    published = duckdb.connect(str(ws.published_db), read_only=True)
+    try:
+        shown = published.execute(
+            "SELECT (SELECT count(*) FROM released_measures WHERE NOT suppressed AND "
+            "measure LIKE 'earnings_%'), (SELECT count(*) FROM released_cost_per_outcome "
+            "WHERE NOT suppressed), (SELECT count(*) FROM released_cost_per_outcome WHERE "
+            "suppressed AND cost IS NOT NULL)").fetchall()[0]
+    finally:
+        published.close()
+    # the check has something to check: figures shown, and figures held back despite costs
+    assert shown[0] > 0 and shown[1] > 0 and shown[2] > 0, shown
+    assert roi_cells_under_threshold(ws) == []
+
+
 def test_query_runs_on_released_views_only_under_an_agreement(
         synthetic_workspace: dict) -> None:
     root = synthetic_workspace["root"]
