@@ -163,7 +163,7 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
     for measure in rates:
         den, num = POPULATIONS[measure]
         for dim in dims[measure]:
-            for by_period in ((False, True) if MEASURES[measure].by_period
+            for by_period in ((False, True) if specs[measure].by_period
                               and dim == "overall" else (False,)):
                 populations.setdefault((den, dim, by_period), (measure, "den"))
                 if num is not None:
@@ -287,6 +287,10 @@ def dp_measures(con: duckdb.DuckDBPyConnection, *, rho: float, max_units: int,
         "median_upper": f"${MEDIAN_UPPER:,.0f}",
         "rho_spent": f"{budget.spent:.6g}",
     }
+    if any(m in specs for m in MEDIANS if m != "median_earnings_q2"):
+        settings["earnings_change_bounds"] = (
+            f"change clipped to -${YEAR_UPPER:,.0f}..${YEAR_UPPER:,.0f}, before and after to "
+            f"$0..${YEAR_UPPER:,.0f}")
     return frame, pairs, settings
 
 

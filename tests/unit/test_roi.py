@@ -419,3 +419,32 @@ def test_report_shows_the_roi_charts_and_no_figure_for_a_suppressed_program(tmp_
     cost_svg = cost_svg[:cost_svg.index("</svg>")]
     assert "yd: mini" in cost_svg and "no figure: " in cost_svg
     assert "$12,250" not in cost_svg  # the overall figure is not a program's
+
+
+@pytest.mark.slow
+def test_dp_mode_releases_the_roi_figures_under_the_one_budget():
+    """In dp mode the earnings measures and the counts behind cost per outcome are noisy
+    figures of the same budget; the internal counts are not released as measures."""
+    con = duckdb.connect()
+    try:
+        build_roi_warehouse(con)
+        tables = roi.released_tables(con, threshold=1, mode="dp", rho=1.0, delta=1e-6,
+                                     max_units_per_person=2)
+    finally:
+        con.close()
+    measures = tables["released_measures"]
+    assert {"earnings_change_median", "earnings_higher_share"} <= set(measures["measure"])
+    assert not set(measures["measure"]) & set(roi.COUNT_SPECS)
+    rules = dict(zip(tables["released_disclosure_rules"]["rule"],
+                     tables["released_disclosure_rules"]["setting"], strict=True))
+    assert rules["mode"] == "dp" and "earnings_change_bounds" in rules
+    assert float(rules["rho_spent"]) <= 1.0 + 1e-9
+    # the noise is not seeded: whatever is shown divides the real cost by a noisy count of at
+    # least the threshold; whatever is not says why
+    hc = cost_rows(tables, "program", "wb:hc")
+    assert set(hc["cost"]) == {45000.0}
+    costs = tables["released_cost_per_outcome"]
+    shown = costs[~costs["suppressed"]]
+    assert (shown["units"] >= 1).all()
+    assert (shown["cost_per_unit"] == (shown["cost"] / shown["units"]).round()).all()
+    assert costs.loc[costs["suppressed"], "suppression_reason"].notna().all()
