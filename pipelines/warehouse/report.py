@@ -525,9 +525,9 @@ def cost_chart_svg(rows: pd.DataFrame, *, title: str, ids: _Ids, label: object =
     employed exit), each bar with the count it divides by; suppressed figures hatched with
     their reason. ``rows``: released_cost_per_outcome rows of one dimension."""
     label = label or (lambda g: g)
-    label_w, bar_w, row_h, top = 260, 330, 20, 30
+    label_w, bar_w, row_h, top, head_h = 170, 380, 20, 30, 20
     groups = list(dict.fromkeys(rows["group"]))
-    height = top + len(groups) * (row_h * len(OUTCOME_LABELS) + 14) + 10
+    height = top + len(groups) * (head_h + row_h * len(OUTCOME_LABELS) + 14) + 10
     hatch = ids.next()
     max_value = max([float(v) for v in rows["cost_per_unit"].dropna()] + [1.0])
     colors = dict(zip(OUTCOME_LABELS, SERIES_COLORS, strict=True))
@@ -538,12 +538,14 @@ def cost_chart_svg(rows: pd.DataFrame, *, title: str, ids: _Ids, label: object =
     y = top
     for group in groups:
         block = rows[rows["group"] == group].set_index("outcome")
-        parts.append(f"<text x='0' y='{y + 13}' font-weight='bold'>{_e(label(group))}</text>")
         first = block.iloc[0]
-        if not pd.isna(first["window_first_quarter"]):
-            parts.append(f"<text x='0' y='{y + 27}' fill='#555' font-size='11'>"
-                         f"{_e(first['window_first_quarter'])}-{_e(first['window_last_quarter'])}"
-                         f", cost ${float(first['cost']):,.0f}</text>")
+        window = "" if pd.isna(first["window_first_quarter"]) else (
+            f" {first['window_first_quarter']}-{first['window_last_quarter']}, "
+            f"cost ${float(first['cost']):,.0f}")
+        parts.append(f"<text x='0' y='{y + 14}'><tspan font-weight='bold'>"
+                     f"{_e(label(group))}</tspan><tspan fill='#555' font-size='11'>"
+                     f"{_e(window)}</tspan></text>")
+        y += head_h
         for outcome, text in OUTCOME_LABELS.items():
             if outcome not in block.index:
                 y += row_h
@@ -577,7 +579,7 @@ def before_after_svg(before: pd.DataFrame, after: pd.DataFrame, change: pd.DataF
     """Median earnings in the year before entry and after exit, a pair of bars per group,
     with the median change and its n; a suppressed pair is hatched with its reason."""
     label = label or (lambda g: g)
-    label_w, bar_w, pair_h, top = 260, 330, 40, 46
+    label_w, bar_w, pair_h, top = 340, 300, 40, 46
     groups = list(dict.fromkeys(change["group"]))
     hatch = ids.next()
     b, a, c = (f.set_index("group") for f in (before, after, change))
