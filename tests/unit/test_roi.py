@@ -448,3 +448,29 @@ def test_dp_mode_releases_the_roi_figures_under_the_one_budget():
     assert (shown["units"] >= 1).all()
     assert (shown["cost_per_unit"] == (shown["cost"] / shown["units"]).round()).all()
     assert costs.loc[costs["suppressed"], "suppression_reason"].notna().all()
+
+
+def test_roi_settings_are_read_and_checked(tmp_path):
+    import tomllib
+
+    import tomli_w
+
+    from pipelines.workspace import WorkspaceError, init_workspace, load_workspace
+
+    root = tmp_path / "ws"
+    init_workspace(root, ["wb"], key_id="k1")
+    assert load_workspace(root).roi == RoiSettings()
+    config = root / "pathlink.toml"
+    raw = tomllib.loads(config.read_text())
+    raw["roi"] = {"pre_quarters": 2, "post_first": 3, "post_last": 4, "horizon_years": 5,
+                  "discount_rate": 0.05}
+    config.write_text(tomli_w.dumps(raw))
+    assert load_workspace(root).roi == RoiSettings(2, 3, 4, 5, 0.05)
+    raw["roi"] = {"pre_quarters": 4, "post_first": 2, "post_last": 3}  # 2 after, 4 before
+    config.write_text(tomli_w.dumps(raw))
+    with pytest.raises(WorkspaceError, match=r"\[roi\]"):
+        load_workspace(root)
+    raw["roi"] = {"discount_rate": "three percent"}
+    config.write_text(tomli_w.dumps(raw))
+    with pytest.raises(WorkspaceError, match=r"\[roi\]"):
+        load_workspace(root)
