@@ -115,7 +115,7 @@ def test_every_row_is_accepted_or_quarantined(synthetic_workspace: dict) -> None
         PIPELINE_PARTNERS)
     assert {d["dataset"] for d in drops} == {"participants", "enrollments", "services",
                                              "credentials", "employment", "assessments",
-                                             "wages"}
+                                             "wages", "program_costs"}
     for drop in drops:
         assert drop["status"] == "accepted", drop
         assert drop["rows_read"] == drop["rows_accepted"] + drop["rows_quarantined"]
