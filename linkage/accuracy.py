@@ -129,29 +129,31 @@ def census_frames(weights: np.ndarray, counts: np.ndarray,
     return strata, hist
 
 
-def allocate(pairs: np.ndarray, size: int) -> np.ndarray:
+def allocate(pairs: np.ndarray, size: int, capacity: np.ndarray | None = None) -> np.ndarray:
     """Sample size per stratum: half spread evenly over the strata, half in proportion to
     their pairs (even shares serve the thresholds' neighbourhood, proportional shares the large
-    strata that decide the totals); never more than a stratum holds, the rest passed on."""
+    strata that decide the totals); never more than a stratum holds, or than ``capacity``
+    (the pairs at hand: below the possible-match threshold only the pool), the rest passed on
+    to the strata with room."""
     pairs = np.asarray(pairs, dtype=np.int64)
+    cap = pairs if capacity is None else np.minimum(pairs, np.asarray(capacity, dtype=np.int64))
     out = np.zeros(len(pairs), dtype=np.int64)
-    open_ = pairs > 0
-    remaining = int(size)
-    while remaining > 0 and open_.any():
-        room = pairs - out
+    remaining = int(min(size, cap.sum()))
+    while remaining > 0:
+        room = cap - out
+        open_ = room > 0
         even = remaining / 2 / open_.sum()
-        share = np.where(open_, even + remaining / 2 * room / room[open_].sum(), 0.0)
+        share = np.where(open_, even + remaining / 2 * pairs / pairs[open_].sum(), 0.0)
         add = np.minimum(np.floor(share).astype(np.int64), room)
-        if add.sum() == 0:  # hand out the last few one at a time, largest room first
-            for i in np.argsort(-room, kind="stable"):
+        if add.sum() == 0:  # hand out the last few one at a time, largest strata first
+            for i in np.argsort(-pairs, kind="stable"):
                 if remaining and room[i] > 0:
                     add[i] += 1
                     remaining -= 1
             out += add
-            break
+            continue
         out += add
         remaining -= int(add.sum())
-        open_ = (pairs - out) > 0
     return out
 
 

@@ -201,3 +201,11 @@ def test_an_unlabelled_stratum_leaves_the_figures_it_enters_unestimated():
     assert table["threshold"].tolist() == [-14, -6, -2, 6]
     assert table["precision"].is_monotonic_increasing
     assert table["recall"].is_monotonic_decreasing
+
+
+def test_allocation_passes_on_what_a_stratum_cannot_hold():
+    pairs = np.array([5000, 40, 3000])
+    capped = accuracy.allocate(pairs, 200, capacity=np.array([30, 40, 3000]))
+    assert capped.sum() == 200 and capped[0] == 30 and capped[1] <= 40
+    assert accuracy.allocate(pairs, 10_000, capacity=np.array([30, 40, 50])).tolist() == [
+        30, 40, 50]
