@@ -111,3 +111,79 @@ CREATE TABLE IF NOT EXISTS crosswalk_snapshots (
     record_key  VARCHAR NOT NULL,
     person_id   VARCHAR NOT NULL
 );
+
+-- Clerical review (docs/review.md): record keys, weights, gamma levels, counts and who decided
+-- when; never a value, token or filter.
+-- The latest link's pairs at or above the possible-match weight (class match or possible) and
+-- its pool of non-match candidates drawn uniformly near the threshold (class non_match);
+-- `linked`: the run put the two records in one person.
+CREATE TABLE IF NOT EXISTS review_pairs (
+    run_id        VARCHAR NOT NULL,
+    period        VARCHAR NOT NULL,
+    pair_id       VARCHAR NOT NULL,
+    record_key_l  VARCHAR NOT NULL,
+    record_key_r  VARCHAR NOT NULL,
+    match_weight  DOUBLE NOT NULL,
+    match_probability DOUBLE,
+    match_class   VARCHAR NOT NULL,          -- match | possible | non_match (the pool)
+    frequency_adjustment DOUBLE,
+    profile       VARCHAR NOT NULL,          -- gamma_<feature>=level;...
+    linked        BOOLEAN
+);
+
+-- Each link: the model snapshot (log2 Bayes factors per comparison level, prior, caps,
+-- thresholds) and the census of every candidate pair by weight (strata and histogram), JSON.
+CREATE TABLE IF NOT EXISTS link_models (
+    run_id        VARCHAR NOT NULL,
+    period        VARCHAR NOT NULL,
+    linked_at     TIMESTAMP NOT NULL,
+    linkage_spec  VARCHAR NOT NULL,
+    model         VARCHAR NOT NULL,
+    strata        VARCHAR NOT NULL,
+    histogram     VARCHAR NOT NULL,
+    pool_population BIGINT,
+    PRIMARY KEY (run_id, period)
+);
+
+-- Review decisions, keyed by partner record ids (they survive key rotations). The latest
+-- decision on a pair is the one in force: match = must-link, distinct = cannot-link,
+-- unsure = none.
+CREATE TABLE IF NOT EXISTS review_decisions (
+    decision_id   VARCHAR PRIMARY KEY,
+    pair_id       VARCHAR NOT NULL,
+    partner_id_l  VARCHAR NOT NULL,
+    partner_record_id_l VARCHAR NOT NULL,
+    partner_id_r  VARCHAR NOT NULL,
+    partner_record_id_r VARCHAR NOT NULL,
+    decision      VARCHAR NOT NULL,          -- match | distinct | unsure
+    decided_by    VARCHAR NOT NULL,
+    decided_at    TIMESTAMP NOT NULL,
+    source        VARCHAR NOT NULL,          -- command | import:<file name>
+    match_weight  DOUBLE,                    -- the pair's weight when decided (if scored)
+    run_id        VARCHAR                    -- the link run whose pairs were on show
+);
+
+-- Random samples of a link's candidate pairs drawn for review (accuracy estimates).
+CREATE TABLE IF NOT EXISTS review_samples (
+    sample_id     VARCHAR PRIMARY KEY,
+    run_id        VARCHAR NOT NULL,
+    period        VARCHAR NOT NULL,
+    drawn_at      TIMESTAMP NOT NULL,
+    drawn_by      VARCHAR NOT NULL,
+    seed          BIGINT NOT NULL,
+    size          BIGINT NOT NULL,
+    design        VARCHAR NOT NULL           -- JSON: thresholds, strata, allocation
+);
+
+CREATE TABLE IF NOT EXISTS review_sample_pairs (
+    sample_id     VARCHAR NOT NULL,
+    pair_id       VARCHAR NOT NULL,
+    record_key_l  VARCHAR NOT NULL,
+    record_key_r  VARCHAR NOT NULL,
+    stratum       INTEGER NOT NULL,
+    match_weight  DOUBLE NOT NULL,
+    match_class   VARCHAR NOT NULL,
+    frequency_adjustment DOUBLE,
+    profile       VARCHAR NOT NULL,
+    linked        BOOLEAN NOT NULL
+);

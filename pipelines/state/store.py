@@ -559,3 +559,115 @@ class StateStore:
             "SELECT run_id, started_at, finished_at, status, periods, code_version, "
             "key_fingerprint FROM runs ORDER BY started_at DESC LIMIT ?", [limit]
         ).df()
+
+    # -- clerical review (docs/review.md) ----------------------------------------------------
+    def replace_review_pairs(self, run_id: str, period: str, pairs: pd.DataFrame,
+                             model: str, strata: str, histogram: str, linkage_spec: str,
+                             pool_population: int) -> None:
+        """Swap in the latest link's review pairs and record its model and weight census
+        (JSON texts: counts, weights and Bayes factors only)."""
+        with self.transaction():
+            self.con.execute("DELETE FROM review_pairs")
+            if len(pairs):
+                insert_frame(self.con, "review_pairs",
+                             pairs.assign(run_id=run_id, period=period), columns=[
+                                 "run_id", "period", "pair_id", "record_key_l", "record_key_r",
+                                 "match_weight", "match_probability", "match_class",
+                                 "frequency_adjustment", "profile", "linked"])
+            self.con.execute(
+                "INSERT OR REPLACE INTO link_models VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, period, now_utc(), linkage_spec, model, strata, histogram,
+                 int(pool_population)])
+
+    def review_pairs(self, *, record_key: str | None = None,
+                     pair_ids: list[str] | None = None) -> pd.DataFrame:
+        """The latest link's review pairs (all, one record's, or the given pair ids)."""
+        sql = "SELECT * FROM review_pairs"
+        params: list[object] = []
+        if record_key is not None:
+            sql += " WHERE record_key_l = ? OR record_key_r = ?"
+            params += [record_key, record_key]
+        elif pair_ids is not None:
+            sql += " WHERE pair_id IN (SELECT unnest(?::VARCHAR[]))"
+            params.append(list(pair_ids))
+        return self.con.execute(sql + " ORDER BY match_weight DESC, pair_id", params).df()
+
+    def link_model(self, run_id: str | None = None) -> dict[str, Any] | None:
+        """A link's model snapshot and census (the latest link, or the latest of `run_id`)."""
+        sql = ("SELECT run_id, period, linked_at, linkage_spec, model, strata, histogram, "
+               "pool_population FROM link_models")
+        params: list[object] = []
+        if run_id is not None:
+            sql += " WHERE run_id = ?"
+            params.append(run_id)
+        rows = self.con.execute(sql + " ORDER BY linked_at DESC LIMIT 1", params).fetchall()
+        if not rows:
+            return None
+        keys = ("run_id", "period", "linked_at", "linkage_spec", "model", "strata",
+                "histogram", "pool_population")
+        return dict(zip(keys, rows[0], strict=True))
+
+    def add_decisions(self, decisions: pd.DataFrame) -> None:
+        """Append review decisions (columns of `review_decisions`)."""
+        if len(decisions):
+            insert_frame(self.con, "review_decisions", decisions,
+                         columns=list(decisions.columns))
+
+    def decisions(self, *, in_force: bool = True) -> pd.DataFrame:
+        """Review decisions: the one in force per pair (the latest), or every one ever made."""
+        sql = "SELECT * FROM review_decisions"
+        if in_force:
+            sql += (" QUALIFY row_number() OVER (PARTITION BY pair_id "
+                    "ORDER BY decided_at DESC, decision_id DESC) = 1")
+        return self.con.execute(sql + " ORDER BY decided_at, decision_id").df()
+
+    def decisions_since_link(self) -> str | None:
+        """The latest linked period when a review decision was made after its last link
+        (the next run links it again), else None."""
+        rows = self.con.execute(
+            "SELECT m.period FROM link_models m WHERE m.linked_at = "
+            "(SELECT max(linked_at) FROM link_models) AND EXISTS (SELECT 1 FROM "
+            "review_decisions d WHERE d.decided_at > m.linked_at) LIMIT 1").fetchall()
+        return rows[0][0] if rows else None
+
+    def add_sample(self, sample: dict[str, Any], pairs: pd.DataFrame) -> None:
+        """Record a review sample and its pairs."""
+        with self.transaction():
+            self.con.execute(
+                "INSERT INTO review_samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [sample["sample_id"], sample["run_id"], sample["period"], now_utc(),
+                 sample["drawn_by"], int(sample["seed"]), int(sample["size"]),
+                 sample["design"]])
+            if len(pairs):
+                insert_frame(self.con, "review_sample_pairs",
+                             pairs.assign(sample_id=sample["sample_id"]), columns=[
+                                 "sample_id", "pair_id", "record_key_l", "record_key_r",
+                                 "stratum", "match_weight", "match_class",
+                                 "frequency_adjustment", "profile", "linked"])
+
+    def samples(self) -> pd.DataFrame:
+        """Every review sample, newest first."""
+        return self.con.execute(
+            "SELECT * FROM review_samples ORDER BY drawn_at DESC, sample_id DESC").df()
+
+    def sample_pairs(self, sample_id: str) -> pd.DataFrame:
+        """The pairs of one review sample."""
+        return self.con.execute(
+            "SELECT * FROM review_sample_pairs WHERE sample_id = ? ORDER BY stratum, "
+            "match_weight DESC, pair_id", [sample_id]).df()
+
+    def record_sources(self, record_keys: list[str]) -> pd.DataFrame:
+        """Where each record's latest version came from: record_key, partner_id,
+        partner_record_id, period, file_sha256, source_row and the file's landing path
+        (`rel_path`, NULL when the ledger has none). Lineage only."""
+        if not self._has_table("record_versions"):
+            return pd.DataFrame(columns=["record_key", "partner_id", "partner_record_id",
+                                         "period", "file_sha256", "source_row", "rel_path"])
+        return self.con.execute(
+            "SELECT v.record_key, v.partner_id, v.partner_record_id, v.period, v.file_sha256, "
+            "v.source_row, f.rel_path FROM (SELECT record_key, partner_id, partner_record_id, "
+            "period, file_sha256, source_row FROM record_versions WHERE record_key IN "
+            "(SELECT unnest(?::VARCHAR[])) QUALIFY row_number() OVER (PARTITION BY record_key "
+            "ORDER BY period DESC, file_sha256) = 1) v LEFT JOIN files f ON "
+            "f.sha256 = v.file_sha256 AND f.partner_id = v.partner_id AND f.period = v.period "
+            "AND f.dataset = 'participants' ORDER BY v.record_key", [list(record_keys)]).df()

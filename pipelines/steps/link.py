@@ -4,24 +4,75 @@ Only records encoded under the current key and the current encoding schema are l
 a key rotation, records known only under an earlier key keep their persons
 (`_keep_old_key_persons`) and the overlap period's twins are counted (`_rotation_counts`).
 The possible matches go to the clerical-review list as similarity profiles, never values.
+
+Review decisions (docs/review.md) in force are passed to clustering as must-link and
+cannot-link constraints on record keys (partner record ids, so they hold across key
+rotations); a person they split or merge says so in the ID history. Each link stores what
+review needs: the scored pairs and a random pool of near-threshold non-matches with their
+gamma levels (`review_pairs`), the model snapshot and the census of every candidate pair by
+weight (`link_models`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from linkage import accuracy
 from linkage.classify import clerical_review
 from linkage.encode import load_encoding_schema
 from linkage.engine import link_records
 from linkage.persons import ID_HISTORY_COLUMNS, assign_person_ids, new_person_ids
+from linkage.review import pair_id
 from linkage.rotation import bridge_overlap, carry_over_persons
 from linkage.spec import LinkSpec
 from pipelines.faults import crash_point
 from pipelines.state import StateStore
 from pipelines.steps.context import RunContext
+from pipelines.workspace import Workspace, WorkspaceError
+
+#: Non-match candidates kept per link, drawn uniformly near the threshold, for review samples.
+POOL_SIZE = 20_000
+
+
+def link_spec(ws: Workspace) -> LinkSpec:
+    """The current linkage spec with the workspace's `[linkage]` thresholds, if set."""
+    spec = LinkSpec.load()
+    fs = spec.fellegi_sunter
+    changes = {name: value for name, value in (
+        ("match_weight_threshold", ws.match_weight_threshold),
+        ("possible_weight_threshold", ws.possible_weight_threshold)) if value is not None}
+    if not changes:
+        return spec
+    fs = dataclasses.replace(fs, **changes)
+    if fs.possible_weight_threshold > fs.match_weight_threshold:
+        raise WorkspaceError(
+            f"{ws.config_path}: [linkage] possible_weight_threshold "
+            f"({fs.possible_weight_threshold:g}) is above the match threshold "
+            f"({fs.match_weight_threshold:g})")
+    return spec.replace(fellegi_sunter=fs)
+
+
+def decision_keys(decisions: pd.DataFrame) -> pd.DataFrame:
+    """Decisions with the record keys of their two records (`record_key_l`, `record_key_r`)."""
+    if decisions is None or decisions.empty:
+        return pd.DataFrame(columns=["decision_id", "decision", "record_key_l",
+                                     "record_key_r"])
+    return decisions.assign(
+        record_key_l=decisions["partner_id_l"] + ":" + decisions["partner_record_id_l"],
+        record_key_r=decisions["partner_id_r"] + ":" + decisions["partner_record_id_r"])
+
+
+def _constraints(decisions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keyed = decision_keys(decisions)
+    cols = ["record_key_l", "record_key_r"]
+    return (keyed.loc[keyed["decision"] == "match", cols],
+            keyed.loc[keyed["decision"] == "distinct", cols])
 
 
 def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dict[str, Any]:
@@ -35,7 +86,7 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
     """
     crash_point("link:start")
     ws, run_id = run.ws, run.run_id
-    spec = LinkSpec.load()
+    spec = link_spec(ws)
     # None when the current key is neither configured nor held: nothing can have been encoded
     # then, and every stored record is linked as before rotation existed
     current_fp = ws.fingerprint_or_none()
@@ -49,9 +100,18 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
         previous = state.crosswalk()[["record_key", "person_id"]]
         rng = np.random.default_rng(seed) if seed is not None else np.random.default_rng()
         lineage = ["record_key", "partner_id", "partner_record_id"]
+        decisions = decision_keys(state.decisions())
+        must_link, cannot_link = _constraints(decisions)
+        result = None
         if len(records):
-            result = link_records(records, spec, keep_pairs="scored")  # matches + review
+            fs = spec.fellegi_sunter
+            plan = accuracy.CensusPlan(
+                accuracy.strata_edges(fs.possible_weight_threshold, fs.match_weight_threshold),
+                pool_size=POOL_SIZE, seed=int(rng.integers(2 ** 31)))
+            result = link_records(records, spec, keep_pairs="scored",  # matches + review
+                                  must_link=must_link, cannot_link=cannot_link, census=plan)
             crosswalk, history = assign_person_ids(result.clusters, previous, rng)
+            history = _review_events(history, previous, crosswalk, decisions)
             crosswalk = crosswalk.merge(records[lineage], on="record_key").merge(
                 result.clusters[["record_key", "cluster_reason"]], on="record_key", how="left")
             pairs = result.pairs
@@ -72,6 +132,8 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
         review = _review_list(pairs)
         state.replace_crosswalk(crosswalk, history, review, run_id)
         state.snapshot_crosswalk(period, run_id)
+        if result is not None:
+            _store_review(state, run_id, period, result, crosswalk, spec)
     summary = {
         "records": len(crosswalk),
         "persons": int(crosswalk["person_id"].nunique()),
@@ -82,12 +144,113 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
         "matches": int((pairs["match_class"] == "match").sum()) if len(pairs) else 0,
         "possible": len(review),
         "id_events": len(history),
+        **_decision_counts(decisions, set(records["record_key"]) if len(records) else set()),
     }
     if current_fp is not None:
         summary.update(_rotation_counts(versions, period, current_fp, crosswalk, previous,
                                         len(kept)))
     crash_point("link:end")
     return summary
+
+
+def _decision_counts(decisions: pd.DataFrame, linked: set[str]) -> dict[str, int]:
+    """Decisions in force that clustering honoured this run, and those waiting for a record
+    that was not linked (e.g. known only under an earlier key)."""
+    active = decisions[decisions["decision"].isin(["match", "distinct"])]
+    both = active["record_key_l"].isin(linked) & active["record_key_r"].isin(linked)
+    return {"review_must_link": int((both & (active["decision"] == "match")).sum()),
+            "review_cannot_link": int((both & (active["decision"] == "distinct")).sum()),
+            "review_waiting": int((~both).sum())}
+
+
+def _review_events(history: pd.DataFrame, previous: pd.DataFrame, crosswalk: pd.DataFrame,
+                   decisions: pd.DataFrame) -> pd.DataFrame:
+    """The ID history with the splits and merges that review decisions caused saying so."""
+    active = decisions[decisions["decision"].isin(["match", "distinct"])]
+    if history.empty or active.empty:
+        return history
+    before = dict(zip(previous["record_key"], previous["person_id"], strict=True))
+    now = dict(zip(crosswalk["record_key"], crosswalk["person_id"], strict=True))
+    history = history.copy()
+    notes: dict[int, list[str]] = {}
+    for row in active.itertuples(index=False):
+        a, b = row.record_key_l, row.record_key_r
+        was_a, was_b, is_a, is_b = before.get(a), before.get(b), now.get(a), now.get(b)
+        if None in (is_a, is_b):
+            continue
+        if row.decision == "distinct" and was_a is not None and was_a == was_b \
+                and is_a != is_b:
+            hit = history.index[(history["event"] == "split_from")
+                                & (history["related_person_id"] == was_a)
+                                & history["person_id"].isin([is_a, is_b])]
+        elif row.decision == "match" and None not in (was_a, was_b) and was_a != was_b \
+                and is_a == is_b:
+            hit = history.index[(history["event"] == "merged_into")
+                                & (history["related_person_id"] == is_a)
+                                & history["person_id"].isin([was_a, was_b])]
+        else:
+            continue
+        for i in hit:
+            notes.setdefault(i, []).append(f"{row.decision_id} ({row.decision})")
+    for i, ids in notes.items():
+        history.loc[i, "reason"] = (f"review decision {', '.join(ids)}: "
+                                    f"{history.loc[i, 'reason']}")
+    return history
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def census_json(frame: pd.DataFrame) -> str:
+    """A census frame as JSON records (infinite stratum edges as null)."""
+    records = frame.to_dict(orient="records")
+    return json.dumps([{k: (_finite(v) if isinstance(v, float) else
+                            v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                       for row in records])
+
+
+def census_frame(text: str) -> pd.DataFrame:
+    """The inverse of :func:`census_json` (null stratum edges back to -inf / +inf)."""
+    frame = pd.DataFrame(json.loads(text))
+    if "lo" in frame:
+        frame["lo"] = frame["lo"].astype(float).fillna(-np.inf)
+        frame["hi"] = frame["hi"].astype(float).fillna(np.inf)
+    return frame
+
+
+def _store_review(state: StateStore, run_id: str, period: str, result: Any,
+                  crosswalk: pd.DataFrame, spec: LinkSpec) -> None:
+    """The link's pairs at or above the possible weight and its non-match pool, with gamma
+    profiles and whether the run linked them; its model snapshot and census."""
+    census = result.census
+    features = result.model.features
+    pairs = pd.concat([result.pairs, census.pool], ignore_index=True) if len(census.pool) \
+        else result.pairs
+    person = dict(zip(crosswalk["record_key"], crosswalk["person_id"], strict=True))
+    if len(pairs):
+        profile = pd.Series("", index=pairs.index)
+        for k, feature in enumerate(features):
+            profile = profile + ("" if k == 0 else ";") + f"{feature}=" + \
+                pairs[feature].astype(int).astype(str)
+        frame = pd.DataFrame({
+            "pair_id": [pair_id(a, b) for a, b in zip(pairs["record_key_l"],
+                                                     pairs["record_key_r"], strict=True)],
+            "record_key_l": pairs["record_key_l"], "record_key_r": pairs["record_key_r"],
+            "match_weight": pairs["match_weight"].astype(float),
+            "match_probability": pairs["match_probability"].astype(float),
+            "match_class": pairs["match_class"].astype(str),
+            "frequency_adjustment": pairs["frequency_adjustment"].astype(float),
+            "profile": profile,
+            "linked": pairs["record_key_l"].map(person).to_numpy()
+                      == pairs["record_key_r"].map(person).to_numpy()})
+    else:
+        frame = pd.DataFrame(columns=["pair_id", "record_key_l", "record_key_r",
+                                      "match_weight", "match_probability", "match_class",
+                                      "frequency_adjustment", "profile", "linked"])
+    state.replace_review_pairs(run_id, period, frame, json.dumps(result.model.snapshot()),
+                               census_json(census.strata), census_json(census.histogram),
+                               spec.version, census.pool_population)
 
 
 def _keep_old_key_persons(old_key: pd.DataFrame, previous: pd.DataFrame,

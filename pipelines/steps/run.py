@@ -31,7 +31,9 @@ def open_run(run: RunContext, reprocess: list[str] | tuple[str, ...] = ()) -> Ru
     """Start a run under the writer lock (the caller holds it).
 
     Removes what a killed run left, finds the pending drops, adds every period a killed run
-    stored but did not publish, and records the run as `running`.
+    stored but did not publish, and, when nothing else is to be done but review decisions
+    were made since the last link, the last linked period (so the decisions take effect), and
+    records the run as `running`.
     """
     ws = run.ws
     targets = reprocess_targets(list(reprocess), ws)  # refuses an unknown partner first
@@ -43,6 +45,9 @@ def open_run(run: RunContext, reprocess: list[str] | tuple[str, ...] = ()) -> Ru
     with StateStore(ws.state_db) as state:
         for period in state.unfinished_periods():  # stored, but never published
             plan.by_period.setdefault(period, [])
+        review_period = state.decisions_since_link()
+        if review_period is not None and not plan.by_period:  # a new period applies them too
+            plan.by_period[review_period] = []
         state.start_run(run.run_id, run.code_version, ws.fingerprint_or_none())
     return plan
 

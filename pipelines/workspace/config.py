@@ -244,6 +244,10 @@ class Workspace:
     query_limits: QueryLimits = field(default_factory=QueryLimits)
     agreements: dict[str, Agreement] = field(default_factory=dict)
     roi: RoiSettings = field(default_factory=RoiSettings)
+    #: `[linkage]` match_weight_threshold / possible_weight_threshold: the match and
+    #: clerical-review thresholds (log2 match weight); None: the linkage spec's
+    match_weight_threshold: float | None = None
+    possible_weight_threshold: float | None = None
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -502,7 +506,32 @@ def load_workspace(root: str | Path) -> Workspace:
         query_limits=_query_limits(config_path, raw.get("query", {})),
         agreements=_agreements(config_path, raw.get("agreements", {}), partner_ids),
         roi=_roi_settings(config_path, raw.get("roi", {})),
+        **_linkage_thresholds(raw.get("linkage", {}), config_path),
     )
+
+
+def _linkage_thresholds(table: Any, config_path: Path) -> dict[str, float]:
+    """`[linkage]`: the match and possible-match (clerical-review) weight thresholds."""
+    if not isinstance(table, dict):
+        raise WorkspaceError(f"{config_path}: [linkage] must be a table")
+    known = ("match_weight_threshold", "possible_weight_threshold")
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise WorkspaceError(f"{config_path}: unknown [linkage] setting(s) "
+                             f"{', '.join(unknown)}; known: {', '.join(known)}")
+    out: dict[str, float] = {}
+    for key in known:
+        if key in table:
+            value = table[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or value != value or abs(value) > 1000:
+                raise WorkspaceError(f"{config_path}: [linkage] {key} must be a number of "
+                                     "bits (a log2 match weight), e.g. -2.0")
+            out[key] = float(value)
+    if len(out) == 2 and out["possible_weight_threshold"] > out["match_weight_threshold"]:
+        raise WorkspaceError(f"{config_path}: [linkage] possible_weight_threshold must not be "
+                             "above match_weight_threshold")
+    return out
 
 
 def _roi_settings(config_path: Path, table: Any) -> RoiSettings:
@@ -701,6 +730,7 @@ def init_workspace(
     raw: dict[str, Any] = {
         "workspace": {"name": root.name, "key_id": key_id, "key_dir": "secrets"},
         "thresholds": {"max_quarantine_share": 0.5, "small_cell": 10},
+        "linkage": _spec_thresholds(),
         "runner": {"kind": "default"},
         "partners": {},
     }
@@ -720,6 +750,15 @@ def init_workspace(
             write_secret_file(key_file, generate_secret(), key_id=key_id)
     _write_config(root, raw)
     return load_workspace(root)
+
+
+def _spec_thresholds() -> dict[str, float]:
+    """The current linkage spec's thresholds, written into a new workspace's `[linkage]`."""
+    from linkage.spec import LinkSpec
+
+    fs = LinkSpec.load().fellegi_sunter
+    return {"match_weight_threshold": float(fs.match_weight_threshold),
+            "possible_weight_threshold": float(fs.possible_weight_threshold)}
 
 
 def add_partner(root: str | Path, partner_id: str, *, name: str = "") -> Workspace:
