@@ -1,8 +1,9 @@
 """The `pathlink` command line: one console script, subcommands named for what a user does.
 
 Each module registers its commands on the one app: `workspace` (init, partners, run, status,
-crosswalk, check, serve), `keys`, `encode`, `release` (query, report, export, dictionary) and
-`demo` (demo, synth).
+crosswalk, check, serve), `keys`, `encode`, `release` (query, report, export, dictionary),
+`review` (clerical review: list, show, decide, import, packet, sample, accuracy, thresholds)
+and `demo` (demo, synth).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 import typer
 
-from pipelines.cli import demo, encode, keys, release, workspace
+from pipelines.cli import demo, encode, keys, release, review, workspace
 
 app = typer.Typer(
     name="pathlink",
@@ -33,7 +34,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for _module in (workspace, keys, encode, release, demo):
+for _module in (workspace, keys, encode, release, review, demo):
     _module.register(app)
 
 

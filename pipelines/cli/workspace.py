@@ -210,6 +210,13 @@ def _print_run_summary(summary: dict) -> None:
         note = rotation_note(link)
         if note:
             console.print(f"{period['period']}: {note}", highlight=False)
+        honoured = link.get("review_must_link", 0) + link.get("review_cannot_link", 0)
+        if honoured or link.get("review_waiting"):
+            console.print(f"{period['period']}: review decisions honoured: "
+                          f"{link.get('review_must_link', 0)} match, "
+                          f"{link.get('review_cannot_link', 0)} distinct"
+                          + (f"; {link['review_waiting']} wait for a record not linked this run"
+                             if link.get("review_waiting") else ""), highlight=False)
     if not summary["periods"]:
         console.print(f"nothing new to process ({summary['unchanged']} files unchanged)")
     for refusal in summary["refused"]:
@@ -235,6 +242,42 @@ STATUS_COLUMNS = ("period", "partner_id", "dataset", "status", "rows_read", "row
 def _fit(text: Any, width: int) -> str:
     text = "" if text is None else str(text)
     return text if len(text) <= width else text[:width - 1] + "~"
+
+
+def review_status_lines(review: dict[str, Any], width: int = 80) -> list[str]:
+    """Clerical review in `status`: pending pairs, decisions, and precision and recall at the
+    match threshold with their intervals and the number of decided pairs they rest on."""
+    import textwrap
+
+    if not review:
+        return []
+    decisions = review["decisions"]
+    notes = [f"review: {review['pending_pairs']} of {review['possible_pairs']} possible "
+             f"matches of the link of {review['period']} await a decision; decisions: "
+             f"{decisions['match']} match, {decisions['distinct']} distinct, "
+             f"{decisions['unsure']} unsure (pathlink review list)"]
+    acc = review.get("accuracy")
+    if acc is None:
+        notes.append("accuracy: not estimated yet (pathlink review sample, then decide the "
+                     "sample's pairs)")
+    else:
+        shown = []
+        for figure in acc["figures"]:
+            if figure["what"].startswith(("pairs at or above the match",
+                                          "records linked")):
+                value = ("not yet estimable" if figure["estimate"] is None else
+                         f"{figure['estimate']:.3f} ({figure['low']:.3f}-{figure['high']:.3f})")
+                what = "at the match threshold" if figure["what"].startswith("pairs") \
+                    else "of linked records"
+                shown.append(f"{figure['measure']} {what} {value}")
+        notes.append(f"accuracy (95% intervals): {'; '.join(shown)}; from {acc['labelled']} "
+                     f"decided of {acc['sample_size']} sampled pairs (sample "
+                     f"{acc['sample_id']}, link of {acc['period']}; pathlink review accuracy)")
+    lines = [""]
+    for note in notes:
+        lines += textwrap.wrap(note, width=width, subsequent_indent="  ",
+                               break_on_hyphens=False)
+    return lines
 
 
 def status_compact(report: dict[str, Any], width: int = 80) -> str:
@@ -275,6 +318,7 @@ def status_compact(report: dict[str, Any], width: int = 80) -> str:
         for note in notes:
             lines += textwrap.wrap(note, width=width, subsequent_indent="  ",
                                    break_on_hyphens=False)
+    lines += review_status_lines(report.get("review") or {}, width)
     if report["runs"]:
         last = report["runs"][0]
         lines += ["", _fit(f"last run: {last['run_id']} {last['status']} "
@@ -350,6 +394,8 @@ def status(
     for period in report["unpublished_periods"]:
         out.print(f"[yellow]period {period}: stored but not yet published[/yellow] "
                   "(an interrupted run; `pathlink run` finishes it)", highlight=False)
+    for line in review_status_lines(report.get("review") or {}, width=out.width):
+        out.print(line, highlight=False, markup=False)
     if report["runs"]:
         runs = Table(title="Recent runs")
         for col in ("run", "started (UTC)", "finished (UTC)", "status", "periods", "code"):

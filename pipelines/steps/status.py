@@ -7,6 +7,7 @@ from typing import Any
 
 from pipelines.state import StateStore
 from pipelines.steps.discover import discover
+from pipelines.steps.review import review_status
 from pipelines.workspace import Workspace
 
 
@@ -41,6 +42,8 @@ def status_report(ws: Workspace, *, as_of: Any = None) -> dict[str, Any]:
 
     return {
         "workspace": str(ws.root),
+        # clerical review: pending pairs, decisions, the accuracy estimate and its basis
+        "review": review_status(ws),
         "files": records(files),
         "pending": [{"file": d.rel_path, "partner_id": d.partner_id, "period": d.period,
                      "dataset": d.dataset} for d in found.pending],
