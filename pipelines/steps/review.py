@@ -356,7 +356,8 @@ def write_packet(ws: Workspace, partner: str, out: Path, *, every: bool = False
     sample pairs without a decision) where either record was encoded on a partner's machine
     (``every``: all its pending pairs), with the other partner's id and the pair's agreement
     profile: per comparison agree / close / disagree / missing, and the weight. Never a value,
-    token or filter, and never the other partner's record id. The partner fills in
+    token or filter, and never another partner's record id (``your_other_record_id`` is filled
+    only when both records are the partner's own). The partner fills in
     ``decision`` (match, distinct or unsure) and ``decided_by`` and sends it back for
     `pathlink review import`."""
     ws.partner(partner)
@@ -389,12 +390,16 @@ def write_packet(ws: Workspace, partner: str, out: Path, *, every: bool = False
         profile = {f"agreement_{c['name']}": category(levels.get(c["feature"], -1),
                                                       int(c["levels"]))
                    for c in snapshot["comparisons"]}
+        other_partner, other_id = _split_key(other)
         rows.append({"pair_id": row["pair_id"], "your_record_id": _split_key(own)[1],
-                     "other_partner": _split_key(other)[0],
-                     "match_weight": round(float(row["match_weight"]), 2), **profile,
-                     "decision": "", "decided_by": ""})
+                     "other_partner": other_partner,
+                     "match_weight": round(float(row["match_weight"]), 2),
+                     # two records of the partner's own (a possible duplicate): both are its own
+                     "your_other_record_id": other_id if other_partner == partner else "",
+                     **profile, "decision": "", "decided_by": ""})
     columns = ["pair_id", "your_record_id", "other_partner", "match_weight",
-               *(f"agreement_{c}" for c in comparisons), "decision", "decided_by"]
+               "your_other_record_id", *(f"agreement_{c}" for c in comparisons), "decision",
+               "decided_by"]
     packet = pd.DataFrame(rows, columns=columns).sort_values(
         ["match_weight", "pair_id"], ascending=[False, True])
     out = Path(out)

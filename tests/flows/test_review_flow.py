@@ -203,6 +203,10 @@ def test_a_packet_for_a_partner_that_encodes_holds_no_value_token_or_filter(
     # its own record ids only; the other side is named by partner, never by record
     own = pd.read_csv(outside, dtype=str)["partner_record_id"]
     assert set(frame["your_record_id"]) <= set(own)
+    # the other record's id only where it is the partner's own too (a possible duplicate)
+    theirs = frame["other_partner"] != "community_college"
+    assert (frame.loc[theirs, "your_other_record_id"] == "").all()
+    assert set(frame.loc[~theirs, "your_other_record_id"]) <= set(own)
     assert set(frame["other_partner"]) <= set(PARTNERS)
     text = packet.read_text()
     raw = pd.concat([pd.read_csv(background / "landing" / p / PERIODS[0] /
