@@ -108,7 +108,9 @@ def report(
     except WorkspaceError as exc:
         fail(str(exc))
     target = out or ws.published_db.parent / "report.html"
-    charts = write_report(ws.published_db, target)
+    from pipelines.steps.review import report_accuracy
+
+    charts = write_report(ws.published_db, target, linkage_accuracy=report_accuracy(ws))
     console.print(f"report written to {target}: {', '.join(charts)}", highlight=False)
 
 def export(

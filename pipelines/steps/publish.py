@@ -13,6 +13,7 @@ from pipelines.faults import crash_point
 from pipelines.records import WAGE_MATCH_TOKENS
 from pipelines.state import StateStore, now_utc
 from pipelines.steps.context import RunContext
+from pipelines.steps.review import report_accuracy
 from pipelines.warehouse.publish import PublishInputs, publish
 from pipelines.warehouse.report import write_report
 
@@ -51,5 +52,6 @@ def publish_release(run: RunContext) -> dict[str, int]:
     crash_point("publish:start")
     counts = publish(publish_inputs(run), run.ws.published_db, warehouse=run.ws.warehouse_db)
     crash_point("publish:replaced")
-    write_report(run.ws.published_db, run.ws.published_db.parent / "report.html")
+    write_report(run.ws.published_db, run.ws.published_db.parent / "report.html",
+                 linkage_accuracy=report_accuracy(run.ws))
     return counts

@@ -533,3 +533,16 @@ def review_status(ws: Workspace) -> dict[str, Any]:
         out["accuracy"] = {k: report[k] for k in ("sample_id", "period", "sample_size",
                                                   "labelled", "figures", "tail")}
     return out
+
+
+def report_accuracy(ws: Workspace) -> dict[str, Any] | None:
+    """The latest review sample's estimate for the report's methods section: the figures,
+    the tail, how many pairs were sampled and decided, the period; None without a sample or
+    a state. Counts and estimates only."""
+    if not ws.state_db.exists():
+        return None
+    report = accuracy_report(ws)
+    if report is None:
+        return None
+    return {k: report[k] for k in ("sample_id", "period", "sample_size", "labelled",
+                                   "figures", "tail")}

@@ -7,6 +7,8 @@ number of earners behind a median); every suppressed bar or cell is hatched grey
 (small cell, complementary, no data sent); suppressed points of a time series are gaps, not
 zeros. The page says which periods the data covers and, when the outcome cohort is empty, why.
 In ``dp`` mode the methods section states the privacy budget and the noise scale.
+The methods section on linkage accuracy shows the clerical-review estimate its caller passes
+(counts and figures only, read from the restricted state; not a table of the release).
 """
 
 from __future__ import annotations
@@ -385,8 +387,42 @@ no complementary suppression is needed.</li>
 </ul>"""
 
 
-def write_report(published_db: str | Path, out_html: str | Path) -> list[str]:
+def linkage_methods(accuracy: dict | None) -> str:
+    """The methods section on linkage accuracy: precision and recall with their intervals and
+    the number of decided pairs they rest on (``pipelines.steps.review.report_accuracy``:
+    counts and estimates only), or that none was estimated yet."""
+    if not accuracy:
+        return """
+<h2>Methods: linkage accuracy</h2>
+<p>Linkage accuracy has not been estimated from reviewed pairs yet (<code>pathlink review
+sample</code>, then decide the sample's pairs).</p>"""
+    rows = []
+    for f in accuracy["figures"]:
+        value = "not yet estimable" if f["estimate"] is None else (
+            f"{f['estimate']:.3f} ({f['low']:.3f} to {f['high']:.3f})")
+        rows.append(f"<tr><td>{_e(f['measure'])}</td><td>{_e(f['what'])}</td>"
+                    f"<td>{_e(value)}</td></tr>")
+    tail = accuracy["tail"]
+    return f"""
+<h2>Methods: linkage accuracy</h2>
+<p>Records are linked into pseudonymous persons by a Fellegi-Sunter model over keyed
+encodings of the identifying fields (docs/linkage.md). Accuracy is estimated
+from a stratified random sample of {int(accuracy['sample_size'])} candidate pairs of the link
+of {_e(accuracy['period'])} (matches, possible matches and non-matches, drawn by match weight so
+the estimate is not biased toward hard cases), of which {int(accuracy['labelled'])} were
+decided by a reviewer. 95% intervals from a Bayesian bootstrap over the strata. Recall counts
+the pairs blocking compared; below {_e(tail['below'])} bits ({int(tail['pairs']):,} pairs)
+the model's own expectation stands in for labels.</p>
+<table><thead><tr><th>measure</th><th>of</th><th>estimate (95% interval)</th></tr></thead>
+<tbody>{''.join(rows)}</tbody></table>"""
+
+
+def write_report(published_db: str | Path, out_html: str | Path, *,
+                 linkage_accuracy: dict | None = None) -> list[str]:
     """Write one self-contained HTML report from the released tables of a published file.
+
+    ``linkage_accuracy``: the review sample's estimate (counts and figures only), for the
+    methods section on linkage accuracy.
 
     Returns:
         Chart titles, in page order.
@@ -481,7 +517,7 @@ median earnings: the number of people employed, whose earnings the median is tak
 rates by exit quarter, a suppressed quarter is a gap in its line.</li>
 <li>Dates are published at month precision; outcomes after exit use quarterly UI wage
 records.</li>
-</ul>"""
+</ul>{linkage_methods(linkage_accuracy)}"""
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "".join(f"<section class='chart'><h3>{_e(t)}</h3>{svg}</section>"
                    for t, svg in charts)

@@ -201,6 +201,15 @@ def test_sample_accuracy_packet_and_status(linked: RunContext, tmp_path: Path) -
 
     text = status_compact(status_report(ws, as_of=AS_OF))
     assert "accuracy (95% intervals): precision at the match threshold" in text
+    # the report's methods section: the figures and how many decided pairs they rest on
+    from pipelines.warehouse.report import linkage_methods
+
+    section = linkage_methods(review.report_accuracy(ws))
+    assert "Methods: linkage accuracy" in section
+    assert f"of which {drawn['size']} were\ndecided" in section
+    assert f"{precision['estimate']:.3f} ({precision['low']:.3f} to" in section
+    assert not [v for v in VALUES if v in section]
+    assert "not been estimated" in linkage_methods(None)
     assert max(len(line) for line in text.splitlines()) <= 80
     # every pair is decided now: the packet is empty; undecide one to see it there
     review.decide(ws, listing["pairs"][0]["pair_id"], "unsure")
