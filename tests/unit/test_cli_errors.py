@@ -63,6 +63,15 @@ def wrong_arguments(ws: Path, tmp: Path) -> dict[tuple[str, ...], list[str]]:
         ("keys", "rewrap"): ["--key-dir", str(tmp), "--key-id", "k"],  # neither option
         ("keys", "rotate"): ["--workspace", missing, "--key-id", "k2"],
         ("keys", "retire"): ["--workspace", str(ws), "--key-id", "cli-test"],  # current key
+        ("review", "list"): ["--workspace", str(ws), "--format", "xml"],
+        ("review", "show"): ["not-a-pair", "--workspace", str(ws)],
+        ("review", "decide"): ["R0123456789AB", "maybe", "--workspace", str(ws)],
+        ("review", "import"): [str(tmp / "nope.csv"), "--workspace", str(ws)],
+        ("review", "packet"): ["--workspace", str(ws), "--partner", "nobody", "-o",
+                               str(tmp / "p.csv")],
+        ("review", "sample"): ["--workspace", str(ws), "--size", "0"],
+        ("review", "accuracy"): ["--workspace", str(ws), "--format", "xml"],
+        ("review", "thresholds"): ["--workspace", missing],
     }
 
 
