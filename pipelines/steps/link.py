@@ -107,7 +107,9 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
             fs = spec.fellegi_sunter
             plan = accuracy.CensusPlan(
                 accuracy.strata_edges(fs.possible_weight_threshold, fs.match_weight_threshold),
-                pool_size=POOL_SIZE, seed=int(rng.integers(2 ** 31)))
+                # its own stream: person ids draw from `rng` exactly as before the census
+                pool_size=POOL_SIZE, seed=int(np.random.default_rng(
+                    None if seed is None else [seed, 1]).integers(2 ** 31)))
             result = link_records(records, spec, keep_pairs="scored",  # matches + review
                                   must_link=must_link, cannot_link=cannot_link, census=plan)
             crosswalk, history = assign_person_ids(result.clusters, previous, rng)
