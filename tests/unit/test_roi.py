@@ -58,6 +58,10 @@ rule by hand.
 
 from __future__ import annotations
 
+import shutil
+import struct
+import subprocess
+
 import duckdb
 import pandas as pd
 import pytest
@@ -393,21 +397,28 @@ def test_counts_nested_in_released_cells_are_checked_by_subtraction():
                       ("roi_employed_q2", ("program", "c", "all"))}
 
 
-@pytest.mark.slow
-def test_report_shows_the_roi_charts_and_no_figure_for_a_suppressed_program(tmp_path):
-    """The report of the mini fixture: the before/after and cost-per-outcome charts, the
-    return table and the methods' limits; yd:mini's bars say why there is no figure."""
+@pytest.fixture(scope="module")
+def roi_report(tmp_path_factory):
+    """The report of the mini fixture's release: (chart titles, the HTML file)."""
     from pipelines.warehouse.report import write_report
 
-    db = tmp_path / "pathlink.duckdb"
+    folder = tmp_path_factory.mktemp("roi_report")
+    db = folder / "pathlink.duckdb"
     con = duckdb.connect(str(db))
     try:
         build_roi_warehouse(con, mini=True)
         d.write_released(con, roi.released_tables(con, threshold=1))
     finally:
         con.close()
-    out = tmp_path / "report.html"
-    charts = write_report(db, out)
+    out = folder / "report.html"
+    return write_report(db, out), out
+
+
+@pytest.mark.slow
+def test_report_shows_the_roi_charts_and_no_figure_for_a_suppressed_program(roi_report):
+    """The report of the mini fixture: the before/after and cost-per-outcome charts, the
+    return table and the methods' limits; yd:mini's bars say why there is no figure."""
+    charts, out = roi_report
     page = out.read_text(encoding="utf-8")
     assert "Median earnings in the year before entry and after exit, by program" in charts
     assert "Cost per outcome by program" in charts
@@ -474,3 +485,22 @@ def test_roi_settings_are_read_and_checked(tmp_path):
     config.write_text(tomli_w.dumps(raw))
     with pytest.raises(WorkspaceError, match=r"\[roi\]"):
         load_workspace(root)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_roi_report_renders_in_headless_chromium(roi_report, tmp_path):
+    """A real browser opens the page with the ROI charts and takes a screenshot."""
+    _charts, out = roi_report
+    shot = tmp_path / "roi_report.png"
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+         "--window-size=1100,3000", f"--screenshot={shot}", out.as_uri()],
+        capture_output=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    header = shot.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", header[16:24]) == (1100, 3000)
+    assert shot.stat().st_size > 50_000  # a blank page compresses to a few kilobytes
