@@ -54,6 +54,7 @@ GOOD: dict[str, str] = {
     "hourly_wage": "21.50", "weekly_hours": "40", "year_quarter": "2025Q3",
     "employer_id": "CT-000123", "wages": "5100.00", "competency": "reading", "score": "3",
     "assessment_date": "2025-03-03", "assessor_role": "instructor",
+    "cost_period": "2025-03", "cost_amount": "12500.00", "cost_category": "training",
 }
 #: Columns given a distinct value per row, so rows do not duplicate each other by accident.
 DISTINCT: dict[str, Callable[[int], str]] = {
