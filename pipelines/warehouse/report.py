@@ -131,7 +131,8 @@ def heatmap_svg(pairs: pd.DataFrame, *, title: str, ids: _Ids, label: object = N
     shown = [float(r.persons) for r in pairs.itertuples(index=False)
              if not r.suppressed and r.partner_a != r.partner_b]
     top_value = max([*shown, 1.0])
-    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{left + cell * size + 20}' "
+    # the column labels run up and to the right at 45 degrees: room for the last one
+    parts = [f"<svg role='img' aria-label='{_e(title)}' width='{left + cell * size + 170}' "
              f"height='{top + cell * size + 20}' xmlns='http://www.w3.org/2000/svg' "
              f"font-family='sans-serif' font-size='11'>", HATCH.format(id=hatch),
              f"<text x='0' y='16' font-weight='bold' font-size='12'>{_e(title)}</text>"]
