@@ -206,19 +206,70 @@ def rotate(
 def retire(
     workspace: WorkspaceOpt,
     key_id: Annotated[str, typer.Option("--key-id", help="The previous key id to retire.")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Retire even though the overlap is not bridged for every partner "
+                        "(says what stays unlinked).")] = False,
 ) -> None:
-    """End a rotation's overlap: drops encoded under KEY_ID are refused from now on."""
-    from pipelines.workspace import WorkspaceError, retire_key
+    """End a rotation's overlap: drops encoded under KEY_ID are refused from now on.
+
+    Refused until every partner with records under KEY_ID has had an overlap period processed
+    under both keys, bridged and published (docs/keys.md, Rotation); --force overrides.
+    """
+    from pipelines.steps.keys import retire_check
+    from pipelines.workspace import WorkspaceError, load_workspace, retire_key
 
     try:
+        check = retire_check(load_workspace(workspace), key_id)
+        if not check.allowed and not force:
+            fail(f"not retiring key '{key_id}': {check.reason}; retiring now would leave "
+                 f"{check.left_behind()}. Pass --force to retire anyway")
         ws = retire_key(workspace, key_id)
     except WorkspaceError as exc:
         fail(str(exc))
+    if not check.allowed:
+        typer.echo(f"warning: retired key '{key_id}' by --force: {check.reason}", err=True)
     typer.echo(f"retired key {key_id}; current key: {ws.key_id}; previous keys: "
                f"{', '.join(ws.previous_key_ids) or 'none'}")
+    typer.echo(f"left unlinked: {check.left_behind()}")
     typer.echo(f"now delete {key_file_path(ws.key_dir, key_id)} and {env_var_name(key_id)} "
-               "at the hub (if present) and ask partners to delete their copies; records "
-               "known only under this key keep their persons but are not linked")
+               "at the hub (if present) and ask partners to delete their copies")
+
+
+@app.command()
+def pin(
+    workspace: WorkspaceOpt,
+    key_id: Annotated[str | None, typer.Option(
+        "--key-id", help="The key id to pin (default: the current key).")] = None,
+    key_fingerprint: Annotated[str | None, typer.Option(
+        "--fingerprint", help="The fingerprint to pin (default: the loaded secret's).")] = None,
+) -> None:
+    """Record the fingerprint a key id's secret must have; runs under another are refused.
+
+    `init` and `keys rotate` pin keys themselves; this is for a workspace made before keys
+    were pinned, or a hub told a key's fingerprint by whoever generated it.
+    """
+    from pipelines.workspace import WorkspaceError, load_workspace, pin_key
+
+    try:
+        ws = load_workspace(workspace)
+        kid = key_id or ws.key_id
+        if kid not in ws.key_ids:
+            raise WorkspaceError(f"key id '{kid}' is not configured in {ws.config_path}")
+        before = ws.pinned_fingerprint(kid)
+        if key_fingerprint is None:
+            loaded = ws.load_secret(kid)  # refused here when it disagrees with a pin
+            key_fingerprint, source = loaded.fingerprint, loaded.source
+        else:
+            source = "--fingerprint"
+        if before is not None and before != key_fingerprint.lower():
+            raise WorkspaceError(
+                f"key '{kid}' is pinned to {before}, not {key_fingerprint.lower()}; a new "
+                "secret needs a new key id (`pathlink keys rotate`)")
+        pin_key(workspace, kid, key_fingerprint)
+    except (WorkspaceError, SecretError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(f"key {kid}: pinned fingerprint {key_fingerprint.lower()} (from {source})"
+               + ("; already pinned" if before else ""))
 
 
 def register(main: typer.Typer) -> None:

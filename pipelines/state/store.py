@@ -92,6 +92,13 @@ class StateStore:
             # When the period was last published (NULL: linked, publish not yet finished).
             self.con.execute(
                 "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP")
+            # A period held back from publishing (docs/operations.md, "A release is only
+            # replaced by a better-founded one"): when, why (nothing_accepted | shrink) and
+            # the reason in words; and the persons of the release published with it.
+            for column, kind in (("held_at", "TIMESTAMP"), ("held_kind", "VARCHAR"),
+                                 ("held_reason", "VARCHAR"), ("persons", "BIGINT")):
+                self.con.execute(
+                    f"ALTER TABLE periods ADD COLUMN IF NOT EXISTS {column} {kind}")
             # How the partner's files were read (a hash of its map, values, sheet and age
             # range) and why the file was processed: new | corrected | map_changed |
             # contract_changed | reprocess_requested (docs/operations.md, Reprocessing).
@@ -178,10 +185,54 @@ class StateStore:
         """
         rows = self.con.execute(
             "SELECT f.period FROM files f LEFT JOIN periods p USING (period) "
-            "GROUP BY f.period HAVING max(p.published_at) IS NULL "
-            "OR max(f.processed_at) > max(p.published_at) ORDER BY f.period"
+            "GROUP BY f.period HAVING (max(p.published_at) IS NULL "
+            "OR max(f.processed_at) > max(p.published_at)) "
+            # held because nothing was accepted, and no file since: nothing to publish
+            "AND NOT coalesce(max(p.held_kind) = 'nothing_accepted' "
+            "AND max(p.held_at) >= max(f.processed_at), false) ORDER BY f.period"
         ).fetchall()
         return [r[0] for r in rows]
+
+    def held_periods(self) -> list[dict[str, Any]]:
+        """Periods held back from publishing, oldest first: period, kind, reason, held_at."""
+        rows = self.con.execute(
+            "SELECT period, held_kind, held_reason, held_at FROM periods "
+            "WHERE held_at IS NOT NULL ORDER BY period").fetchall()
+        return [{"period": p, "kind": k, "reason": r, "held_at": t} for p, k, r, t in rows]
+
+    def hold_period(self, period: str, run_id: str, kind: str, reason: str) -> None:
+        """Record that `period` was linked but its release held back (`kind`: nothing_accepted
+        | shrink); an earlier publication of the period is kept as it was."""
+        self.con.execute(
+            "INSERT INTO periods (period, run_id, processed_at, published_at, held_at, "
+            "held_kind, held_reason) VALUES (?, ?, ?, NULL, ?, ?, ?) ON CONFLICT (period) DO "
+            "UPDATE SET run_id = excluded.run_id, held_at = excluded.held_at, "
+            "held_kind = excluded.held_kind, held_reason = excluded.held_reason",
+            [period, run_id, now_utc(), now_utc(), kind, reason])
+
+    def accepted_rows(self, period: str) -> int:
+        """Rows accepted from the period's current (accepted) files, any run."""
+        row = self.con.execute(
+            "SELECT coalesce(sum(rows_accepted), 0) FROM files WHERE period = ? "
+            "AND status = 'accepted'", [period]).fetchall()[0]
+        return int(row[0])
+
+    def published_persons(self) -> int | None:
+        """Persons in the release last published (recorded at publishing; for a workspace
+        published before that was recorded, its last published period's crosswalk snapshot),
+        or None when nothing was published yet."""
+        rows = self.con.execute(
+            "SELECT period, persons FROM periods WHERE published_at IS NOT NULL "
+            "ORDER BY published_at DESC LIMIT 1").fetchall()
+        if not rows:
+            return None
+        period, persons = rows[0]
+        if persons is not None:
+            return int(persons)
+        row = self.con.execute(
+            "SELECT count(DISTINCT person_id) FROM crosswalk_snapshots WHERE period = ?",
+            [period]).fetchall()[0]
+        return int(row[0])
 
     def known_file(self, sha256: str, partner_id: str, period: str, dataset: str) -> bool:
         row = self.con.execute(
@@ -284,11 +335,13 @@ class StateStore:
             "VALUES (?, ?, ?, NULL)", [period, run_id, now_utc()]
         )
 
-    def mark_published(self, period: str, run_id: str) -> None:
-        """Record that the release including `period` has been swapped in."""
+    def mark_published(self, period: str, run_id: str, persons: int | None = None) -> None:
+        """Record that the release including `period` (with `persons` persons) is swapped in;
+        a hold on the period is lifted."""
         self.con.execute(
-            "UPDATE periods SET published_at = ? WHERE period = ? AND run_id = ?",
-            [now_utc(), period, run_id],
+            "UPDATE periods SET published_at = ?, persons = ?, held_at = NULL, "
+            "held_kind = NULL, held_reason = NULL WHERE period = ? AND run_id = ?",
+            [now_utc(), persons, period, run_id],
         )
 
     # -- encoded records ----------------------------------------------------------------------
@@ -552,6 +605,44 @@ class StateStore:
         return self.con.execute(
             "SELECT source_row, field, rule, severity, action FROM row_issues "
             "WHERE sha256 = ? ORDER BY source_row, field, rule", [sha256]).df()
+
+    def last_run_fingerprint(self) -> str | None:
+        """The key fingerprint the most recent run that recorded one was started under."""
+        rows = self.con.execute(
+            "SELECT key_fingerprint FROM runs WHERE key_fingerprint IS NOT NULL "
+            "ORDER BY started_at DESC LIMIT 1").fetchall()
+        return rows[0][0] if rows else None
+
+    # -- key rotation ---------------------------------------------------------------------------
+    def key_overlap(self, old_fp: str, new_fp: str) -> pd.DataFrame:
+        """Per partner: records stored under `old_fp`, how many of them also under `new_fp`
+        in the same period (the overlap bridged), and whether such a period is published.
+
+        Columns: partner_id, old_records, only_old, bridged, published_periods.
+        """
+        empty = pd.DataFrame(columns=["partner_id", "old_records", "only_old", "bridged",
+                                      "published_periods"])
+        if not self._has_table("record_versions"):
+            return empty
+        return self.con.execute(
+            "WITH old AS (SELECT DISTINCT partner_id, record_key, period FROM record_versions "
+            "  WHERE key_fingerprint = ?), "
+            "new AS (SELECT DISTINCT partner_id, record_key, period FROM record_versions "
+            "  WHERE key_fingerprint = ?), "
+            "pairs AS (SELECT o.partner_id, o.record_key, o.period FROM old o JOIN new n "
+            "  USING (partner_id, record_key, period)), "
+            "published AS (SELECT period FROM periods WHERE published_at IS NOT NULL), "
+            "per_partner AS (SELECT partner_id, count(DISTINCT record_key) AS old_records, "
+            "  count(DISTINCT record_key) FILTER (WHERE record_key NOT IN "
+            "    (SELECT record_key FROM new)) AS only_old FROM old GROUP BY partner_id) "
+            "SELECT p.partner_id, p.old_records, p.only_old, "
+            "  count(DISTINCT b.record_key) FILTER (WHERE b.period IN "
+            "    (SELECT period FROM published)) AS bridged, "
+            "  string_agg(DISTINCT b.period, ',' ORDER BY b.period) FILTER (WHERE b.period IN "
+            "    (SELECT period FROM published)) AS published_periods "
+            "FROM per_partner p LEFT JOIN pairs b USING (partner_id) "
+            "GROUP BY ALL ORDER BY p.partner_id",
+            [old_fp, new_fp]).df()
 
     def runs(self, limit: int = 10) -> pd.DataFrame:
         """The most recent runs, newest first."""

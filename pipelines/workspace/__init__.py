@@ -8,6 +8,7 @@ from pipelines.workspace.config import (
     QUASI_IDENTIFIERS,
     Agreement,
     IntakeLimits,
+    NotifyConfig,
     PartnerConfig,
     QueryLimits,
     ReleaseSettings,
@@ -15,16 +16,18 @@ from pipelines.workspace.config import (
     Workspace,
     WorkspaceError,
     add_partner,
+    enforce_modes,
     init_workspace,
     load_workspace,
     partner_settings,
+    pin_key,
     retire_key,
     rotate_key,
 )
 
 __all__ = [
     "CONFIG_NAME", "PARTNER_ID_RE", "QUASI_IDENTIFIERS", "Agreement", "IntakeLimits",
-    "PartnerConfig", "QueryLimits", "ReleaseSettings", "RoiSettings", "Workspace",
-    "WorkspaceError", "add_partner", "init_workspace", "load_workspace", "partner_settings",
-    "retire_key", "rotate_key",
+    "NotifyConfig", "PartnerConfig", "QueryLimits", "ReleaseSettings", "RoiSettings",
+    "Workspace", "WorkspaceError", "add_partner", "enforce_modes", "init_workspace",
+    "load_workspace", "partner_settings", "pin_key", "retire_key", "rotate_key",
 ]

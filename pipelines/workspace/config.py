@@ -41,6 +41,7 @@ from typing import Any
 import tomli_w
 
 from keys import (
+    KeyMismatchError,
     KeyRing,
     SecretError,
     SharedSecret,
@@ -50,6 +51,7 @@ from keys import (
     validate_key_id,
     write_secret_file,
 )
+from pipelines.workspace import modes
 
 CONFIG_NAME = "pathlink.toml"
 PARTNER_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
@@ -87,6 +89,59 @@ class IntakeLimits:
                 raise WorkspaceError(f"{where}: [limits] {key} must be a positive integer")
             values[key] = value
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Who hears about a run (`[notify]`): a command (run without a shell, the counts-only
+    summary as JSON on its standard input) and/or a webhook on this machine (POSTed the same
+    JSON), on `failure` and/or `success`."""
+
+    command: tuple[str, ...] = ()
+    webhook: str | None = None
+    on: tuple[str, ...] = ("failure", "success")
+    timeout: float = 30.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.command or self.webhook)
+
+    @classmethod
+    def from_config(cls, table: dict[str, Any], where: str) -> NotifyConfig:
+        import shlex
+        from urllib.parse import urlsplit
+
+        known = {"command", "webhook", "on", "timeout"}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise WorkspaceError(f"{where}: unknown [notify] setting(s) {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+        command = table.get("command", ())
+        if isinstance(command, str):
+            command = shlex.split(command)
+        if not isinstance(command, list | tuple) or not all(isinstance(c, str) for c in command):
+            raise WorkspaceError(f"{where}: [notify] command must be a command line or a list "
+                                 "of arguments")
+        webhook = table.get("webhook") or None
+        if webhook is not None:
+            parts = urlsplit(str(webhook))
+            if parts.scheme not in ("http", "https") or parts.hostname not in LOCAL_HOSTS:
+                raise WorkspaceError(
+                    f"{where}: [notify] webhook must be a local http(s) address (host "
+                    f"{', '.join(sorted(LOCAL_HOSTS))}); relay from there to anywhere else")
+        on = table.get("on", ["failure", "success"])
+        if isinstance(on, str):
+            on = [on]
+        if not on or not set(on) <= {"failure", "success"}:
+            raise WorkspaceError(f"{where}: [notify] on must list failure and/or success")
+        timeout = table.get("timeout", 30)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise WorkspaceError(f"{where}: [notify] timeout must be a positive number of "
+                                 "seconds")
+        return cls(tuple(command), str(webhook) if webhook else None, tuple(on), float(timeout))
+
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True)
@@ -248,6 +303,9 @@ class Workspace:
     #: clerical-review thresholds (log2 match weight); None: the linkage spec's
     match_weight_threshold: float | None = None
     possible_weight_threshold: float | None = None
+    landing_group: str | None = None  # landing/ 0750 owned by this group (default: 0700)
+    max_person_drop: float = 0.10  # a release losing more persons than this share is held
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -340,8 +398,32 @@ class Workspace:
             raise WorkspaceError(f"key id '{key_id}' is not configured in {self.config_path}")
         block = self._key_settings(key_id).get("prefect_secret_block")
         if block:
-            return _secret_from_prefect_block(key_id, block)
-        return load_secret(key_id, key_dir=self.key_dir)
+            secret = _secret_from_prefect_block(key_id, block)
+        else:
+            secret = load_secret(key_id, key_dir=self.key_dir)
+        pinned = self.pinned_fingerprint(key_id)
+        if pinned is not None and secret.fingerprint != pinned:
+            raise KeyMismatchError(self.pin_mismatch(key_id, secret.source, secret.fingerprint))
+        return secret
+
+    def pinned_fingerprint(self, key_id: str | None = None) -> str | None:
+        """The fingerprint this workspace recorded for a key id when the key was created or
+        rotated in (`[keys.<id>] fingerprint`, or `[workspace] key_fingerprint` for the
+        current key), or None for a workspace made before keys were pinned."""
+        value = self._key_settings(key_id or self.key_id).get("fingerprint")
+        return str(value).lower() if value else None
+
+    def pin_mismatch(self, key_id: str, source: str, fingerprint: str) -> str:
+        """The one-line refusal of a secret whose fingerprint is not the pinned one."""
+        hint = (f"unset {source.split(':', 1)[1]} to use the key file, or set it to the pinned "
+                "secret" if source.startswith("env:") else
+                "restore the key file that matches" if source.startswith("file:") else
+                "point the Secret block at the pinned secret")
+        return (f"key '{key_id}': the secret loaded from {source} has fingerprint "
+                f"{fingerprint}, but this workspace pinned {self.pinned_fingerprint(key_id)} "
+                f"for it ([keys.{key_id}] in {self.config_path}); nothing was written. "
+                f"{hint[0].upper()}{hint[1:]}; a new secret needs a new key id (`pathlink "
+                "keys rotate`, docs/keys.md)")
 
     def fingerprint_of(self, key_id: str) -> str:
         """A configured key's public fingerprint: from the config (`fingerprint` in
@@ -482,6 +564,11 @@ def load_workspace(root: str | Path) -> Workspace:
         key_dir = root / key_dir
     key_id = ws.get("key_id", "pathlink")
     previous = _previous_key_ids(config_path, key_id, ws.get("previous_key_ids", []))
+    pinned = raw.get("keys", {}).get(key_id, {}).get("fingerprint")
+    if pinned and ws.get("key_fingerprint") and \
+            str(pinned).lower() != str(ws["key_fingerprint"]).lower():
+        raise WorkspaceError(f"{config_path}: [workspace] key_fingerprint and [keys.{key_id}] "
+                             "fingerprint disagree; keep the one the key really has")
     partners = {}
     for partner_id, spec in sorted(raw.get("partners", {}).items()):
         _check_partner_id(partner_id)
@@ -507,6 +594,10 @@ def load_workspace(root: str | Path) -> Workspace:
         agreements=_agreements(config_path, raw.get("agreements", {}), partner_ids),
         roi=_roi_settings(config_path, raw.get("roi", {})),
         **_linkage_thresholds(raw.get("linkage", {}), config_path),
+        landing_group=_landing_group(config_path, ws.get("landing_group")),
+        max_person_drop=_share(config_path, "max_person_drop",
+                               thresholds.get("max_person_drop", 0.10)),
+        notify=NotifyConfig.from_config(raw.get("notify", {}), str(config_path)),
     )
 
 
@@ -649,6 +740,26 @@ def _agreements(config_path: Path, table: Any,
     return out
 
 
+def _landing_group(config_path: Path, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise WorkspaceError(f"{config_path}: [workspace] landing_group must be a group name")
+    try:
+        modes.group_id(value)
+    except KeyError:
+        raise WorkspaceError(f"{config_path}: [workspace] landing_group '{value}' is not a "
+                             "group on this machine") from None
+    return value
+
+
+def _share(config_path: Path, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise WorkspaceError(f"{config_path}: [thresholds] {name} must be a share between 0 "
+                             "and 1, e.g. 0.1")
+    return float(value)
+
+
 def _previous_key_ids(config_path: Path, key_id: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, list):
         raise WorkspaceError(f"{config_path}: [workspace] previous_key_ids must be a list of "
@@ -706,7 +817,8 @@ def _with_example_maps(text: str, raw: dict[str, Any]) -> str:
 def _write_config(root: Path, raw: dict[str, Any]) -> None:
     path = root / CONFIG_NAME
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_bytes(_with_example_maps(tomli_w.dumps(raw), raw).encode())
+    with modes.open_private(tmp, "wb") as fh:
+        fh.write(_with_example_maps(tomli_w.dumps(raw), raw).encode())
     os.replace(tmp, path)
 
 
@@ -737,19 +849,77 @@ def init_workspace(
     for partner_id in partners or []:
         _check_partner_id(partner_id)
         raw["partners"][partner_id] = dict(partner_profiles.get(partner_id, {}))
-    for sub in ("landing", "published"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    for sub in ("state", "secrets"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        os.chmod(root / sub, 0o700)
-    for partner_id in raw["partners"]:
-        (root / "landing" / partner_id).mkdir(exist_ok=True)
-    if not os.environ.get(env_var_name(key_id)):
-        key_file = root / "secrets" / f"{key_id}.key"
-        if not key_file.exists():
-            write_secret_file(key_file, generate_secret(), key_id=key_id)
-    _write_config(root, raw)
-    return load_workspace(root)
+    with modes.private_umask():
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in ("landing", "published", "state", "secrets"):
+            (root / sub).mkdir(exist_ok=True)
+        for partner_id in raw["partners"]:
+            (root / "landing" / partner_id).mkdir(exist_ok=True)
+        if not os.environ.get(env_var_name(key_id)):
+            key_file = root / "secrets" / f"{key_id}.key"
+            if not key_file.exists():
+                write_secret_file(key_file, generate_secret(), key_id=key_id)
+        # the key is pinned: a run whose secret has another fingerprint is refused
+        fingerprint = _loaded_fingerprint(key_id, root / "secrets")
+        if fingerprint:
+            raw["keys"] = {key_id: {"fingerprint": fingerprint}}
+        _write_config(root, raw)
+    ws = load_workspace(root)
+    enforce_modes(ws)
+    return ws
+
+
+def _loaded_fingerprint(key_id: str, key_dir: Path) -> str | None:
+    """The fingerprint of the secret a key id loads to here (env var, then key file); for an
+    encrypted key file without its passphrase, the fingerprint the file records."""
+    try:
+        return load_secret(key_id, key_dir=key_dir).fingerprint
+    except SecretError:
+        path = key_dir / f"{key_id}.key"
+        if path.is_file():
+            from keys import read_key_file_info
+
+            try:
+                return read_key_file_info(path).fingerprint
+            except SecretError:
+                return None
+        return None
+
+
+def pin_key(root: str | Path, key_id: str, fingerprint: str) -> Workspace:
+    """Record `fingerprint` as the one the secret of `key_id` must have (`[keys.<id>]`)."""
+    workspace = load_workspace(root)
+    if key_id not in workspace.key_ids:
+        raise WorkspaceError(f"key id '{key_id}' is not configured in {workspace.config_path}")
+    if not _FINGERPRINT_RE.match(fingerprint.lower()):
+        raise WorkspaceError("a key fingerprint is 32 lowercase hex digits")
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in workspace.raw.items()}
+    keys_table = {k: dict(v) for k, v in raw.get("keys", {}).items()}
+    keys_table.setdefault(key_id, {})["fingerprint"] = fingerprint.lower()
+    raw["keys"] = keys_table
+    _write_config(workspace.root, raw)
+    return load_workspace(workspace.root)
+
+
+def enforce_modes(ws: Workspace) -> list[Path]:
+    """The workspace's modes (docs/operations.md, "File modes"): the root 0711, `landing/`
+    0700 (0750 with `landing_group`), `published/` 0755 with 0644 files, and everything else
+    Pathlink keeps there (config, state/, secrets/, ...) 0600 files in 0700 folders.
+
+    Returns:
+        What had to change (a workspace made before modes were enforced, or touched by hand).
+    """
+    root = ws.root
+    changed = [root] if modes.chmod_if(root, modes.ROOT_DIR) else []
+    changed += modes.secure_landing(ws.landing, ws.landing_group)
+    changed += modes.open_release(ws.published_db.parent)
+    for folder in {ws.state_dir, ws.key_dir}:  # only Pathlink's own: never a user's files
+        if folder.parent == root:
+            changed += modes.tighten_tree(folder)
+    for path in (ws.config_path,):
+        if path.is_file() and modes.chmod_if(path, modes.PRIVATE_FILE):
+            changed.append(path)
+    return changed
 
 
 def _spec_thresholds() -> dict[str, float]:
@@ -770,7 +940,9 @@ def add_partner(root: str | Path, partner_id: str, *, name: str = "") -> Workspa
     if partner_id in raw["partners"]:
         raise WorkspaceError(f"partner '{partner_id}' is already registered")
     raw["partners"][partner_id] = {"name": name} if name else {}
-    (workspace.landing / partner_id).mkdir(parents=True, exist_ok=True)
+    with modes.private_umask():
+        (workspace.landing / partner_id).mkdir(parents=True, exist_ok=True)
+    modes.secure_landing(workspace.landing, workspace.landing_group)
     _write_config(workspace.root, raw)
     return load_workspace(workspace.root)
 
@@ -831,13 +1003,22 @@ def rotate_key(root: str | Path, new_key_id: str, *, fingerprint: str | None = N
     rotated = Workspace(**{**workspace.__dict__, "raw": raw, "key_id": new_key_id,
                            "previous_key_ids": tuple(ws_table["previous_key_ids"])})
     try:
-        new_fp = rotated.fingerprint_of(new_key_id)
+        new_fp: str | None = rotated.fingerprint_of(new_key_id)
         clash = [k for k in workspace.key_ids if _fingerprint_or_none(workspace, k) == new_fp]
     except SecretError:
-        clash = []  # e.g. an encrypted key file without its passphrase: checked at use
+        # e.g. an encrypted key file without its passphrase: the fingerprint it records
+        new_fp = None if new_settings else _loaded_fingerprint(new_key_id, workspace.key_dir)
+        clash = []
     if clash:
         raise WorkspaceError(f"key id '{new_key_id}' holds the same secret as '{clash[0]}'; a "
                              "rotation needs a new secret")
+    # both keys pinned: a run whose secret for either id has another fingerprint is refused
+    pins = {old_id: _fingerprint_or_none(workspace, old_id), new_key_id: new_fp}
+    for kid, fp in pins.items():
+        if fp and not keys_table.get(kid, {}).get("fingerprint"):
+            keys_table.setdefault(kid, {})["fingerprint"] = fp
+    if keys_table:
+        raw["keys"] = keys_table
     _write_config(workspace.root, raw)
     return load_workspace(workspace.root)
 

@@ -72,6 +72,7 @@ def wrong_arguments(ws: Path, tmp: Path) -> dict[tuple[str, ...], list[str]]:
         ("review", "sample"): ["--workspace", str(ws), "--size", "0"],
         ("review", "accuracy"): ["--workspace", str(ws), "--format", "xml"],
         ("review", "thresholds"): ["--workspace", missing],
+        ("keys", "pin"): ["--workspace", str(ws), "--fingerprint", "0" * 32],  # pinned: other
     }
 
 
