@@ -41,12 +41,23 @@ for _module in (workspace, keys, encode, release, review, demo):
 def run_cli(argv: Sequence[str] | None = None) -> int:
     """Run one `pathlink` command and return its exit code.
 
-    A user error (an unknown option, a missing or malformed argument) prints one line,
+    Every command runs under umask 077 (docs/operations.md, "File modes"). A user error (an
+    unknown option, a missing or malformed argument) prints one line,
     `error: <what> (see `<command> --help`)`, and returns 2; an unexpected exception prints its
     type only (its text may hold personal data; `PATHLINK_DEBUG=1` shows the traceback) and
     returns 1. Never a traceback by default.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    # whatever a command writes is its owner's only, unless opened on purpose (restored after,
+    # for a caller that runs commands in-process)
+    umask = os.umask(0o077)
+    try:
+        return _run(args)
+    finally:
+        os.umask(umask)
+
+
+def _run(args: list[str]) -> int:
     try:
         result = app(args=args, prog_name="pathlink", standalone_mode=False)
     except typer.Exit as exc:

@@ -15,6 +15,7 @@ import typer
 from pipelines.cli._common import WorkspaceOpt, console, fail
 from pipelines.warehouse import dictionary
 from pipelines.workspace import WorkspaceError, load_workspace
+from pipelines.workspace.modes import for_evaluators
 
 AgreementOpt = Annotated[str, typer.Option(
     "--agreement", "-a", help="The data-sharing agreement ([agreements.<id>]) this is under.")]
@@ -111,6 +112,7 @@ def report(
     from pipelines.steps.review import report_accuracy
 
     charts = write_report(ws.published_db, target, linkage_accuracy=report_accuracy(ws))
+    for_evaluators(target)  # released figures only: readable by evaluators (0644)
     console.print(f"report written to {target}: {', '.join(charts)}", highlight=False)
 
 def export(
@@ -124,13 +126,17 @@ def export(
 
     if fmt not in ("csv", "parquet"):
         fail(f"unknown --format '{fmt}'; use csv or parquet", code=2)
+    made = not out.exists()
     try:
         ws = _published(workspace)
         written = access.export(ws, agreement, out, fmt)
     except (WorkspaceError, ValueError) as exc:
         fail(str(exc))
     for path in written:
+        for_evaluators(path)  # released relations only: for evaluators (0644)
         typer.echo(str(path))
+    if made:
+        for_evaluators(out)
 
 
 def dictionary_command(
@@ -143,6 +149,7 @@ def dictionary_command(
     else:
         try:
             written = dictionary.write_dictionary(output)
+            for_evaluators(written)  # documentation for evaluators (0644)
         except OSError as exc:
             fail(f"cannot write {output}: {exc.strerror or type(exc).__name__}")
         typer.echo(f"wrote {written}", err=True)

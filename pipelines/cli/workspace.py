@@ -129,11 +129,23 @@ def run(
              "repeatable.")] = None,
     timings: Annotated[Path | None, typer.Option(
         help="Write the seconds each stage took (JSON, no data) to this file.")] = None,
+    allow_shrink: Annotated[bool, typer.Option(
+        "--allow-shrink", help="Publish even when nothing was accepted or the release would "
+                               "lose more persons than [thresholds] max_person_drop.")] = False,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List what would be processed and why; read, write and publish "
+                          "nothing.")] = False,
 ) -> None:
     """Process every period in landing/ not yet processed, oldest first.
 
     A drop read under a partner map or contract version that has changed since is processed
     again by itself; --reprocess forces it. Both are recorded in the ledger.
+
+    A release is only replaced by a better-founded one: a period in which nothing was
+    accepted, or a release that would lose more persons than [thresholds] max_person_drop,
+    is not published and the run exits with status 1 (--allow-shrink publishes anyway).
+    A secret whose fingerprint is not the one pinned for its key id stops the run before
+    anything is written.
 
     Only one run at a time may write a workspace: a second one exits with an error, or waits
     up to --wait seconds for the first to finish.
@@ -149,11 +161,16 @@ def run(
             date.fromisoformat(as_of)
         except ValueError:
             fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'", code=2)
+    if dry_run:
+        _dry_run(workspace, date.fromisoformat(as_of) if as_of else date.today(),
+                 reprocess or [])
+        return
     show = console.is_terminal if progress is None else progress
     clock = StageClock()
     try:
         ws = load_workspace(workspace)
         reprocess_targets(reprocess or [], ws)
+        _keys_or_stop(ws)  # a wrong secret stops here: before any server starts or write
         api = start_api(ws.prefect_api_url)  # the server starts while the flows import
         try:
             from pipelines.orchestration.flows import run_workspace
@@ -162,7 +179,7 @@ def run(
             with (RunProgress(console) if show else contextlib.nullcontext(),
                   progress_events.listening(clock)):
                 summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
-                                        reprocess=reprocess or [])
+                                        reprocess=reprocess or [], allow_shrink=allow_shrink)
         finally:
             api.close()
     except (WorkspaceError, StateLocked) as exc:
@@ -170,7 +187,60 @@ def run(
     if timings is not None:
         clock.write(timings)
     _print_run_summary(summary)
-    if summary["refused"]:
+    if summary["refused"] or summary.get("held"):
+        raise typer.Exit(1)
+
+
+def _keys_or_stop(ws: Any) -> None:
+    """The pinned-key check before the flow starts (the flow checks again, for scheduled
+    runs): a wrong secret is one line, and `[notify]` hears of it."""
+    from pipelines.steps.keys import KeyPinError, check_keys
+    from pipelines.steps.notify import FAILURE, notify, summary_payload
+
+    try:
+        for note in check_keys(ws):
+            console.print(note, highlight=False)
+    except KeyPinError as exc:
+        for problem in notify(ws, summary_payload(ws, None, status=FAILURE, error=str(exc))):
+            console.print(f"warning: {problem}", highlight=False)
+        raise
+
+
+def _dry_run(workspace: Path, as_of: date, reprocess: list[str]) -> None:
+    """`run --dry-run`: what a run would process now and why (nothing read or written)."""
+    import textwrap
+
+    from pipelines.steps.run import preview_run
+
+    try:
+        preview = preview_run(load_workspace(workspace), as_of, reprocess)
+    except WorkspaceError as exc:
+        fail(str(exc))
+
+    def say(text: str) -> None:
+        for line in textwrap.wrap(text, width=80, subsequent_indent="  ",
+                                  break_on_hyphens=False) or [""]:
+            typer.echo(line)
+
+    say(f"dry run of {preview['workspace']}: nothing is read, written or published")
+    files = sum(len(p["files"]) for p in preview["periods"])
+    say(f"would process {len(preview['periods'])} period(s), {files} file(s), oldest first:"
+        if preview["periods"] else "nothing to process")
+    for period in preview["periods"]:
+        for item in period["files"]:
+            say(f"  {period['period']}  {item['file']}: {item['explained']}")
+        if period["finish"] and not period["files"]:
+            say(f"  {period['period']}  (no new file) stored but not yet published: "
+                "would be linked and published")
+    for hold in preview["held"]:
+        kind = "retried by the next run" if hold["period"] in {
+            p["period"] for p in preview["periods"]} else "kept until a file for it arrives"
+        say(f"held {hold['period']} ({kind}): {hold['reason']}")
+    for refusal in preview["refused"]:
+        say(f"would refuse: {refusal['reason']}")
+    say(f"{preview['unchanged']} file(s) unchanged since processed")
+    if preview["key_problem"]:
+        say(f"the run would stop before writing anything: {preview['key_problem']}")
         raise typer.Exit(1)
 
 def run_summary_text(summary: dict, width: int = 80) -> list[str]:
@@ -221,18 +291,60 @@ def _print_run_summary(summary: dict) -> None:
         console.print(f"nothing new to process ({summary['unchanged']} files unchanged)")
     for refusal in summary["refused"]:
         console.print(f"[yellow]refused:[/yellow] {refusal['reason']}", highlight=False)
+    for hold in summary.get("held", []):
+        console.print(f"[red]not published:[/red] {hold['reason']}", highlight=False)
+    if summary.get("waiting"):
+        console.print(f"waiting for the next run (after the held period): "
+                      f"{', '.join(summary['waiting'])}", highlight=False)
 
-def crosswalk(workspace: WorkspaceOpt) -> None:
-    """Print the restricted crosswalk (partner record -> person) as CSV on stdout."""
+def crosswalk(
+    workspace: WorkspaceOpt,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write to this file (created 0600) instead of standard output.")
+    ] = None,
+) -> None:
+    """Print the restricted crosswalk (partner record -> person) as CSV.
+
+    Restricted: it ties each partner's record ids to person ids. -o FILE writes it with
+    mode 0600; on standard output it warns when a terminal would see it, and a file the
+    shell redirected it to is set to 0600.
+    """
+    import contextlib
+    import os
+    import stat
+
     from pipelines.state import StateStore
+    from pipelines.workspace.modes import open_private
 
     try:
         ws = load_workspace(workspace)
+        if not ws.state_db.is_file():
+            raise WorkspaceError(f"no crosswalk in {ws.root} yet; `pathlink run --workspace "
+                                 f"{ws.root}` links the drops first")
     except WorkspaceError as exc:
         fail(str(exc))
     with StateStore(ws.state_db) as state:
-        frame = state.crosswalk()
-    frame[["partner_id", "partner_record_id", "person_id"]].to_csv(sys.stdout, index=False)
+        frame = state.crosswalk()[["partner_id", "partner_record_id", "person_id"]]
+    if out is not None:
+        try:
+            with open_private(out, "w", encoding="utf-8", newline="") as fh:
+                frame.to_csv(fh, index=False)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or type(exc).__name__}")
+        typer.echo(f"wrote {out} (mode 0600): {len(frame)} records; restricted: keep it "
+                   "with the analyst", err=True)
+        return
+    if sys.stdout.isatty() or sys.stderr.isatty():
+        typer.echo("warning: the crosswalk is restricted (partner record ids -> person ids); "
+                   "prefer `pathlink crosswalk -o FILE`, which writes it with mode 0600",
+                   err=True)
+    with contextlib.suppress(OSError, ValueError):  # stdout without a descriptor (a test)
+        info = os.fstat(sys.stdout.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            os.fchmod(sys.stdout.fileno(), 0o600)
+            typer.echo("note: the file standard output goes to was readable by others; its "
+                       "mode is now 0600", err=True)
+    frame.to_csv(sys.stdout, index=False)
 
 STATUS_COLUMNS = ("period", "partner_id", "dataset", "status", "rows_read", "rows_accepted",
                   "rows_quarantined", "quarantined_by_rule", "processed_at", "published_at",
@@ -517,6 +629,9 @@ def check(
             if partner is not None:
                 partner_config = ws.partner(partner)
             limits = ws.limits
+            from pipelines.steps.keys import check_keys
+
+            check_keys(ws, pin_unpinned=False)  # a wrong secret stops here, before any write
         except WorkspaceError as exc:
             fail(str(exc))
     if engine not in ingest.ENGINES:

@@ -26,12 +26,18 @@ from pipelines.orchestration.tasks import (
     ingest_partner,
     link,
     publish_release,
+    safe_failure,
     wait_reports,
     warm_up_helper,
 )
 from pipelines.state import writer_lock
 from pipelines.steps.context import RunContext, new_run_id
+from pipelines.steps.guard import NOTHING_ACCEPTED, release_guard
+from pipelines.steps.keys import check_keys
+from pipelines.steps.notify import FAILURE, SUCCESS, notify, summary_payload
 from pipelines.steps.run import close_run, mark_linked, mark_published, open_run
+from pipelines.workspace import enforce_modes
+from pipelines.workspace.modes import private_umask
 
 
 def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str, Any]]:
@@ -70,10 +76,13 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
 
 @flow(name="process-period", flow_run_name="period-{period}")
 def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id: str,
-                as_of: date, seed: int | None = None) -> dict[str, Any]:
+                as_of: date, seed: int | None = None,
+                allow_shrink: bool = False) -> dict[str, Any]:
     """Ingest every partner's drop for one period (concurrently), then link and publish.
 
-    Also called with no drops for a period a killed run stored but did not publish.
+    Also called with no drops for a period a killed run stored but did not publish. The
+    release is held back (`held`) when nothing was accepted or it would lose more persons
+    than `[thresholds] max_person_drop` allows, unless `allow_shrink`.
     """
     run = RunContext.load(workspace, run_id, as_of)
     outcomes = ingest_drops(run, drops)
@@ -82,20 +91,27 @@ def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id
     progress.emit("linked", period=period, records=linked.get("records", 0),
                   persons=linked.get("persons", 0))
     crash_point("period:linked")
+    hold = release_guard(run, period, outcomes, int(linked.get("persons", 0)),
+                         allow_shrink=allow_shrink)
+    if hold is not None:
+        get_run_logger().warning("not published: %s", hold.reason)
+        return {"period": period, "drops": outcomes, "link": linked, "published": {},
+                "held": hold.as_dict()}
     mark_linked(run, period)
     with progress.stage("publish"):
         published = publish_release(run)
     crash_point("period:published")
     # Only now is the period done: a run killed before this line links and publishes it again.
-    mark_published(run, period)
+    mark_published(run, period, int(linked.get("persons", 0)))
     progress.emit("published", period=period)
-    return {"period": period, "drops": outcomes, "link": linked, "published": published}
+    return {"period": period, "drops": outcomes, "link": linked, "published": published,
+            "held": None}
 
 
 @flow(name="pathlink-monthly", log_prints=False)
 def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = None,
-                 wait_seconds: float = 0.0,
-                 reprocess: list[str] | None = None) -> dict[str, Any]:
+                 wait_seconds: float = 0.0, reprocess: list[str] | None = None,
+                 allow_shrink: bool = False) -> dict[str, Any]:
     """Process every period in landing/ that is not yet processed, oldest first.
 
     Args:
@@ -105,16 +121,48 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         wait_seconds: how long to wait for another run's writer lock.
         reprocess: `PARTNER` or `PARTNER/YYYY-MM` whose drops are processed again even
             though unchanged (recorded in the ledger's `reprocessed` table).
+        allow_shrink: publish even a release with nothing new accepted or fewer persons
+            than `[thresholds] max_person_drop` allows (docs/operations.md).
+
+    Everything runs under umask 077. A secret whose fingerprint is not the pinned one stops
+    the run before anything is written; `[notify]` hears of success and failure.
     """
     progress.emit("flow-started", at=time.perf_counter())
     FLOW_PROCESS.set()
     as_of_date = date.fromisoformat(as_of) if as_of else date.today()
-    run = RunContext.load(workspace, new_run_id(as_of_date), as_of_date)
-    ws = run.ws
+    with private_umask():
+        run = RunContext.load(workspace, new_run_id(as_of_date), as_of_date)
+        try:
+            summary = _monthly(run, seed, wait_seconds, reprocess or [], allow_shrink)
+        except Exception as exc:
+            _notify(run, summary_payload(run.ws, None, status=FAILURE,
+                                         error=safe_failure(exc), run_id=run.run_id))
+            raise
+        held = summary["held"]
+        _notify(run, summary_payload(
+            run.ws, summary, status=FAILURE if held else SUCCESS,
+            error="; ".join(h["reason"] for h in held) or None))
+    return summary
+
+
+def _notify(run: RunContext, payload: dict[str, Any]) -> None:
+    for problem in notify(run.ws, payload):
+        get_run_logger().warning("%s", problem)
+
+
+def _monthly(run: RunContext, seed: int | None, wait_seconds: float, reprocess: list[str],
+             allow_shrink: bool) -> dict[str, Any]:
+    ws, as_of_date = run.ws, run.as_of
     logger = get_run_logger()
+    for note in check_keys(ws):  # before anything is written: the lock file included
+        logger.info("%s", note)
     with writer_lock(ws.state_dir, wait_seconds=wait_seconds):
+        changed = enforce_modes(ws)
+        if changed:
+            logger.warning("tightened the modes of %d workspace files and folders "
+                           "(docs/operations.md, File modes)", len(changed))
         with progress.stage("discover"):
-            plan = open_run(run, reprocess or [])
+            plan = open_run(run, reprocess)
         if plan.interrupted:
             logger.warning("resuming after interrupted run(s): %s", ", ".join(plan.interrupted))
         for refusal in plan.discovery.refused:
@@ -122,28 +170,38 @@ def monthly_flow(workspace: str, as_of: str | None = None, seed: int | None = No
         progress.emit("discovered", drops=len(plan.discovery.pending),
                       periods=len(plan.by_period))
         results = []
+        covered = plan.periods
         status = "failed"
         try:
             if plan.by_period:
                 with ingest_runner(ws) as task_runner:
                     process_period = period_flow.with_options(task_runner=task_runner)
                     for period in plan.periods:
-                        results.append(process_period(str(ws.root), period,
-                                                      plan.by_period[period], run.run_id,
-                                                      as_of_date, seed))
+                        result = process_period(str(ws.root), period, plan.by_period[period],
+                                                run.run_id, as_of_date, seed, allow_shrink)
+                        results.append(result)
+                        held = result.get("held")
+                        if held and held["kind"] != NOTHING_ACCEPTED:
+                            # later periods would build on the shrunken state: they wait
+                            covered = [r["period"] for r in results]
+                            break
             status = "completed"
         finally:
-            close_run(run, status, plan.periods)
+            close_run(run, status, covered)
+    processed = {r["period"] for r in results}
     summary = {"run_id": run.run_id, "periods": results, "refused": plan.discovery.refused,
-               "unchanged": plan.discovery.unchanged}
+               "unchanged": plan.discovery.unchanged,
+               "held": [r["held"] for r in results if r.get("held")],
+               "waiting": [p for p in plan.periods if p not in processed]}
     create_markdown_artifact(key="pathlink-run-summary", markdown=run_summary_markdown(summary),
                              description=f"Pathlink run {run.run_id}: counts only, no PII")
     return summary
 
 
 def run_workspace(workspace: str | Path, *, as_of: str | None = None, seed: int | None = None,
-                  wait_seconds: float = 0.0,
-                  reprocess: list[str] | None = None) -> dict[str, Any]:
+                  wait_seconds: float = 0.0, reprocess: list[str] | None = None,
+                  allow_shrink: bool = False) -> dict[str, Any]:
     """Run the monthly flow (used by the CLI and tests)."""
     return monthly_flow(str(Path(workspace).resolve()), as_of=as_of, seed=seed,
-                        wait_seconds=wait_seconds, reprocess=list(reprocess or []))
+                        wait_seconds=wait_seconds, reprocess=list(reprocess or []),
+                        allow_shrink=allow_shrink)

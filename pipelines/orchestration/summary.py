@@ -34,6 +34,10 @@ def run_summary_markdown(summary: dict[str, Any]) -> str:
             lines.append("")
     for refusal in summary["refused"]:
         lines.append(f"- refused: {refusal['file']}")
+    for hold in summary.get("held", []):
+        lines.append(f"- **not published**: {hold['reason']}")
+    if summary.get("waiting"):
+        lines.append(f"- waiting for the next run: {', '.join(summary['waiting'])}")
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pipelines.ingest import FileRejected
 from pipelines.orchestration import progress
+from pipelines.state import StateLocked
 from pipelines.steps import ingest as ingest_steps
 from pipelines.steps import link as link_steps
 from pipelines.steps import publish as publish_steps
@@ -155,7 +156,7 @@ def _log_outcome(outcome: DropOutcome) -> None:
 
 def safe_failure(exc: Exception) -> str:
     """A failure message fit for logs and Prefect states: our own messages carry no values."""
-    if isinstance(exc, (StageError, FileRejected, WorkspaceError)):
+    if isinstance(exc, (StageError, FileRejected, WorkspaceError, StateLocked)):
         return str(exc)
     return f"{type(exc).__name__} (details withheld: may contain personal data)"
 

@@ -98,15 +98,17 @@ def _why(state: StateStore, ws: Workspace, ref: Any, sha: str,
 
 
 def discover(ws: Workspace, as_of: date,
-             reprocess: list[tuple[str, str | None]] | None = None) -> Discovery:
+             reprocess: list[tuple[str, str | None]] | None = None, *,
+             state_db: Path | None = None) -> Discovery:
     """Find every drop in landing/ to process (new, corrected, read under a partner map or
     contract version that has changed since, or asked for with `reprocess`); refuse what
-    cannot be a valid drop."""
+    cannot be a valid drop. `state_db` replaces the workspace's ledger (a dry run on a
+    workspace that has none yet uses an empty one elsewhere)."""
     found = Discovery()
     if not ws.landing.is_dir():
         return found
     files, found.refused = landing_files(ws.landing)
-    with StateStore(ws.state_db) as state:
+    with StateStore(state_db or ws.state_db) as state:
         for path in files:
             rel = path.relative_to(ws.landing).as_posix()
             try:

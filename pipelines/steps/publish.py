@@ -16,6 +16,7 @@ from pipelines.steps.context import RunContext
 from pipelines.steps.review import report_accuracy
 from pipelines.warehouse.publish import PublishInputs, publish
 from pipelines.warehouse.report import write_report
+from pipelines.workspace.modes import open_release
 
 
 def publish_inputs(run: RunContext) -> PublishInputs:
@@ -54,4 +55,5 @@ def publish_release(run: RunContext) -> dict[str, int]:
     crash_point("publish:replaced")
     write_report(run.ws.published_db, run.ws.published_db.parent / "report.html",
                  linkage_accuracy=report_accuracy(run.ws))
+    open_release(run.ws.published_db.parent)  # the evaluators' files: 0644 in a 0755 folder
     return counts
