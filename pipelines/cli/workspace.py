@@ -666,20 +666,28 @@ def _datasets() -> tuple[str, ...]:
 def serve(
     workspace: WorkspaceOpt,
     name: Annotated[str, typer.Option(help="Deployment name.")] = "monthly",
+    start_server: Annotated[bool, typer.Option(
+        "--start-server/--no-start-server",
+        help="Without PREFECT_API_URL, start a local Prefect server whose database lives in "
+             "the workspace (default), or refuse.")] = True,
 ) -> None:
     """Serve the monthly flow on its schedule (default: the 5th, 06:00 America/New_York).
 
-    Runs until stopped (Ctrl-C or SIGTERM); needs PREFECT_API_URL pointing at a Prefect server.
+    Scheduling needs a Prefect server that keeps running. With PREFECT_API_URL set, that
+    server is used (it must answer); otherwise a local one is started on 127.0.0.1 with its
+    database in the workspace's state/prefect/, and stopped with this command. Runs until
+    stopped (Ctrl-C or SIGTERM).
     """
     from pipelines.orchestration.deployments import serve as serve_flow
 
     try:
         load_workspace(workspace)
+        serve_flow(workspace, name=name, start_server=start_server,
+                   announce=typer.echo)  # one unwrapped line: the URL stays whole
     except WorkspaceError as exc:
         fail(str(exc))
-    console.print(f"serving pathlink-monthly/{name} for {Path(workspace).resolve()}",
-                  highlight=False)
-    serve_flow(workspace, name=name)
+    except KeyboardInterrupt:
+        console.print("stopped", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

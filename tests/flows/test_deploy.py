@@ -100,3 +100,90 @@ def test_pathlink_serve_registers_and_stops(prefect_harness, workspace: Path) ->
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+def _post(url: str, body: dict) -> list[dict]:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_serve_on_a_fresh_machine_starts_its_own_server_and_the_schedule_fires(
+        tmp_path: Path) -> None:
+    """No PREFECT_API_URL, no profile: `pathlink serve` starts a local Prefect server whose
+    database lives in the workspace, says it is serving only once the deployment is
+    registered, and a 5-second interval schedule brings a flow run to COMPLETED."""
+    import re
+
+    import tomli_w
+
+    from pipelines.state import StateStore
+    from pipelines.workspace import load_workspace
+
+    root = tmp_path / "fresh"
+    init_workspace(root, ["workforce_board"], key_id="serve-key")
+    raw = load_workspace(root).raw
+    raw["schedule"] = {"interval": 5}
+    (root / "pathlink.toml").write_bytes(tomli_w.dumps(raw).encode())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # a fresh machine: no profile
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--workspace", str(root)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the first line says where it serves, once it can
+            lines.append(line)
+            if line.startswith("serving"):
+                break
+        announced = "".join(lines)
+        assert announced.startswith("serving pathlink-monthly/monthly"), announced[-3000:]
+        url = re.search(r" on (http://127\.0\.0\.1:\d+/api)", announced).group(1)
+        assert str(root / "state" / "prefect" / "prefect.db") in announced
+        deadline = time.monotonic() + 300
+        completed: list[dict] = []
+        while not completed and time.monotonic() < deadline:
+            assert proc.poll() is None, "pathlink serve stopped"
+            time.sleep(3)
+            completed = _post(f"{url}/flow_runs/filter", {"flow_runs": {
+                "state": {"type": {"any_": ["COMPLETED"]}}}})
+        assert completed, "no scheduled flow run completed within 300 s"
+        assert completed[0]["parameters"] == {"workspace": str(root)}
+        assert completed[0]["deployment_id"] is not None  # started by the schedule
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == 0
+    with StateStore(root / "state" / "state.duckdb") as state:
+        statuses = [r[0] for r in state.con.execute("SELECT status FROM runs").fetchall()]
+    assert "completed" in statuses  # the scheduled run wrote its ledger entry
+    database = root / "state" / "prefect" / "prefect.db"
+    assert database.is_file() and (database.stat().st_mode & 0o077) == 0
+
+
+def test_serve_refuses_in_one_line_when_nothing_could_run(tmp_path: Path,
+                                                         workspace: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    for extra, args in (({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, []),
+                        ({}, ["--no-start-server"])):
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "serve", "--workspace", str(workspace),
+             *args], cwd=REPO, env={**env, **extra}, capture_output=True, text=True,
+            timeout=120, check=False)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "serving" not in done.stdout
+        out = (done.stdout + done.stderr).strip()
+        assert len(out.splitlines()) == 1 and out.startswith("error:"), out
+        assert "Prefect server" in out
