@@ -137,9 +137,10 @@ def serve(workspace: Path, *, name: str = "monthly", start_server: bool = True,
           announce: Any = print) -> None:
     """Serve `pathlink-monthly` for one workspace on its schedule (blocks until stopped).
 
-    Uses the Prefect server `PREFECT_API_URL` names, which must answer; with none, starts a
-    local one whose database lives in the workspace (unless `start_server` is False, when
-    it refuses). `announce` hears one line once the schedule can really run.
+    Uses the Prefect server `PREFECT_API_URL` or `[runner] prefect_api_url` names, which must
+    answer; with none, starts a local one whose database lives in the workspace (unless
+    `start_server` is False, when it refuses). `announce` hears one line once the schedule
+    can really run.
 
     Raises:
         ServeError: no server to schedule on (one line saying how to get one).
@@ -154,14 +155,14 @@ def serve(workspace: Path, *, name: str = "monthly", start_server: bool = True,
 
     with contextlib.suppress(ValueError):  # not the main thread (a test): no handler
         signal.signal(signal.SIGTERM, stop)
-    configured = configured_api_url()
+    configured = configured_api_url() or ws.prefect_api_url  # as `start_api` takes them
     if configured:
         if not api_answers(configured):
             raise ServeError(
-                f"the Prefect server at {configured} (PREFECT_API_URL) does not answer, so no "
-                "scheduled run could start; start it (`prefect server start`), or unset "
-                "PREFECT_API_URL to let `pathlink serve` start one whose database lives in "
-                f"{server_home(ws)}")
+                f"the Prefect server at {configured} (PREFECT_API_URL or [runner] "
+                "prefect_api_url) does not answer, so no scheduled run could start; start it "
+                "(`prefect server start`), or unset it to let `pathlink serve` start one whose "
+                f"database lives in {server_home(ws)}")
         _serve(ws, name, schedule, configured, announce)
         return
     if not start_server:
