@@ -102,6 +102,10 @@ def local_server(ws: Workspace, *, timeout: float = SERVER_START_SECONDS) -> Ite
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_SERVER_API_HOST": "127.0.0.1",
         "PREFECT_SERVER_API_PORT": str(port),
+        # a monthly schedule needs few runs ahead; every one inserted is a SQLite write
+        "PREFECT_SERVER_SERVICES_SCHEDULER_MAX_RUNS": "3",
+        # a busy machine: wait for SQLite's lock rather than fail a state change
+        "PREFECT_SERVER_DATABASE_TIMEOUT": "60",
     })
     with private_umask():  # the database and its journal: the analyst's only
         proc = subprocess.Popen(
