@@ -194,16 +194,20 @@ def _serve(ws: Workspace, name: str, schedule: Any, url: str, announce: Any,
 
     with temporary_settings(updates={PREFECT_API_URL: url}):
         runner = Runner(name=f"pathlink-{name}")
-        runner.add_flow(
-            monthly_flow,
+        # Added as a deployment, not a flow: each scheduled run then starts as a fresh
+        # `python -m prefect.engine` that imports the flow by its module path (from any working
+        # directory), as a worker would; the in-memory flow is never pickled (it refers to
+        # locks and threads of this process, and pickling it failed: "cannot pickle
+        # '_thread.lock' object").
+        runner.add_deployment(monthly_flow.to_deployment(
             name=name,
             schedules=[schedule],
             parameters={"workspace": str(ws.root)},
             tags=["pathlink"],
             concurrency_limit=1,
             description="Process every unprocessed period in landing/, then publish.",
-            entrypoint_type=EntrypointType.MODULE_PATH,  # runs from any working directory
-        )
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ))
         # only now: a server answers and the deployment with its schedule is registered
         announce(f"serving pathlink-monthly/{name} for {ws.root} on {url}"
                  + (f"; {note}" if note else "") + "; stop with Ctrl-C")
