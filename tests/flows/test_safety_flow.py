@@ -72,6 +72,10 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     assert done.returncode == 0, done.stderr
     heard = tmp_path / "heard.jsonl"
     _notify_to(root, heard)
+    raw = load_workspace(root).raw
+    raw["agreements"] = {"eval": {"partners": ["*"], "tier": "published", "purpose": "test",
+                                  "expires": "2099-12-31", "grantee": "tests"}}  # export needs one
+    (root / "pathlink.toml").write_bytes(tomli_w.dumps(raw).encode())
     _copy_period(ops_drops, root, "2026-09")  # the partners' files, as their umask made them
     partner_files = {p for p in root.rglob("*") if "landing" in p.relative_to(root).parts
                      and len(p.relative_to(root).parts) > 2}
@@ -88,7 +92,8 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     done = pathlink("crosswalk", "-w", str(root), "-o", str(cw), env=env)
     assert done.returncode == 0, done.stderr
     export = tmp_path / "export"
-    done = pathlink("export", "-w", str(root), "-o", str(export), env=env)
+    done = pathlink("export", "-w", str(root), "--agreement", "eval", "-o", str(export),
+                    env=env)
     assert done.returncode == 0, done.stderr
 
     # -- the mode of every file and folder init, run, crosswalk -o and export created --------
@@ -142,13 +147,15 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     assert (root / "pathlink.toml").read_bytes() == config
 
 
-def _release_fingerprint(root: Path) -> tuple[int, str]:
-    path = root / "published" / "pathlink.duckdb"
-    return path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest()
+def _release_fingerprint(root: Path) -> tuple[tuple[int, str], ...]:
+    """The evaluators' release and the analyst's warehouse it is computed from."""
+    return tuple((path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+                 for path in (root / "published" / "pathlink.duckdb",
+                              root / "state" / "warehouse.duckdb"))
 
 
 def _persons(root: Path) -> int:
-    con = duckdb.connect(str(root / "published" / "pathlink.duckdb"), read_only=True)
+    con = duckdb.connect(str(root / "state" / "warehouse.duckdb"), read_only=True)
     try:
         return int(con.execute("SELECT count(*) FROM person").fetchall()[0][0])
     finally:
