@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS files (
     superseded_by   VARCHAR,
     reading_fingerprint VARCHAR,             -- hash of the partner's map/values/sheet/ages
     processed_because VARCHAR,               -- new | corrected | map_changed |
-                                             -- contract_changed | reprocess_requested
+                                             -- contract_changed | encoding_changed |
+                                             -- reprocess_requested
     PRIMARY KEY (sha256, partner_id, period, dataset)
 );
 

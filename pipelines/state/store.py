@@ -101,7 +101,8 @@ class StateStore:
                     f"ALTER TABLE periods ADD COLUMN IF NOT EXISTS {column} {kind}")
             # How the partner's files were read (a hash of its map, values, sheet and age
             # range) and why the file was processed: new | corrected | map_changed |
-            # contract_changed | reprocess_requested (docs/operations.md, Reprocessing).
+            # contract_changed | encoding_changed | reprocess_requested
+            # (docs/operations.md, Reprocessing).
             for column in ("reading_fingerprint", "processed_because"):
                 self.con.execute(f"ALTER TABLE files ADD COLUMN IF NOT EXISTS {column} VARCHAR")
         except BaseException:
@@ -246,14 +247,16 @@ class StateStore:
                    ) -> dict[str, Any] | None:
         """The ledger row of one file (contract, reading fingerprint, status), or None."""
         rows = self.con.execute(
-            "SELECT status, contract, reading_fingerprint, run_id, processed_at FROM files "
+            "SELECT status, contract, reading_fingerprint, run_id, processed_at, "
+            "encoding_schema FROM files "
             "WHERE sha256 = ? AND partner_id = ? AND period = ? AND dataset = ?",
             [sha256, partner_id, period, dataset]).fetchall()
         if not rows:
             return None
-        status, contract, reading, run_id, processed_at = rows[0]
+        status, contract, reading, run_id, processed_at, encoding_schema = rows[0]
         return {"status": status, "contract": contract, "reading_fingerprint": reading,
-                "run_id": run_id, "processed_at": processed_at}
+                "run_id": run_id, "processed_at": processed_at,
+                "encoding_schema": encoding_schema}
 
     def record_reprocessing(self, entry: dict[str, Any]) -> None:
         """Keep, before a file's ledger row is replaced, that it was processed again and why."""

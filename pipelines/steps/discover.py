@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from linkage.encode import load_encoding_schema
 from pipelines.ingest import PERIOD_RE, FileRejected, contract_version, parse_drop_path, sha256_file
 from pipelines.records import PROCESSED_DATASETS
 from pipelines.state import StateStore
@@ -23,7 +24,8 @@ class PendingDrop:
     dataset: str
     rel_path: str
     sha256: str
-    why: str = "new"  # new | corrected | map_changed | contract_changed | reprocess_requested
+    why: str = "new"  # new | corrected | map_changed | contract_changed | encoding_changed |
+    #                   reprocess_requested
 
     def as_params(self) -> dict[str, str]:
         return asdict(self)
@@ -91,6 +93,10 @@ def _why(state: StateStore, ws: Workspace, ref: Any, sha: str,
         return None
     if entry["contract"] and entry["contract"] != contract_version(ref.dataset):
         return "contract_changed"
+    if entry.get("encoding_schema") and entry["encoding_schema"] != load_encoding_schema().id:
+        # stored under an earlier encoding: not comparable with the current one, so the hub
+        # encodes the partner's file again (person ids carry over by record key)
+        return "encoding_changed"
     recorded = entry["reading_fingerprint"]
     if recorded and recorded != ws.partner(ref.partner_id).reading_fingerprint():
         return "map_changed"

@@ -55,7 +55,8 @@ class DropOutcome:
     rows_quarantined: int = 0
     reason: str | None = None
     replaced: str | None = None
-    why: str = "new"  # new | corrected | map_changed | contract_changed | reprocess_requested
+    why: str = "new"  # new | corrected | map_changed | contract_changed | encoding_changed |
+    #                   reprocess_requested
     reason_code: str | None = None  # the vocabulary's code of a file-level refusal
     reason_row: int = 0
     reason_field: str = ""

@@ -228,3 +228,25 @@ def test_reprocessing_is_recorded_and_changes_nothing_when_nothing_changed(linke
     assert set(files["status"]) == {"accepted"}
     bad = runner.invoke(app, ["run", "--workspace", str(root), "--reprocess", "nobody"])
     assert bad.exit_code == 1 and "not registered" in bad.output
+
+    # a file the hub encoded under an earlier encoding schema is encoded again by itself, its
+    # records keep their persons (the ledger and the stored versions set back to what a run
+    # under pathlink-encoding/2 would have recorded)
+    with StateStore(load_workspace(root).state_db) as state:
+        state.con.execute("UPDATE files SET encoding_schema = 'pathlink-encoding/2' "
+                          "WHERE partner_id = 'clean_agency' AND status = 'accepted'")
+        state.con.execute("UPDATE record_versions SET encoding_schema = 'pathlink-encoding/2' "
+                          "WHERE partner_id = 'clean_agency'")
+    encoding = runner.invoke(app, ["run", "--workspace", str(root), "--as-of", AS_OF])
+    assert encoding.exit_code == 0, encoding.output
+    assert "clean_agency/participants.csv: processed because encoding_changed" in \
+        encoding.output
+    assert "messy_agency" not in encoding.output.split("Run ", 1)[1].split("records ->")[0]
+    assert _release(root) == before
+    with StateStore(load_workspace(root).state_db) as state:
+        schemas = state.con.execute(
+            "SELECT DISTINCT encoding_schema FROM record_versions r WHERE partner_id = "
+            "'clean_agency' AND file_sha256 IN (SELECT sha256 FROM files WHERE status = "
+            "'accepted')").fetchall()
+        because = state.reprocessing()["because"].iloc[-1]
+    assert schemas == [("pathlink-encoding/3",)] and because == "encoding_changed"
