@@ -105,8 +105,8 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         shutil.copytree(synthetic / "landing", ws.landing, dirs_exist_ok=True)
         progress.update(step, description="running the monthly flow (Prefect, ephemeral)")
         try:
-            api.wait()
-            summary = run_workspace(directory, seed=seed)
+            with api.active():
+                summary = run_workspace(directory, seed=seed)
         finally:
             api.close()
         progress.update(step, description="evaluating against the synthetic truth")

@@ -175,8 +175,7 @@ def run(
         try:
             from pipelines.orchestration.flows import run_workspace
 
-            api.wait()
-            with (RunProgress(console) if show else contextlib.nullcontext(),
+            with (api.active(), RunProgress(console) if show else contextlib.nullcontext(),
                   progress_events.listening(clock)):
                 summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
                                         reprocess=reprocess or [], allow_shrink=allow_shrink)

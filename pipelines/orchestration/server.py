@@ -2,24 +2,123 @@
 
 Prefect 3 runs every flow against an API. With none configured it starts a temporary server
 (a uvicorn subprocess over the local Prefect database) the first time a flow needs it, which
-takes seconds. `start_api` lets a command begin that start *before* it imports the flows, so
-the server comes up on the second core while the first imports Pathlink and Prefect; the
-command calls `PrefectAPI.wait()` before its first flow. The server's address is then put in
-`PREFECT_API_URL`, so processes the run starts later (local Dask workers) use this server
-instead of starting their own. It stops when the command exits.
+takes seconds: Prefect's `SubprocessASGIServer` first imports the whole server application
+into the calling process (about 3 s of CPU, only to find the class) and only then starts the
+subprocess, which imports it all again. `start_api` starts that same subprocess itself, as the
+command's first act and without importing Prefect, so the server comes up on the second core
+while the first imports Pathlink and Prefect. The command then runs its flows inside
+`PrefectAPI.active()`, which waits for the server's health check and points Prefect at it; the
+address is also put in `PREFECT_API_URL`, so processes the run starts later (local Dask
+workers) use this server instead of starting their own. It stops when the command exits.
 
 A persistent server is reused instead when one is configured: `PREFECT_API_URL` in the
-environment or the Prefect profile (e.g. a `prefect server start` left running), or
-`[runner] prefect_api_url` in `pathlink.toml`.
+environment or in Prefect's settings (a profile, a test harness), or `[runner]
+prefect_api_url` in `pathlink.toml`. When the settings name a server only Prefect can see (a
+profile), the subprocess started on speculation is stopped again.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
+import http.client
 import os
+import random
+import socket
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 
 API_URL_ENV = "PREFECT_API_URL"
+PORTS = range(8000, 9000)  # Prefect's own range for its temporary server
+PORT_IN_USE = 3  # uvicorn's exit code when the port was taken after all
+
+
+def _free_port() -> int:
+    for _ in range(20):
+        port = random.choice(PORTS)
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free local port for the temporary Prefect server (8000-8999)")
+
+
+def _site_packages() -> str:
+    """The folder holding the `prefect` package, found without importing it."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("prefect")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("Prefect is not installed in this environment")
+    return str(Path(next(iter(spec.submodule_search_locations))).parent)
+
+
+class TemporaryServer:
+    """Prefect's temporary API server as a subprocess: the command Prefect's
+    `SubprocessASGIServer._run_uvicorn_command` runs (3.8), started without importing Prefect."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._spawn()
+        atexit.register(self.stop)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def _spawn(self) -> None:
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+               "PREFECT__SERVER_FINAL": "1"}
+        env.pop(API_URL_ENV, None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", _site_packages(), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+             "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
+            env=env, stdin=subprocess.DEVNULL)
+
+    def wait_healthy(self, timeout: float) -> None:
+        """Poll `/api/health` until it answers 200 (a taken port: start again elsewhere)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            code = self.process.poll()
+            if code == PORT_IN_USE:
+                self.port = _free_port()
+                self._spawn()
+                continue
+            if code is not None:
+                raise RuntimeError(f"the temporary Prefect server exited with code {code} "
+                                   "before it answered")
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            try:  # straight to the port: no proxy from the environment in between
+                connection.request("GET", "/api/health")
+                if connection.getresponse().status == 200:
+                    return
+            except (ConnectionError, TimeoutError, OSError, http.client.HTTPException):
+                pass
+            finally:
+                connection.close()
+            time.sleep(0.05)
+        raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class PrefectAPI:
@@ -28,28 +127,38 @@ class PrefectAPI:
     def __init__(self) -> None:
         self.url: str | None = None
         self.started_here = False
+        self._server: TemporaryServer | None = None
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def _start_temporary(self) -> None:
+    def _make_ready(self) -> None:
+        """Thread body: keep the speculative server only if Prefect's settings name none,
+        then wait for it to answer."""
         try:
-            from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+            from prefect.settings import (
+                PREFECT_API_URL,
+                PREFECT_SERVER_EPHEMERAL_ENABLED,
+                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+            )
 
             configured = PREFECT_API_URL.value()
+            assert self._server is not None
             if configured or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
-                self.url = configured or None  # a profile names a server: Prefect uses it
+                self._server.stop()  # a profile names a server (or forbids ours): Prefect's
+                self._server = None
+                self.url = configured or None
                 return
-            from prefect.server.api.server import SubprocessASGIServer
-
-            server = SubprocessASGIServer()
-            server.start()
-            self.url, self.started_here = server.api_url, True
-            os.environ[API_URL_ENV] = server.api_url  # for worker processes started later
+            self._server.wait_healthy(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+            self.url, self.started_here = self._server.api_url, True
+            os.environ[API_URL_ENV] = self.url  # for worker processes started later
         except BaseException as exc:  # reported by wait()
+            if self._server is not None:
+                self._server.stop()
             self._error = exc
 
     def close(self) -> None:
-        """Forget the temporary server's address (the server itself stops at exit)."""
+        """Forget the temporary server's address. The server itself stops at exit, after
+        Prefect's own exit handlers (registered later, run earlier) have sent their logs."""
         if self.started_here and os.environ.get(API_URL_ENV) == self.url:
             del os.environ[API_URL_ENV]
 
@@ -63,9 +172,31 @@ class PrefectAPI:
             raise error
         return self
 
+    @contextlib.contextmanager
+    def active(self) -> Iterator[PrefectAPI]:
+        """Wait for the API, and run the block with Prefect pointed at it (Prefect reads its
+        settings once, at import: a server started here is made current for the block)."""
+        self.wait()
+        if not self.started_here:
+            yield self
+            return
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.url}):
+            yield self
+
+
+def _configured_in_this_process() -> str | None:
+    """A Prefect API named by settings already loaded here (a test harness), if any."""
+    if "prefect.settings" not in sys.modules:
+        return None
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
 
 def start_api(configured_url: str | None = None) -> PrefectAPI:
-    """Begin making a Prefect API ready for this command's flows; call `.wait()` before them.
+    """Begin making a Prefect API ready for this command's flows; run them in `.active()`.
 
     Args:
         configured_url: `[runner] prefect_api_url` from the workspace: a persistent server to
@@ -79,12 +210,17 @@ def start_api(configured_url: str | None = None) -> PrefectAPI:
         os.environ[API_URL_ENV] = configured_url  # read by Prefect when it is imported
         api.url = configured_url
         return api
-    # The thread sees this context's Prefect settings (a test harness's API, a profile's).
+    already = _configured_in_this_process()
+    if already:
+        api.url = already
+        return api
+    api._server = TemporaryServer()  # now, before anything imports Prefect
+    # The thread sees this context's Prefect settings (a profile's, a test harness's).
     context = contextvars.copy_context()
-    api._thread = threading.Thread(target=context.run, args=(api._start_temporary,),
+    api._thread = threading.Thread(target=context.run, args=(api._make_ready,),
                                    name="prefect-api-start", daemon=True)
     api._thread.start()
     return api
 
 
-__all__ = ["API_URL_ENV", "PrefectAPI", "start_api"]
+__all__ = ["API_URL_ENV", "PrefectAPI", "TemporaryServer", "start_api"]

@@ -170,6 +170,44 @@ def test_serve_on_a_fresh_machine_starts_its_own_server_and_the_schedule_fires(
     assert "completed" in statuses  # the scheduled run wrote its ledger entry
     database = root / "state" / "prefect" / "prefect.db"
     assert database.is_file() and (database.stat().st_mode & 0o077) == 0
+    _run_on_a_temporary_server(root, env, database)
+
+
+def _temporary_servers(database: Path) -> list:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if ("prefect.server.api.server:create_app" in " ".join(proc.info["cmdline"] or ())
+                    and str(database) in proc.environ().get(
+                        "PREFECT_SERVER_DATABASE_CONNECTION_URL", "")):
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _run_on_a_temporary_server(root: Path, env: dict[str, str], database: Path) -> None:
+    """No server configured: `pathlink run` starts Prefect's temporary server itself (without
+    importing Prefect's server first), its flow run is recorded there, and the server is gone
+    when the command is (over the database serve left, already migrated)."""
+    import sqlite3
+
+    def completed_runs() -> int:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT count(*) FROM flow_run WHERE state_type = 'COMPLETED'"
+                              ).fetchone()[0]
+
+    before = completed_runs()
+    run_env = {**env, "PREFECT_SERVER_DATABASE_CONNECTION_URL":
+               f"sqlite+aiosqlite:///{database}"}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--workspace",
+                           str(root), "--no-progress"], cwd=REPO, env=run_env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert completed_runs() == before + 1
+    assert _temporary_servers(database) == []
 
 
 def test_serve_refuses_in_one_line_when_nothing_could_run(tmp_path: Path,
