@@ -13,8 +13,9 @@ Definitions: ``docs/warehouse.md``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -162,6 +163,37 @@ def create_warehouse_facts(con: duckdb.DuckDBPyConnection) -> None:
 def create_warehouse_views(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or replace) the outcome views and period macros."""
     con.execute(ddl("warehouse_views"))
+
+
+@contextlib.contextmanager
+def views_materialized(con: duckdb.DuckDBPyConnection) -> Iterator[list[str]]:
+    """Inside the block, each derived view of the warehouse is read from a snapshot of itself.
+
+    Every measure, signature and disclosure query goes through the same stack of views
+    (`outcome_exit` over `exit_cohort` over `person_quarter` ...), and DuckDB plans and runs
+    that stack again for each of them: on a small month most of a release's time was planning
+    (about 20 ms a query, dozens of queries). Here each view (not the `released_*` ones) is
+    computed once, in the order the DDL created it, into a temporary table of the same name,
+    which DuckDB reads before the view (the temporary schema comes first in its search path,
+    also for the views built on it). Same rows, as the base tables do not change inside the
+    block; the temporary tables are dropped at its end and never reach the file.
+
+    Yields:
+        The names of the views snapshotted.
+    """
+    names = [name for (name,) in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' "
+        "AND database_name = current_database() AND view_name NOT LIKE 'released\\_%' "
+        "ESCAPE '\\' ORDER BY view_oid").fetchall()]
+    made: list[str] = []
+    try:
+        for name in names:
+            con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM main."{name}"')  # noqa: S608
+            made.append(name)
+        yield names
+    finally:
+        for name in reversed(made):
+            con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
 
 
 def load_facts(con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame]) -> dict:

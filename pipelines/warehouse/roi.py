@@ -45,6 +45,7 @@ from pipelines.warehouse.measures import (
     MeasureSpec,
     cell_signatures,
     compute_measures,
+    views_materialized,
 )
 from pipelines.workspace import RoiSettings
 from schemas import ddl
@@ -520,6 +521,14 @@ def released_tables(con: duckdb.DuckDBPyConnection, *, settings: RoiSettings | N
     """
     settings = settings or RoiSettings()
     create_roi_views(con, settings)
+    with views_materialized(con):
+        return _released_tables(con, settings, threshold, protect_complement, datasets_sent,
+                                dp_settings)
+
+
+def _released_tables(con: duckdb.DuckDBPyConnection, settings: RoiSettings, threshold: int,
+                     protect_complement: bool, datasets_sent: pd.DataFrame | None,
+                     dp_settings: dict[str, Any]) -> dict[str, pd.DataFrame]:
     dp_mode = dp_settings.get("mode") == "dp"
     # in DP mode the ROI counts are noisy figures under the same budget as every other one
     earnings = earnings_specs(settings)
