@@ -3,6 +3,10 @@
 # `make test` (what CI runs) is ruff, the import-layer contracts and every test;
 # `make test-fast` the same checks and the unit tier only (tests/unit, no Prefect harness).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Tests run on both cores (pytest-xdist): whole files or fixture-sharing groups per worker,
+# longest first (tests/conftest.py). TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -23,12 +27,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check pipelines linkage keys data_contracts schemas tests benchmarks
 	$(BIN)/lint-imports --no-logo
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 test-fast: $(STAMP)
 	$(BIN)/ruff check pipelines linkage keys data_contracts schemas tests benchmarks
 	$(BIN)/lint-imports --no-logo
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(XDIST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
