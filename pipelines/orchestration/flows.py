@@ -69,7 +69,6 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
             outcomes[outcome["rel_path"]] = outcome
             progress.emit("drop", rel_path=outcome["rel_path"], status=outcome["status"],
                           rows_read=int(outcome.get("rows_read") or 0))
-    wait_reports()
     crash_point("period:ingested")
     return [outcomes[d["rel_path"]] for d in drops]
 
@@ -78,7 +77,8 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
 def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id: str,
                 as_of: date, seed: int | None = None,
                 allow_shrink: bool = False) -> dict[str, Any]:
-    """Ingest every partner's drop for one period (concurrently), then link and publish.
+    """Ingest every partner's drop for one period (concurrently), then link and publish; the
+    partners' report pages are waited for last.
 
     Also called with no drops for a period a killed run stored but did not publish. The
     release is held back (`held`) when nothing was accepted or it would lose more persons
@@ -95,6 +95,7 @@ def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id
                          allow_shrink=allow_shrink)
     if hold is not None:
         get_run_logger().warning("not published: %s", hold.reason)
+        wait_reports()
         return {"period": period, "drops": outcomes, "link": linked, "published": {},
                 "held": hold.as_dict()}
     mark_linked(run, period)
@@ -104,6 +105,9 @@ def period_flow(workspace: str, period: str, drops: list[dict[str, str]], run_id
     # Only now is the period done: a run killed before this line links and publishes it again.
     mark_published(run, period, int(linked.get("persons", 0)))
     progress.emit("published", period=period)
+    # The partners' Data Docs pages, rendered in the helper process meanwhile (its GE import
+    # and the rendering overlap linking and publishing; summary.md was written with the drop).
+    wait_reports()
     return {"period": period, "drops": outcomes, "link": linked, "published": published,
             "held": None}
 
