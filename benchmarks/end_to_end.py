@@ -10,7 +10,10 @@ For each size this script
 3. prints the wall time, the peak RSS of the whole process tree (the CLI, Prefect's temporary
    server, process-pool workers; sampled every 20 ms) and the per-stage breakdown the run
    writes with ``--timings`` (stage seconds summed over drops; "startup" is process start to
-   the flow, "other" what no stage accounts for);
+   the flow, "other" what no stage accounts for). Each run starts Prefect's temporary
+   server, as a plain `pathlink run` does; with --server every run uses one local server
+   started beforehand (not timed), as scheduled runs under `pathlink serve` or a configured
+   `[runner] prefect_api_url` do;
 4. times ``pathlink check`` (default engine, whole process) on a 20k-row participants file
    cut from the 100k month (or the largest month generated), as a partner would run it;
 5. with Splink installed (the optional extra ``compare``), runs Splink on the same records in a
@@ -19,7 +22,7 @@ For each size this script
 
 Usage:
     .venv/bin/python benchmarks/end_to_end.py [--sizes 1k,10k,100k] [--million] [--no-splink]
-        [--repeat N] [--cache DIR] [--keep DIR] [--no-check]
+        [--repeat N] [--cache DIR] [--keep DIR] [--no-check] [--server]
 
 Run it on an otherwise idle machine; the script prints the load average before each run.
 """
@@ -165,11 +168,31 @@ def timed(command: list[str], env: dict[str, str] | None = None,
     return wall, sampler.peak, err[-2000:]
 
 
+PERSISTENT_API: str | None = None  # --server: one local Prefect server for every run
+
+
 def pathlink_env(cache: Path) -> dict[str, str]:
-    """The benchmark's own Prefect home (its database migrated once, by `warm_up`)."""
-    return {**os.environ, "PREFECT_HOME": str(cache / "prefect-home"),
-            "PREFECT_LOGGING_LEVEL": "WARNING",
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    """The benchmark's own Prefect home (its database migrated once, by `warm_up`); with
+    --server, the address of the server started once for all runs."""
+    env = {**os.environ, "PREFECT_HOME": str(cache / "prefect-home"),
+           "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120"}
+    env.pop("PREFECT_API_URL", None)
+    if PERSISTENT_API:
+        env["PREFECT_API_URL"] = PERSISTENT_API
+    return env
+
+
+def start_persistent_server(cache: Path) -> str:
+    """A local Prefect server over the benchmark's database, kept for every run (as under
+    `pathlink serve`, or `[runner] prefect_api_url`); stopped at exit. Its start is not timed."""
+    from pipelines.orchestration.server import TemporaryServer
+
+    os.environ["PREFECT_HOME"] = str(cache / "prefect-home")
+    os.environ.pop("PREFECT_API_URL", None)
+    server = TemporaryServer()
+    server.wait_healthy(120)
+    return server.api_url
 
 
 def warm_up(cache: Path) -> float:
@@ -263,6 +286,10 @@ def main(argv: list[str] | None = None) -> None:
                         "pathlink-bench-cache")
     parser.add_argument("--keep", type=Path, default=None,
                         help="keep the workspaces under this folder")
+    parser.add_argument("--server", action="store_true",
+                        help="run against one local Prefect server started before the runs "
+                        "(as under `pathlink serve`); default: each run starts Prefect's "
+                        "temporary server, as a plain `pathlink run` does")
     parser.add_argument("--splink-worker", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.splink_worker:
@@ -278,6 +305,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     print(f"warm-up (empty workspace, migrates the benchmark's Prefect database): "
           f"{warm_up(args.cache):.1f} s", flush=True)
+    if args.server:
+        global PERSISTENT_API
+        PERSISTENT_API = start_persistent_server(args.cache)
+        print(f"runs use one Prefect server started beforehand ({PERSISTENT_API}), not timed",
+              flush=True)
+    else:
+        print("each run starts Prefect's temporary server (timed: part of 'startup')",
+              flush=True)
     for size in sizes:
         frame = month(size, args.cache)
         for attempt in range(args.repeat):
