@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from pipelines.tables import insert_frame
@@ -76,12 +77,28 @@ def _objects(series: pd.Series) -> pd.Series:
 def participation_table(crosswalk: pd.DataFrame, record_periods: pd.DataFrame) -> pd.DataFrame:
     """One row per person and partner: first and last period seen, and record count."""
     joined = crosswalk[["record_key", "person_id"]].merge(record_periods, on="record_key")
-    return (
-        joined.groupby(["person_id", "partner_id"], sort=True)
+    # Periods are 'YYYY-MM' strings, so their sorted order is the calendar's: take min and max
+    # over the codes of the sorted distinct periods (pandas' min and max over strings call
+    # Python per group: 12 s of a 100k-record release).
+    first, first_values = pd.factorize(joined["first_period"], sort=True)
+    last, last_values = pd.factorize(joined["last_period"], sort=True)
+    first = np.where(first < 0, len(first_values), first)  # a missing period is never the min
+    table = (
+        joined.assign(first_period=first, last_period=last)
+        .groupby(["person_id", "partner_id"], sort=True)
         .agg(first_period=("first_period", "min"), last_period=("last_period", "max"),
              records=("record_key", "count"))
         .reset_index()
     )
+    table["first_period"] = _decode(table["first_period"].to_numpy(), first_values)
+    table["last_period"] = _decode(table["last_period"].to_numpy(), last_values)
+    return table
+
+
+def _decode(codes: np.ndarray, values: pd.Index) -> np.ndarray:
+    """Codes back to their values (object array); a code outside them is a missing value."""
+    lookup = np.append(values.to_numpy(dtype=object), None)
+    return lookup[np.where((codes >= 0) & (codes < len(values)), codes, len(values))]
 
 
 def publish(inputs: PublishInputs, target: Path, *, warehouse: Path) -> dict[str, int]:

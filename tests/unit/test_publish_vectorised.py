@@ -122,3 +122,49 @@ def test_a_person_without_a_birth_year_has_no_age_band() -> None:
     assert unknown.any()
     assert profile.loc[unknown[unknown].index, "age_band_first_entry"].isna().all()
     assert profile.loc[unknown[~unknown].index, "age_band_first_entry"].notna().any()
+
+
+def _participation_by_strings(crosswalk: pd.DataFrame, periods: pd.DataFrame) -> pd.DataFrame:
+    """The groupby over the period strings that `participation_table` replaced."""
+    joined = crosswalk[["record_key", "person_id"]].merge(periods, on="record_key")
+    return (joined.groupby(["person_id", "partner_id"], sort=True)
+            .agg(first_period=("first_period", "min"), last_period=("last_period", "max"),
+                 records=("record_key", "count")).reset_index())
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_participation_equals_the_groupby_over_period_strings(seed: int) -> None:
+    from pipelines.warehouse.publish import participation_table
+
+    rng = np.random.default_rng(seed)
+    n = 3_000
+    first = rng.integers(0, len(PERIODS), n)
+    periods = pd.DataFrame({
+        "record_key": [f"r{i}" for i in range(n)],
+        "partner_id": _pick(rng, ["wb", "yd", "cc"], n, 0.0),
+        "first_period": np.array(PERIODS, dtype=object)[first],
+        "last_period": np.array(PERIODS, dtype=object)[
+            np.minimum(first + rng.integers(0, 3, n), len(PERIODS) - 1)],
+    })
+    crosswalk = pd.DataFrame({"record_key": periods["record_key"].sample(frac=1, random_state=seed),
+                              "person_id": [f"P{i:04d}" for i in rng.integers(0, 700, n)]})
+    pd.testing.assert_frame_equal(participation_table(crosswalk, periods),
+                                  _participation_by_strings(crosswalk, periods))
+
+
+def test_participation_with_a_missing_period_keeps_the_others() -> None:
+    from pipelines.warehouse.publish import participation_table
+
+    crosswalk = pd.DataFrame({"record_key": list("abcd"), "person_id": ["p1", "p1", "p2", "p2"]})
+    periods = pd.DataFrame({"record_key": list("abcd"), "partner_id": ["x", "x", "x", "y"],
+                            "first_period": ["2026-03", None, "2026-01", None],
+                            "last_period": [None, "2026-02", "2026-01", None]})
+    table = participation_table(crosswalk, periods)
+    assert table.to_dict("records") == [
+        {"person_id": "p1", "partner_id": "x", "first_period": "2026-03",
+         "last_period": "2026-02", "records": 2},
+        {"person_id": "p2", "partner_id": "x", "first_period": "2026-01",
+         "last_period": "2026-01", "records": 1},
+        {"person_id": "p2", "partner_id": "y", "first_period": None, "last_period": None,
+         "records": 1},
+    ]
