@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pipelines.orchestration.flows import monthly_flow
+from pipelines.orchestration.server import api_answers, free_port
 from pipelines.workspace import Workspace, WorkspaceError, load_workspace
 from pipelines.workspace.modes import PRIVATE_DIR, private_umask
 
@@ -51,27 +50,11 @@ def schedule_for(workspace: Path) -> Any:
     return Cron(raw.get("cron", DEFAULT_CRON), timezone=raw.get("timezone", DEFAULT_TIMEZONE))
 
 
-def api_answers(api_url: str, timeout: float = 5.0) -> bool:
-    """Whether a Prefect API answers its health check (never through a proxy)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(api_url.rstrip("/") + "/health", timeout=timeout) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def configured_api_url() -> str | None:
     """`PREFECT_API_URL` from the environment or the active Prefect profile, if any."""
     from prefect.settings import PREFECT_API_URL
 
     return os.environ.get("PREFECT_API_URL") or PREFECT_API_URL.value() or None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_home(ws: Workspace) -> Path:
@@ -91,7 +74,7 @@ def local_server(ws: Workspace, *, timeout: float = SERVER_START_SECONDS) -> Ite
     with private_umask():
         home.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         log = (home / "server.log").open("ab")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env.update({
@@ -215,4 +198,4 @@ def _serve(ws: Workspace, name: str, schedule: Any, url: str, announce: Any,
             asyncio.run(runner.start())
 
 
-__all__ = ["ServeError", "api_answers", "local_server", "schedule_for", "serve"]
+__all__ = ["ServeError", "local_server", "schedule_for", "serve"]

@@ -22,32 +22,35 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import http.client
 import os
-import random
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 API_URL_ENV = "PREFECT_API_URL"
-PORTS = range(8000, 9000)  # Prefect's own range for its temporary server
 PORT_IN_USE = 3  # uvicorn's exit code when the port was taken after all
 
 
-def _free_port() -> int:
-    for _ in range(20):
-        port = random.choice(PORTS)
-        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free local port for the temporary Prefect server (8000-8999)")
+def free_port() -> int:
+    """A local TCP port free right now (the operating system's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def api_answers(api_url: str, timeout: float = 5.0) -> bool:
+    """Whether a Prefect API answers its health check (never through a proxy)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(api_url.rstrip("/") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _site_packages() -> str:
@@ -65,7 +68,7 @@ class TemporaryServer:
     `SubprocessASGIServer._run_uvicorn_command` runs (3.8), started without importing Prefect."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self._spawn()
         atexit.register(self.stop)
@@ -91,21 +94,14 @@ class TemporaryServer:
             assert self.process is not None
             code = self.process.poll()
             if code == PORT_IN_USE:
-                self.port = _free_port()
+                self.port = free_port()
                 self._spawn()
                 continue
             if code is not None:
                 raise RuntimeError(f"the temporary Prefect server exited with code {code} "
                                    "before it answered")
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:  # straight to the port: no proxy from the environment in between
-                connection.request("GET", "/api/health")
-                if connection.getresponse().status == 200:
-                    return
-            except (ConnectionError, TimeoutError, OSError, http.client.HTTPException):
-                pass
-            finally:
-                connection.close()
+            if api_answers(self.api_url, timeout=2.0):
+                return
             time.sleep(0.05)
         raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s")
 
@@ -223,4 +219,5 @@ def start_api(configured_url: str | None = None) -> PrefectAPI:
     return api
 
 
-__all__ = ["API_URL_ENV", "PrefectAPI", "TemporaryServer", "start_api"]
+__all__ = ["API_URL_ENV", "PrefectAPI", "TemporaryServer", "api_answers", "free_port",
+           "start_api"]
