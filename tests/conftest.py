@@ -35,10 +35,12 @@ SHARED_FIXTURE_GROUPS = {
     "test_encoded_hub.py": "synthetic",
 }
 # Estimated seconds per group on the 2-core CI machine; unlisted files count as short.
-GROUP_SECONDS = {"ops": 125, "synthetic": 80, "test_deploy.py": 75, "test_safety_flow.py": 72,
+GROUP_SECONDS = {"ops": 125, "synthetic": 80, "test_deploy.py": 75, "test_safety_flow.py": 45,
                  "test_concurrency.py": 29, "test_review_flow.py": 25,
                  "test_intake_flow.py": 24, "test_rotation_flow.py": 16,
-                 "test_handwritten_drops.py": 12}
+                 "test_sandbox.py": 15, "test_handwritten_drops.py": 12, "test_roi.py": 11,
+                 "test_bounded_intake.py": 11, "test_check_engines.py": 8,
+                 "test_cli_errors.py": 8, "test_dictionary.py": 8, "test_review_steps.py": 7}
 
 
 def group_of(nodeid: str) -> str:

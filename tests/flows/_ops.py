@@ -10,6 +10,9 @@ may differ, but the grouping of records into persons may not.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -165,3 +168,92 @@ def pathlink(*args: str, env: dict[str, str], timeout: float = 240,
     """Run the `pathlink` CLI in a subprocess."""
     return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def pathlink_here(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run one `pathlink` command in this process, with `env` as the environment meanwhile.
+
+    The console script's own entry (`run_cli`: argument parsing, umask, exit codes, one-line
+    errors) with what it prints captured, returned as `pathlink` returns a subprocess's: for
+    the tests of what a command does, where a fresh interpreter (about 3 s of imports each)
+    adds nothing. Killed runs, the console script itself and `serve` keep real subprocesses.
+    """
+    from pipelines.cli import run_cli
+
+    saved = dict(os.environ)
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run_cli(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return subprocess.CompletedProcess(["pathlink", *args], code, out.getvalue(), err.getvalue())
+
+
+# A process that has imported what `pathlink run` imports, once, and forks one child per
+# command. Each child is a separate process running the console script's entry (`run_cli`)
+# under its own environment, and can be killed like one; it only skips the interpreter start,
+# the imports and loading the encoding kernels (about 3 s each), which the crash-safety test
+# would otherwise pay per kill.
+_PREIMPORTED = r"""
+import datetime, json, os, sys, threading
+import pandas as pd
+import pipelines.cli, pipelines.orchestration.flows
+from keys import SharedSecret, generate_secret
+from linkage.encode import encode_participants
+from linkage.encode.schema import load_encoding_schema
+from linkage.normalize import normalize_participants
+from pipelines.cli import run_cli
+# what a run's first encode loads: the kernels numba compiled and cached (a throwaway key)
+made_up = pd.DataFrame([{"first_name": "Ann", "last_name": "Lee", "date_of_birth": "2001-02-03",
+                         "street_address": "12 Main St", "zip": "06103", "ssn": "123-45-6789"}])
+encode_participants(normalize_participants(made_up, as_of=datetime.date(2026, 1, 31)),
+                    SharedSecret("warm-up", generate_secret()), load_encoding_schema())
+# fork copies only this thread: nothing else may be running (or hold a lock) at a fork
+assert threading.active_count() == 1, threading.enumerate()
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(job["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        err = os.open(job["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for fd, target in ((devnull, 0), (out, 1), (err, 2)):
+            os.dup2(fd, target)
+        os.environ.clear()
+        os.environ.update(job["env"])
+        raise SystemExit(run_cli(job["args"]))  # exits as the console script does
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class PreimportedCli:
+    """`pathlink` commands as forked children of one pre-imported process (`run` returns what
+    `pathlink()` returns for a subprocess: the exit code, -N for signal N, and the output)."""
+
+    def __init__(self, env: dict[str, str], scratch: Path) -> None:
+        self.scratch = scratch
+        self.count = 0
+        self.proc = subprocess.Popen([sys.executable, "-c", _PREIMPORTED], env=env, cwd=REPO,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.count += 1
+        out, err = (self.scratch / f"cli-{self.count}.{n}" for n in ("out", "err"))
+        self.proc.stdin.write(json.dumps({"args": list(args), "env": env, "stdout": str(out),
+                                          "stderr": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the pre-imported process ended (exit status {self.proc.wait()})"
+        return subprocess.CompletedProcess(["pathlink", *args], int(line), out.read_text(),
+                                           err.read_text())
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)

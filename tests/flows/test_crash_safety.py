@@ -1,7 +1,9 @@
 """A run killed (SIGKILL) at any stage can be started again and ends with the same release.
 
 One workspace is killed at successive stages, each `pathlink run` resuming what the previous
-killed one left (so recovery from a recovery is tested too); the last run completes. Its release
+killed one left (so recovery from a recovery is tested too); the last run completes. Each
+killed run is its own process (forked from one that imported everything once, see
+`_ops.PreimportedCli`). Its release
 must equal an uninterrupted run's, person IDs aside (see `_ops.canonical_release`), with
 no duplicate or lost row in the restricted state.
 """
@@ -14,10 +16,10 @@ from pathlib import Path
 import duckdb
 from _ops import (
     AS_OF,
+    PreimportedCli,
     canonical_release,
     grouping,
     make_workspace,
-    pathlink,
     prefect_env,
     state_invariants,
 )
@@ -51,19 +53,23 @@ def test_killed_runs_resume_to_the_uninterrupted_release(tmp_path: Path, prefect
                                                          ops_drops, uninterrupted) -> None:
     root = make_workspace(tmp_path / "killed", ops_drops)
     ws = load_workspace(root)
-    for stage in KILL_SEQUENCE:
-        done = pathlink("run", "--workspace", str(root), "--as-of", AS_OF,
-                        env=prefect_env(PATHLINK_TEST_KILL_AT=stage))
-        assert done.returncode == -signal.SIGKILL, (stage, done.stderr[-3000:])
-        damage = state_invariants(root)
-        assert all(damage[k] == 0 for k in STATE_DAMAGE), (stage, damage)
-        if ws.published_db.exists():  # evaluators only ever see a complete release
-            con = duckdb.connect(str(ws.published_db), read_only=True)
-            try:
-                assert con.execute(
-                    "SELECT count(*) FROM released_release").fetchall() == [(1,)], stage
-            finally:
-                con.close()
+    cli = PreimportedCli(prefect_env(), tmp_path)  # each run its own process, imports shared
+    try:
+        for stage in KILL_SEQUENCE:
+            done = cli.run("run", "--workspace", str(root), "--as-of", AS_OF,
+                           env=prefect_env(PATHLINK_TEST_KILL_AT=stage))
+            assert done.returncode == -signal.SIGKILL, (stage, done.stderr[-3000:])
+            damage = state_invariants(root)
+            assert all(damage[k] == 0 for k in STATE_DAMAGE), (stage, damage)
+            if ws.published_db.exists():  # evaluators only ever see a complete release
+                con = duckdb.connect(str(ws.published_db), read_only=True)
+                try:
+                    assert con.execute(
+                        "SELECT count(*) FROM released_release").fetchall() == [(1,)], stage
+                finally:
+                    con.close()
+    finally:
+        cli.close()
     # A temporary release a run killed inside publish() would leave behind.
     stale = ws.published_db.with_name(f".{ws.published_db.name}.run-killed.tmp")
     stale.write_bytes(b"partial")

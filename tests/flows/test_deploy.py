@@ -132,6 +132,7 @@ def test_serve_on_a_fresh_machine_starts_its_own_server_and_the_schedule_fires(
     (root / "pathlink.toml").write_bytes(tomli_w.dumps(raw).encode())
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # a fresh machine: no profile
+    env["PREFECT_RUNNER_POLL_FREQUENCY"] = "1"  # the runner looks for due runs every 1 s, not 10
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "serve", "--workspace", str(root)],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -151,7 +152,7 @@ def test_serve_on_a_fresh_machine_starts_its_own_server_and_the_schedule_fires(
         completed: list[dict] = []
         while not completed and time.monotonic() < deadline:
             assert proc.poll() is None, "pathlink serve stopped"
-            time.sleep(3)
+            time.sleep(1)
             completed = _post(f"{url}/flow_runs/filter", {"flow_runs": {
                 "state": {"type": {"any_": ["COMPLETED"]}}}})
         assert completed, "no scheduled flow run completed within 300 s"

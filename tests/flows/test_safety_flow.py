@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import tomli_w
-from _ops import AS_OF, OPS_PARTNERS, pathlink, prefect_env
+from _ops import AS_OF, OPS_PARTNERS, pathlink_here, prefect_env
 
 from keys import SharedSecret, generate_secret
 from pipelines.orchestration.flows import run_workspace
@@ -67,7 +67,7 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
         tmp_path: Path, prefect_harness, ops_drops: Path) -> None:
     env = {k: v for k, v in prefect_env().items() if not k.startswith("PATHLINK_SECRET_")}
     root = tmp_path / "hub"
-    done = pathlink("init", str(root), "--partners", ",".join(OPS_PARTNERS), "--key-id",
+    done = pathlink_here("init", str(root), "--partners", ",".join(OPS_PARTNERS), "--key-id",
                     "modes-key", env=env)
     assert done.returncode == 0, done.stderr
     heard = tmp_path / "heard.jsonl"
@@ -80,19 +80,19 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     partner_files = {p for p in root.rglob("*") if "landing" in p.relative_to(root).parts
                      and len(p.relative_to(root).parts) > 2}
 
-    dry = pathlink("run", "-w", str(root), "--dry-run", "--as-of", AS_OF, env=env)
+    dry = pathlink_here("run", "-w", str(root), "--dry-run", "--as-of", AS_OF, env=env)
     assert dry.returncode == 0, dry.stderr
     assert "would process 1 period(s), 3 file(s)" in dry.stdout
     assert "youth_dept/2026-09/participants.csv: a new file" in dry.stdout
     assert not (root / "state" / "state.duckdb").exists()
 
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     cw = tmp_path / "crosswalk.csv"
-    done = pathlink("crosswalk", "-w", str(root), "-o", str(cw), env=env)
+    done = pathlink_here("crosswalk", "-w", str(root), "-o", str(cw), env=env)
     assert done.returncode == 0, done.stderr
     export = tmp_path / "export"
-    done = pathlink("export", "-w", str(root), "--agreement", "eval", "-o", str(export),
+    done = pathlink_here("export", "-w", str(root), "--agreement", "eval", "-o", str(export),
                     env=env)
     assert done.returncode == 0, done.stderr
 
@@ -115,18 +115,18 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     other = generate_secret()
     before = _snapshot(root)
     wrong_env = {**env, "PATHLINK_SECRET_MODES_KEY": base64.urlsafe_b64encode(other).decode()}
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=wrong_env)
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=wrong_env)
     assert done.returncode == 1
     line = done.stderr.strip()
     assert line.count("\n") == 0 and line.startswith("error: key 'modes-key'")
     assert "env:PATHLINK_SECRET_MODES_KEY" in line and pinned in line
     assert SharedSecret("modes-key", other).fingerprint in line
     assert _snapshot(root) == before  # nothing written, not even the lock file
-    dry = pathlink("run", "-w", str(root), "--dry-run", env=wrong_env)
+    dry = pathlink_here("run", "-w", str(root), "--dry-run", env=wrong_env)
     assert dry.returncode == 1 and "would stop before writing anything" in dry.stdout
     assert "2026-10" in dry.stdout
     # ... and the drop is still there to be processed under the right secret
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     with StateStore(root / "state" / "state.duckdb") as state:
         assert sorted(state.processed_periods()) == ["2026-09", "2026-10"]
@@ -137,10 +137,10 @@ def test_modes_wrong_secret_and_retire_through_the_command_line(
     assert events[2]["periods"][0]["files"] == {"accepted": 3}
 
     # -- keys retire straight after keys rotate: refused; the config is unchanged ------------
-    done = pathlink("keys", "rotate", "-w", str(root), "--key-id", "modes-key-2", env=env)
+    done = pathlink_here("keys", "rotate", "-w", str(root), "--key-id", "modes-key-2", env=env)
     assert done.returncode == 0, done.stderr
     config = (root / "pathlink.toml").read_bytes()
-    done = pathlink("keys", "retire", "-w", str(root), "--key-id", "modes-key", env=env)
+    done = pathlink_here("keys", "retire", "-w", str(root), "--key-id", "modes-key", env=env)
     assert done.returncode == 1
     assert "not retiring key 'modes-key'" in done.stderr and "--force" in done.stderr
     assert "community_college, workforce_board, youth_dept" in done.stderr
@@ -205,19 +205,19 @@ def test_empty_and_shrinking_releases_are_kept_from_publishing(
         path = root / "landing" / partner / "2026-09" / "participants.csv"
         lines = path.read_text().splitlines()
         path.write_text("\n".join(lines[:4]) + "\n")  # the header and three records
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
     assert done.returncode == 1, done.stdout + done.stderr
     said = " ".join(done.stderr.split())  # the run summary is on stderr
     assert "not published: period 2026-09: the release would hold" in said
     assert f"fewer than the {persons} published" in said and "--allow-shrink" in said
     assert _release_fingerprint(root) == published
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress", env=env)
     assert done.returncode == 1 and "not published: period 2026-09" in " ".join(
         done.stderr.split())  # still held: every run says so until it is decided
     assert _release_fingerprint(root) == published
-    status = pathlink("status", "-w", str(root), "--format", "json", env=env)
+    status = pathlink_here("status", "-w", str(root), "--format", "json", env=env)
     assert "2026-09" in json.loads(status.stdout)["unpublished_periods"]
-    done = pathlink("run", "-w", str(root), "--as-of", AS_OF, "--no-progress",
+    done = pathlink_here("run", "-w", str(root), "--as-of", AS_OF, "--no-progress",
                     "--allow-shrink", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _release_fingerprint(root) != published
