@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -30,6 +32,34 @@ from data_contracts import EVENT_DATASETS
 from pipelines.faults import crash_point
 from pipelines.tables import insert_frame
 from schemas import ddl
+
+
+def _schema_statements() -> list[str]:
+    """What makes a state file current: `schemas/state.sql`, then the columns added since."""
+    statements = [ddl("state"),
+                  # When the period was last published (NULL: linked, publish not yet finished).
+                  "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP"]
+    # A period held back from publishing (docs/operations.md, "A release is only replaced by a
+    # better-founded one"): when, why (nothing_accepted | shrink) and the reason in words; and
+    # the persons of the release published with it.
+    statements += [f"ALTER TABLE periods ADD COLUMN IF NOT EXISTS {column} {kind}"
+                   for column, kind in (("held_at", "TIMESTAMP"), ("held_kind", "VARCHAR"),
+                                        ("held_reason", "VARCHAR"), ("persons", "BIGINT"))]
+    # How the partner's files were read (a hash of its map, values, sheet and age range) and
+    # why the file was processed: new | corrected | map_changed | contract_changed |
+    # encoding_changed | reprocess_requested (docs/operations.md, Reprocessing).
+    statements += [f"ALTER TABLE files ADD COLUMN IF NOT EXISTS {column} VARCHAR"
+                   for column in ("reading_fingerprint", "processed_because")]
+    return statements
+
+
+@functools.cache
+def _schema() -> tuple[tuple[str, ...], str]:
+    """The schema statements and their fingerprint. A file stamped with the fingerprint is
+    opened without running them again (about 11 ms of catalog writes on every open: the state
+    is opened dozens of times a run)."""
+    statements = tuple(_schema_statements())
+    return statements, hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
 
 
 def now_utc() -> datetime:
@@ -88,26 +118,23 @@ class StateStore:
         _DB_LOCK.acquire(self.path)
         try:
             self.con = duckdb.connect(str(self.path))
-            self.con.execute(ddl("state"))
-            # When the period was last published (NULL: linked, publish not yet finished).
-            self.con.execute(
-                "ALTER TABLE periods ADD COLUMN IF NOT EXISTS published_at TIMESTAMP")
-            # A period held back from publishing (docs/operations.md, "A release is only
-            # replaced by a better-founded one"): when, why (nothing_accepted | shrink) and
-            # the reason in words; and the persons of the release published with it.
-            for column, kind in (("held_at", "TIMESTAMP"), ("held_kind", "VARCHAR"),
-                                 ("held_reason", "VARCHAR"), ("persons", "BIGINT")):
-                self.con.execute(
-                    f"ALTER TABLE periods ADD COLUMN IF NOT EXISTS {column} {kind}")
-            # How the partner's files were read (a hash of its map, values, sheet and age
-            # range) and why the file was processed: new | corrected | map_changed |
-            # contract_changed | encoding_changed | reprocess_requested
-            # (docs/operations.md, Reprocessing).
-            for column in ("reading_fingerprint", "processed_because"):
-                self.con.execute(f"ALTER TABLE files ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+            statements, fingerprint = _schema()
+            if self._schema_applied() != fingerprint:  # a new file, or a newer Pathlink
+                for statement in statements:
+                    self.con.execute(statement)
+                self.con.execute("CREATE OR REPLACE TABLE state_schema AS "
+                                 "SELECT ?::VARCHAR AS fingerprint", [fingerprint])
         except BaseException:
             _DB_LOCK.release(self.path)
             raise
+
+    def _schema_applied(self) -> str | None:
+        """The fingerprint of the schema statements last applied to this file, if any."""
+        try:
+            rows = self.con.execute("SELECT fingerprint FROM state_schema").fetchall()
+        except duckdb.CatalogException:
+            return None
+        return rows[0][0] if rows else None
 
     def close(self) -> None:
         if self._closed:
