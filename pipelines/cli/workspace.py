@@ -175,6 +175,11 @@ def run(
         try:
             from pipelines.orchestration.flows import run_workspace
 
+            if api.starting():  # the wait for the server: start the helper process and load
+                from pipelines.steps.ingest import warm_up_encoding, warm_up_helper
+
+                warm_up_helper()  # what the first drop's encode would load
+                warm_up_encoding()
             with (api.active(), RunProgress(console) if show else contextlib.nullcontext(),
                   progress_events.listening(clock)):
                 summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,

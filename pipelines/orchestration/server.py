@@ -152,6 +152,10 @@ class PrefectAPI:
                 self._server.stop()
             self._error = exc
 
+    def starting(self) -> bool:
+        """Whether a server started for this command is still coming up (time to use)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def close(self) -> None:
         """Forget the temporary server's address. The server itself stops at exit, after
         Prefect's own exit handlers (registered later, run earlier) have sent their logs."""
