@@ -35,3 +35,29 @@ def test_latest_records_keeps_only_the_current_schema_when_asked(tmp_path: Path)
     assert linkable["tok_t4_ssn"].tolist() == ["p:A-pathlink-encoding/2"]
     assert stale_only["record_key"].tolist() == ["p:A", "p:B"]
     assert stale_only["period"].tolist() == ["2026-01", "2026-01"]
+
+
+def test_a_file_is_stamped_with_its_schema_and_an_older_file_is_brought_up_to_date(
+        tmp_path: Path) -> None:
+    import duckdb
+
+    from pipelines.state.store import _schema
+
+    path = tmp_path / "state.duckdb"
+    StateStore(path).close()
+    con = duckdb.connect(str(path))
+    assert con.execute("SELECT fingerprint FROM state_schema").fetchall() == [(_schema()[1],)]
+    # as an older Pathlink left it: a column added since missing, a stamp of other statements
+    con.execute("ALTER TABLE files DROP COLUMN processed_because")
+    con.execute("UPDATE state_schema SET fingerprint = 'older'")
+    con.close()
+    StateStore(path).close()
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        columns = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = 'files'").fetchall()}
+        assert "processed_because" in columns
+        assert con.execute("SELECT fingerprint FROM state_schema").fetchall() == [
+            (_schema()[1],)]
+    finally:
+        con.close()
