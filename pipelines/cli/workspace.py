@@ -175,10 +175,10 @@ def run(
         try:
             from pipelines.orchestration.flows import run_workspace
 
-            if api.starting():  # the wait for the server: start the helper process and load
+            if api.starting():  # time the server's start would leave idle: start the
                 from pipelines.steps.ingest import warm_up_encoding, warm_up_helper
 
-                warm_up_helper()  # what the first drop's encode would load
+                warm_up_helper()  # helper process, and load what the first encode loads
                 warm_up_encoding()
             with (api.active(), RunProgress(console) if show else contextlib.nullcontext(),
                   progress_events.listening(clock)):
