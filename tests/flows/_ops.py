@@ -199,19 +199,11 @@ def pathlink_here(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
 # the imports and loading the encoding kernels (about 3 s each), which the crash-safety test
 # would otherwise pay per kill.
 _PREIMPORTED = r"""
-import datetime, json, os, sys, threading
-import pandas as pd
+import json, os, sys, threading
 import pipelines.cli, pipelines.orchestration.flows
-from keys import SharedSecret, generate_secret
-from linkage.encode import encode_participants
-from linkage.encode.schema import load_encoding_schema
-from linkage.normalize import normalize_participants
 from pipelines.cli import run_cli
-# what a run's first encode loads: the kernels numba compiled and cached (a throwaway key)
-made_up = pd.DataFrame([{"first_name": "Ann", "last_name": "Lee", "date_of_birth": "2001-02-03",
-                         "street_address": "12 Main St", "zip": "06103", "ssn": "123-45-6789"}])
-encode_participants(normalize_participants(made_up, as_of=datetime.date(2026, 1, 31)),
-                    SharedSecret("warm-up", generate_secret()), load_encoding_schema())
+from pipelines.steps.ingest import warm_up_encoding
+warm_up_encoding()  # what a run's first encode loads (numba's cached kernels, ...)
 # fork copies only this thread: nothing else may be running (or hold a lock) at a fork
 assert threading.active_count() == 1, threading.enumerate()
 for line in sys.stdin:

@@ -1,11 +1,10 @@
 """A run killed (SIGKILL) at any stage can be started again and ends with the same release.
 
 One workspace is killed at successive stages, each `pathlink run` resuming what the previous
-killed one left (so recovery from a recovery is tested too); the last run completes. Each
-killed run is its own process (forked from one that imported everything once, see
-`_ops.PreimportedCli`). Its release
+killed one left (so recovery from a recovery is tested too); the last run completes. Its release
 must equal an uninterrupted run's, person IDs aside (see `_ops.canonical_release`), with
-no duplicate or lost row in the restricted state.
+no duplicate or lost row in the restricted state. Each killed run is its own process, forked
+from one that imported everything once (`_ops.PreimportedCli`).
 """
 
 from __future__ import annotations
