@@ -86,6 +86,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
 
     api = start_api()  # the Prefect server starts while the months are synthesized
     from pipelines.orchestration.flows import run_workspace
+    from pipelines.steps.ingest import warm_up
     from pipelines.synthetic.outcomes import STATE_WAGE_PARTNER, generate_outcomes
     from pipelines.synthetic.participants import PARTNERS, generate
 
@@ -105,7 +106,7 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         shutil.copytree(synthetic / "landing", ws.landing, dirs_exist_ok=True)
         progress.update(step, description="running the monthly flow (Prefect, ephemeral)")
         try:
-            with api.active():
+            with api.active(meanwhile=warm_up):
                 summary = run_workspace(directory, seed=seed)
         finally:
             api.close()

@@ -174,13 +174,10 @@ def run(
         api = start_api(ws.prefect_api_url)  # the server starts while the flows import
         try:
             from pipelines.orchestration.flows import run_workspace
+            from pipelines.steps.ingest import warm_up
 
-            if api.starting():  # time the server's start would leave idle: start the
-                from pipelines.steps.ingest import warm_up_encoding, warm_up_helper
-
-                warm_up_helper()  # helper process, and load what the first encode loads
-                warm_up_encoding()
-            with (api.active(), RunProgress(console) if show else contextlib.nullcontext(),
+            with (api.active(meanwhile=warm_up),
+                  RunProgress(console) if show else contextlib.nullcontext(),
                   progress_events.listening(clock)):
                 summary = run_workspace(workspace, as_of=as_of, wait_seconds=wait,
                                         reprocess=reprocess or [], allow_shrink=allow_shrink)

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 API_URL_ENV = "PREFECT_API_URL"
@@ -152,10 +152,6 @@ class PrefectAPI:
                 self._server.stop()
             self._error = exc
 
-    def starting(self) -> bool:
-        """Whether a server started for this command is still coming up (time to use)."""
-        return self._thread is not None and self._thread.is_alive()
-
     def close(self) -> None:
         """Forget the temporary server's address. The server itself stops at exit, after
         Prefect's own exit handlers (registered later, run earlier) have sent their logs."""
@@ -173,9 +169,16 @@ class PrefectAPI:
         return self
 
     @contextlib.contextmanager
-    def active(self) -> Iterator[PrefectAPI]:
+    def active(self, meanwhile: Callable[[], object] | None = None) -> Iterator[PrefectAPI]:
         """Wait for the API, and run the block with Prefect pointed at it (Prefect reads its
-        settings once, at import: a server started here is made current for the block)."""
+        settings once, at import: a server started here is made current for the block).
+
+        Args:
+            meanwhile: work for the time a server started here is still coming up (the
+                command's warm-up); skipped when the API is already there.
+        """
+        if meanwhile is not None and self._thread is not None and self._thread.is_alive():
+            meanwhile()
         self.wait()
         if not self.started_here:
             yield self

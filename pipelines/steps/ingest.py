@@ -120,6 +120,13 @@ def warm_up_encoding() -> None:
                         load_encoding_schema())
 
 
+def warm_up() -> None:
+    """Start the helper process and load what the first encode loads (a run's warm-up, for
+    the time its Prefect server takes to start)."""
+    warm_up_helper()
+    warm_up_encoding()
+
+
 def warm_up_helper() -> None:
     """Start the helper process and its imports now, while the first drops are read."""
     pool = helpers.helper()
