@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.orchestration.server import SERVER_START_SETTINGS
+
 # Before prefect is imported anywhere: a private Prefect home the privacy tests can scan,
 # and no telemetry (the CI machine has no network).
 os.environ["PREFECT_HOME"] = str(Path(tempfile.mkdtemp(prefix="pathlink-prefect-home-")))
@@ -19,6 +21,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+# The harness's Prefect servers start as the product's do (no block-type registration at
+# start: pipelines/orchestration/server.py says why).
+for _name, _value in SERVER_START_SETTINGS.items():
+    os.environ.setdefault(_name, _value)
 
 
 # -- running on both cores (pytest-xdist, `make test`) -------------------------------------------

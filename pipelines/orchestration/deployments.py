@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.orchestration.flows import monthly_flow
-from pipelines.orchestration.server import api_answers, free_port
+from pipelines.orchestration.server import SERVER_START_SETTINGS, api_answers, free_port
 from pipelines.workspace import Workspace, WorkspaceError, load_workspace
 from pipelines.workspace.modes import PRIVATE_DIR, private_umask
 
@@ -76,7 +76,8 @@ def local_server(ws: Workspace, *, timeout: float = SERVER_START_SECONDS) -> Ite
         log = (home / "server.log").open("ab")
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env = {**SERVER_START_SETTINGS,
+           **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}}
     env.update({
         "PREFECT_HOME": str(home),
         "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
