@@ -14,7 +14,7 @@ from pipelines.records import WAGE_MATCH_TOKENS
 from pipelines.state import StateStore, now_utc
 from pipelines.steps.context import RunContext
 from pipelines.steps.review import report_accuracy
-from pipelines.warehouse.publish import PublishInputs, publish
+from pipelines.warehouse.publish import RECORD_COLUMNS, PublishInputs, publish
 from pipelines.warehouse.report import write_report
 from pipelines.workspace.modes import open_release
 
@@ -25,7 +25,7 @@ def publish_inputs(run: RunContext) -> PublishInputs:
     with StateStore(ws.state_db) as state:
         return PublishInputs(
             crosswalk=state.crosswalk(),
-            records=state.latest_records(ws.fingerprint_or_none()),
+            records=state.latest_records(ws.fingerprint_or_none(), columns=RECORD_COLUMNS),
             record_periods=state.record_periods(),
             partners={p.partner_id: p.name or p.partner_id for p in ws.partners.values()},
             id_history=state.id_history(),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from linkage.normalize import parse_date
 from pipelines.records import PROFILE_COLUMNS, WAGE_MATCH_TOKENS
-from pipelines.warehouse.aggregate import last_known
+from pipelines.warehouse.aggregate import any_equal, last_known, smallest
 from pipelines.warehouse.measures import (
     BARRIER_FLAGS,
     age_band,
@@ -233,16 +233,15 @@ def person_profile(records: pd.DataFrame, crosswalk: pd.DataFrame,
     profile = pd.DataFrame(index=persons)
     profile["hispanic_latino"] = last("hispanic_latino").map(_YES_NO)
     profile["race_category"] = _per_value(last("race"), race_category)
-    by_person = joined["person_id"]
     for barrier in BARRIER_FLAGS:
-        said_yes = joined[barrier].eq("yes").groupby(by_person).any().reindex(persons)
-        said_no = joined[barrier].eq("no").groupby(by_person).any().reindex(persons)
+        said_yes = any_equal(joined, persons, "person_id", barrier, "yes")
+        said_no = any_equal(joined, persons, "person_id", barrier, "no")
         profile[barrier] = np.where(said_yes, True, np.where(said_no, False, None))
     birth_year = pd.to_numeric(last("birth_year").astype(object), errors="coerce")
-    first_year = pd.to_numeric(joined.groupby("person_id")["period"].min().reindex(persons)
+    first_year = pd.to_numeric(smallest(joined, "person_id", "period").reindex(persons)
                                .str[:4], errors="coerce")
     if enrollment is not None and len(enrollment):
-        first_entry = pd.to_numeric(enrollment.groupby("person_id")["entry_month"].min()
+        first_entry = pd.to_numeric(smallest(enrollment, "person_id", "entry_month")
                                     .str[:4], errors="coerce")
         first_year = first_entry.reindex(first_year.index).fillna(first_year)
     # float: a person whose every record lost its date of birth has NaN here, not pd.NA

@@ -11,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from pipelines.records import PROFILE_COLUMNS, WAGE_MATCH_TOKENS
 from pipelines.tables import insert_frame
 from pipelines.warehouse import disclosure, measures, roi, tiers
 from pipelines.warehouse.aggregate import last_known, mode_first_seen
@@ -20,13 +21,18 @@ from schemas import ddl
 
 WAREHOUSE_SCHEMA_VERSION = 3  # 3: published/ holds released_* only; state/warehouse.duckdb
 
+# The participant record columns a release is built from (`PublishInputs.records`): the
+# person table's, the reporting profile's and the wage-match tokens; no filters.
+RECORD_COLUMNS: tuple[str, ...] = ("record_key", "period", "birth_year", "sex", "zip3",
+                                   *PROFILE_COLUMNS, *WAGE_MATCH_TOKENS)
+
 
 @dataclass(frozen=True)
 class PublishInputs:
     """Everything the release is built from (all de-identified or restricted-only keys)."""
 
     crosswalk: pd.DataFrame  # record_key, partner_id, person_id
-    records: pd.DataFrame  # record_key, birth_year, sex, zip3, period
+    records: pd.DataFrame  # RECORD_COLUMNS of each record's latest version
     record_periods: pd.DataFrame  # record_key, partner_id, first_period, last_period
     partners: dict[str, str]  # partner_id -> display name
     id_history: pd.DataFrame  # run_id, person_id, event, related_person_id, recorded_at

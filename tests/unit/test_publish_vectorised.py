@@ -15,7 +15,7 @@ from _publish_reference import person_profile as reference_profile
 from _publish_reference import person_table as reference_table
 
 from pipelines.records import PROFILE_COLUMNS
-from pipelines.warehouse.aggregate import last_known, mode_first_seen
+from pipelines.warehouse.aggregate import any_equal, last_known, mode_first_seen, smallest
 from pipelines.warehouse.facts import person_profile
 from pipelines.warehouse.measures import BARRIER_FLAGS
 from pipelines.warehouse.publish import person_table
@@ -112,6 +112,25 @@ def test_mode_ties_go_to_the_first_seen_and_last_known_skips_nulls() -> None:
     assert mode_first_seen(tie, "g", "v").to_dict() == {"a": "y"}
     assert mode_first_seen(frame, "g", "v").to_dict() == {"a": "x", "b": "z"}
     assert last_known(frame, "g", "v").to_dict() == {"a": "x", "b": "z"}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_smallest_and_any_equal_equal_pandas_groupby(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 2_000
+    frame = pd.DataFrame({"g": _pick(rng, [f"P{i:03d}" for i in range(300)], n, 0.0),
+                          "period": _pick(rng, PERIODS, n, 0.0),
+                          "flag": _pick(rng, ["yes", "no", "declined"], n, 0.3)})
+    expected = frame.groupby("g")["period"].min()  # the groupby over strings it replaces
+    pd.testing.assert_series_equal(smallest(frame, "g", "period"), expected, check_names=False)
+    groups = pd.Index(sorted(frame["g"].unique()))
+    for value in ("yes", "no"):
+        by_groupby = frame["flag"].eq(value).groupby(frame["g"]).any().reindex(groups)
+        assert (any_equal(frame, groups, "g", "flag", value) == by_groupby.to_numpy()).all()
+    # a missing value is skipped; a group with none is absent (pandas' groupby min over
+    # object values fails on a None)
+    gaps = pd.DataFrame({"g": ["a", "a", "b"], "period": [None, "2026-02", None]})
+    assert smallest(gaps, "g", "period").to_dict() == {"a": "2026-02"}
 
 
 def test_a_person_without_a_birth_year_has_no_age_band() -> None:
