@@ -43,6 +43,7 @@ __all__ = [
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
     "SUFFIXES",
+    "ValueMemo",
     "date_issue",
     "normalize_participants",
     "parse_date",
@@ -355,6 +356,34 @@ PARALLEL_MIN_VALUES = 2_000
 _CHUNKS_PER_SIDE = 4
 
 
+class ValueMemo:
+    """Phones and street addresses one run has already standardized (value -> result).
+
+    The caller makes one for a run and hands it to each `normalize_participants` call: the
+    partners' files of a month share many addresses and phones (a held-out 100k-record month:
+    85,553 distinct streets per file, 58,238 across files), and each is parsed once. It holds
+    raw values, so it lives in memory only and only as long as the run that made it. At most
+    `limit` values per field are kept (later ones are computed, not remembered).
+    """
+
+    def __init__(self, limit: int = 250_000) -> None:
+        self.limit = limit
+        self._known: dict[str, dict[Hashable, Any]] = {}
+
+    def __repr__(self) -> str:  # never the values
+        return f"ValueMemo({sum(len(k) for k in self._known.values())} values)"
+
+    def map(self, field: str, items: list[Any],
+            compute: Callable[[list[Any]], list[Any]]) -> list[Any]:
+        """`compute(items)` for distinct `items`, computing only those not seen before."""
+        known = self._known.setdefault(field, {})
+        missing = [item for item in items if item not in known]
+        fresh = dict(zip(missing, compute(missing), strict=True)) if missing else {}
+        for item in missing[: max(self.limit - len(known), 0)]:
+            known[item] = fresh[item]
+        return [fresh[item] if item in fresh else known[item] for item in items]
+
+
 def phones_e164(values: list[str]) -> list[str | None]:
     """`_phone_e164` of each value (a picklable job for a helper process)."""
     return [_phone_e164(v) for v in values]
@@ -396,12 +425,21 @@ def _shared_map(items: list[Any], job: Callable[[list[Any]], list[Any]],
     return [value for part in results for value in part]
 
 
+def _memo_shared_map(field: str, items: list[Any], job: Callable[[list[Any]], list[Any]],
+                     executor: Executor | None, memo: ValueMemo | None) -> list[Any]:
+    """`_shared_map`, skipping the items `memo` already knows (distinct `items`)."""
+    if memo is None:
+        return _shared_map(items, job, executor)
+    return memo.map(field, items, lambda missing: _shared_map(missing, job, executor))
+
+
 def _map_unique_shared(values: pd.Series, job: Callable[[list[Any]], list[Any]],
-                       executor: Executor | None) -> np.ndarray:
+                       executor: Executor | None, memo: ValueMemo | None = None,
+                       field: str = "") -> np.ndarray:
     """`_map_unique` for a field whose per-value function is costly, shared with `executor`."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mapped = np.empty(len(uniques) + 1, dtype=object)
-    mapped[: len(uniques)] = _shared_map(list(uniques), job, executor)
+    mapped[: len(uniques)] = _memo_shared_map(field, list(uniques), job, executor, memo)
     mapped[-1] = None
     return mapped[codes]
 
@@ -411,7 +449,8 @@ def _map_unique_shared(values: pd.Series, job: Callable[[list[Any]], list[Any]],
 
 
 def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date,
-                           executor: Executor | None = None) -> pd.DataFrame:
+                           executor: Executor | None = None,
+                           memo: ValueMemo | None = None) -> pd.DataFrame:
     """Normalize raw participant records (see `docs/architecture.md`, `linkage/normalize.py`).
 
     Args:
@@ -420,6 +459,8 @@ def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date,
         executor: Another process (e.g. a one-worker `ProcessPoolExecutor`) to standardize
             half of the distinct street addresses and phone numbers (the costly fields) while
             this process does the rest; the result is the same without it.
+        memo: The run's `ValueMemo`: addresses and phones an earlier file of the run had are
+            not standardized again; the result is the same without it.
 
     Returns:
         A new frame with `raw`'s index and exactly `OUTPUT_COLUMNS` (object dtype, None where
@@ -454,13 +495,14 @@ def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date,
     out["ssn_issue"] = _map_unique(ssn_raw, ssn_issue, na_value="missing")
 
     out["sex"] = _map_unique(_column(raw, "sex"), _sex_code)
-    out["phone"] = _map_unique_shared(_column(raw, "phone"), phones_e164, executor)
+    out["phone"] = _map_unique_shared(_column(raw, "phone"), phones_e164, executor, memo,
+                                      "phone")
     out["email"] = _map_unique(_column(raw, "email"), _email)
 
     city = _map_unique(_column(raw, "city"), clean_city)
     state = _map_unique(_column(raw, "state"), clean_state)
     zip5 = _map_unique(_column(raw, "zip"), clean_zip5)
-    out["street"] = _street(_column(raw, "street_address"), city, state, zip5, executor)
+    out["street"] = _street(_column(raw, "street_address"), city, state, zip5, executor, memo)
     out["city"] = city
     out["state"] = state
     out["zip5"] = zip5
@@ -477,7 +519,7 @@ def normalize_participants(raw: pd.DataFrame, *, as_of: dt.date,
 
 def _street(
     street_raw: pd.Series, city: np.ndarray, state: np.ndarray, zip5: np.ndarray,
-    executor: Executor | None = None,
+    executor: Executor | None = None, memo: ValueMemo | None = None,
 ) -> np.ndarray:
     """Standardized street per row, running scourgify once per distinct address."""
     address = pd.DataFrame(
@@ -492,6 +534,6 @@ def _street(
     items = [(street, city_u or None, state_u or None, zip_u or None)
              for street, city_u, state_u, zip_u in uniques]
     standardized = np.empty(len(items), dtype=object)
-    standardized[:] = _shared_map(items, streets_standardized, executor)
+    standardized[:] = _memo_shared_map("street", items, streets_standardized, executor, memo)
     result[has_street] = standardized[codes]
     return result

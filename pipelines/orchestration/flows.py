@@ -31,7 +31,7 @@ from pipelines.orchestration.tasks import (
     warm_up_helper,
 )
 from pipelines.state import writer_lock
-from pipelines.steps.context import RunContext, new_run_id
+from pipelines.steps.context import RunContext, new_run_id, shared_memo
 from pipelines.steps.guard import NOTHING_ACCEPTED, release_guard
 from pipelines.steps.keys import check_keys
 from pipelines.steps.notify import FAILURE, SUCCESS, notify, summary_payload
@@ -48,27 +48,28 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
     by_partner: dict[str, list[dict[str, str]]] = {}
     for drop in drops:
         by_partner.setdefault(drop["partner_id"], []).append(drop)
-    futures: list[PrefectFuture] = [
-        ingest_partner.submit(str(run.ws.root), partner_id, partner_drops[0]["period"],
-                              partner_drops, run.run_id, run.as_of)
-        for partner_id, partner_drops in sorted(by_partner.items())
-    ]
-    partner_of = {id(f): p for f, p in zip(futures, sorted(by_partner), strict=True)}
     outcomes: dict[str, dict[str, Any]] = {}
-    for future in as_completed(futures):
-        partner_drops = by_partner[partner_of[id(future)]]
-        result = future.result(raise_on_failure=False)  # also settles `future.state`
-        state = future.state
-        if state.is_completed() and isinstance(result, list):
-            partner_outcomes = result
-        else:
-            logger.error("partner %s failed: %s", partner_of[id(future)], state.message)
-            partner_outcomes = [{**d, "status": "failed", "reason": state.message}
-                                for d in partner_drops]
-        for outcome in partner_outcomes:
-            outcomes[outcome["rel_path"]] = outcome
-            progress.emit("drop", rel_path=outcome["rel_path"], status=outcome["status"],
-                          rows_read=int(outcome.get("rows_read") or 0))
+    with shared_memo(run.run_id):  # partners ingested in this process parse an address once
+        futures: list[PrefectFuture] = [
+            ingest_partner.submit(str(run.ws.root), partner_id, partner_drops[0]["period"],
+                                  partner_drops, run.run_id, run.as_of)
+            for partner_id, partner_drops in sorted(by_partner.items())
+        ]
+        partner_of = {id(f): p for f, p in zip(futures, sorted(by_partner), strict=True)}
+        for future in as_completed(futures):
+            partner_drops = by_partner[partner_of[id(future)]]
+            result = future.result(raise_on_failure=False)  # also settles `future.state`
+            state = future.state
+            if state.is_completed() and isinstance(result, list):
+                partner_outcomes = result
+            else:
+                logger.error("partner %s failed: %s", partner_of[id(future)], state.message)
+                partner_outcomes = [{**d, "status": "failed", "reason": state.message}
+                                    for d in partner_drops]
+            for outcome in partner_outcomes:
+                outcomes[outcome["rel_path"]] = outcome
+                progress.emit("drop", rel_path=outcome["rel_path"], status=outcome["status"],
+                              rows_read=int(outcome.get("rows_read") or 0))
     crash_point("period:ingested")
     return [outcomes[d["rel_path"]] for d in drops]
 

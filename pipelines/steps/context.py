@@ -9,14 +9,17 @@ path.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
 
 from keys import SharedSecret
+from linkage.normalize import ValueMemo
 from pipelines.ingest.landing import DropRef, parse_drop_path
 from pipelines.workspace import PartnerConfig, Workspace, load_workspace
 
@@ -31,6 +34,23 @@ def new_run_id(as_of: date) -> str:
     return f"run-{as_of:%Y%m%d}-{uuid.uuid4().hex[:8]}"
 
 
+# The ValueMemo of each run whose files are being ingested in this process (run id -> memo).
+# Each partner's task loads its own RunContext (it may run on a Dask worker); those that run
+# here share their run's memo. It holds raw values: dropped when the period's ingest ends.
+_INGEST_MEMOS: dict[str, ValueMemo] = {}
+
+
+@contextlib.contextmanager
+def shared_memo(run_id: str) -> Iterator[ValueMemo]:
+    """While this block runs, every `RunContext` of `run_id` loaded in this process shares
+    one `ValueMemo` (the partners' files of a period share many addresses and phones)."""
+    memo = _INGEST_MEMOS[run_id] = ValueMemo()
+    try:
+        yield memo
+    finally:
+        _INGEST_MEMOS.pop(run_id, None)
+
+
 @dataclass(frozen=True)
 class RunContext:
     """One run of the monthly flow: the loaded workspace, the run id and the reporting date."""
@@ -39,11 +59,15 @@ class RunContext:
     run_id: str
     as_of: date
     code_version: str
+    # addresses and phones this run has standardized (raw values: memory only, this run only)
+    memo: ValueMemo = field(default_factory=ValueMemo, compare=False, repr=False)
 
     @classmethod
     def load(cls, workspace: str | Path, run_id: str, as_of: date) -> RunContext:
         """Load the workspace config once for a flow (or a Dask worker's subflow)."""
-        return cls(load_workspace(workspace), run_id, as_of, code_version())
+        memo = _INGEST_MEMOS.get(run_id)
+        return cls(load_workspace(workspace), run_id, as_of, code_version(),
+                   memo if memo is not None else ValueMemo())
 
     def drop(self, rel_path: str, sha256: str) -> DropContext:
         """The context of one landing file (its path parsed and its partner looked up once)."""

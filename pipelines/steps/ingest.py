@@ -101,8 +101,10 @@ def validate_drop(ctx: DropContext, frame: pd.DataFrame) -> ValidationOutcome:
 
 def normalize(ctx: DropContext, accepted: pd.DataFrame) -> pd.DataFrame:
     """Normalize identifiers (names, dates, SSN, phone, email, address); the helper process,
-    when there is one, standardizes half of the distinct addresses and phones."""
-    return normalize_participants(accepted, as_of=ctx.run.as_of, executor=helpers.helper())
+    when there is one, standardizes half of the distinct addresses and phones, and those an
+    earlier file of the run had are taken from the run's memo."""
+    return normalize_participants(accepted, as_of=ctx.run.as_of, executor=helpers.helper(),
+                                  memo=ctx.run.memo)
 
 
 def warm_up_encoding() -> None:

@@ -231,10 +231,7 @@ def _store_review(state: StateStore, run_id: str, period: str, result: Any,
         else result.pairs
     person = dict(zip(crosswalk["record_key"], crosswalk["person_id"], strict=True))
     if len(pairs):
-        profile = pd.Series("", index=pairs.index)
-        for k, feature in enumerate(features):
-            profile = profile + ("" if k == 0 else ";") + f"{feature}=" + \
-                pairs[feature].astype(int).astype(str)
+        profile = _gamma_profiles(pairs, list(features))
         frame = pd.DataFrame({
             "pair_id": [pair_id(a, b) for a, b in zip(pairs["record_key_l"],
                                                      pairs["record_key_r"], strict=True)],
@@ -253,6 +250,26 @@ def _store_review(state: StateStore, run_id: str, period: str, result: Any,
     state.replace_review_pairs(run_id, period, frame, json.dumps(result.model.snapshot()),
                                census_json(census.strata), census_json(census.histogram),
                                spec.version, census.pool_population)
+
+
+def _gamma_profiles(pairs: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Each pair's gamma profile as text (``given_name=2;family_name=-1;...``): written once
+    per distinct pattern (a few hundred, however many pairs) and taken per pair."""
+    if not features:
+        return np.full(len(pairs), "", dtype=object)
+    gammas = pairs[features].astype(np.int64).to_numpy()
+    if len(gammas) == 0:
+        return np.empty(0, dtype=object)
+    # one integer per pattern: the gammas (from -1) as the digits of a number
+    low = gammas.min()
+    base = gammas.max() - low + 1
+    powers = base ** np.arange(len(features), dtype=np.int64)
+    inverse, patterns = pd.factorize((gammas - low) @ powers)
+    rows = (patterns[:, None] // powers) % base + low
+    labels = np.array([";".join(f"{feature}={int(g)}" for feature, g in zip(features, row,
+                                                                             strict=True))
+                       for row in rows], dtype=object)
+    return labels[inverse]
 
 
 def _keep_old_key_persons(old_key: pd.DataFrame, previous: pd.DataFrame,

@@ -445,3 +445,35 @@ def test_duplicate_index_labels_preserved() -> None:
     out = normalize_participants(raw, as_of=AS_OF)
     assert out.index.tolist() == [5, 5, 1]
     assert out["given_name_canonical"].tolist() == ["robert", "elizabeth", "william"]
+
+
+def test_a_runs_memo_standardizes_each_address_and_phone_once_with_the_same_result() -> None:
+    from linkage.normalize import ValueMemo
+
+    streets = ["12 Main Street", "12 MAIN ST", "40 Park Terrace Apt 3", None, "9 Elm Rd"]
+    phones = ["(860) 555-0101", "860.555.0199", None, "555-0101", "+1 860 555 0101"]
+
+    def frame(rows: range) -> pd.DataFrame:
+        return pd.DataFrame({
+            "street_address": [streets[i % 5] for i in rows], "city": "Hartford",
+            "state": "CT", "zip": "06106", "phone": [phones[(i * 3) % 5] for i in rows],
+        }, index=[f"r{i}" for i in rows])
+
+    memo = ValueMemo()
+    first, second = frame(range(0, 7)), frame(range(5, 15))
+    for raw in (first, second):  # the second file's values all came in the first
+        pd.testing.assert_frame_equal(normalize_participants(raw, as_of=AS_OF, memo=memo),
+                                      normalize_participants(raw, as_of=AS_OF))
+    assert "Main" not in repr(memo) and "860" not in repr(memo)
+
+    calls: list[list[str]] = []
+
+    def upper(items: list[str]) -> list[str]:
+        calls.append(items)
+        return [item.upper() for item in items]
+
+    small = ValueMemo(limit=2)
+    assert small.map("f", ["a", "b", "c"], upper) == ["A", "B", "C"]
+    assert small.map("f", ["a", "b", "c", "d"], upper) == ["A", "B", "C", "D"]
+    assert calls == [["a", "b", "c"], ["c", "d"]]  # at most two remembered
+    assert small.map("g", ["a"], upper) == ["A"] and calls[-1] == ["a"]  # fields apart

@@ -265,3 +265,25 @@ def test_pages_render_in_headless_chromium(linked: RunContext, tmp_path: Path) -
             check=True, capture_output=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)})
         data = shot.read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # drawn, not blank
+
+
+def test_gamma_profiles_equal_the_text_built_column_by_column() -> None:
+    """The review pairs' profile text, written once per pattern, is what joining each pair's
+    gammas one feature at a time gave (patterns repeated, one feature always missing)."""
+    import numpy as np
+
+    from pipelines.steps.link import _gamma_profiles
+
+    rng = np.random.default_rng(3)
+    features = ["given_name", "family_name", "dob", "ssn", "address"]
+    patterns = rng.integers(-1, 4, (40, len(features)))
+    patterns[:, 3] = -1
+    pairs = pd.DataFrame(patterns[rng.integers(0, 40, 5_000)], columns=features,
+                         index=rng.permutation(5_000) + 11)
+    expected = pd.Series("", index=pairs.index)
+    for k, feature in enumerate(features):
+        expected = expected + ("" if k == 0 else ";") + f"{feature}=" + \
+            pairs[feature].astype(int).astype(str)
+    assert list(_gamma_profiles(pairs, features)) == list(expected)
+    assert list(_gamma_profiles(pairs.iloc[:3], [])) == ["", "", ""]
+    assert len(_gamma_profiles(pairs.iloc[:0], features)) == 0
