@@ -19,7 +19,8 @@ codes. The engine only depends on the column formats, not on who made the encodi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numba
@@ -37,6 +38,15 @@ __all__ = [
 ]
 
 _DEDUPE_EVERY = 20_000_000
+#: Most candidate pairs one key rule may make. A rule over more lowers its own block-size cap
+#: until its pairs fit (its largest blocks are skipped, as `max_block_size` skips blocks, and
+#: counted the same way). The rules of the current spec make at most 35 M at a million records
+#: of realistic names (`benchmarks/link_scale.py`); on a month of few distinct names the
+#: name-edit token set made 515 M, which exhausted 24 GB before any comparison.
+MAX_RULE_PAIRS = 50_000_000
+#: Pairs a rule makes at a time (its blocks in groups): the transient arrays cost about 100
+#: bytes a pair, so a large rule no longer needs them all at once.
+_PAIRS_PER_CHUNK = 8_000_000
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # accumulated pair codes before an intermediate np.unique
 
 
@@ -197,6 +207,39 @@ def _group_pairs(
     sorted_members = members[order]
     return (sorted_members[left_idx], sorted_members[right_idx], skipped_blocks,
             skipped_records, largest)
+
+
+def _rule_cap(codes: np.ndarray, max_block_size: int) -> int:
+    """The block-size cap for one key rule: ``max_block_size``, lowered until the rule's
+    pairs fit `MAX_RULE_PAIRS` (see there)."""
+    sizes = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
+    kept = sizes[(sizes >= 2) & (sizes <= max_block_size)].astype(np.int64)
+    if int((kept * (kept - 1) // 2).sum()) <= MAX_RULE_PAIRS:
+        return max_block_size
+    # pairs made by the blocks of each size, summed over sizes up to each cap
+    per_size = np.bincount(kept, minlength=max_block_size + 1).astype(np.int64)
+    steps = np.arange(max_block_size + 1, dtype=np.int64)
+    total = np.cumsum(per_size * (steps * (steps - 1) // 2))
+    return int(np.flatnonzero(total <= MAX_RULE_PAIRS).max())
+
+
+def _block_groups(codes: np.ndarray, members: np.ndarray, cap: int
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(codes, members)`` in groups of whole blocks of about `_PAIRS_PER_CHUNK` pairs each
+    (one group, the arrays themselves, when the rule makes fewer)."""
+    sizes = np.bincount(codes).astype(np.int64) if len(codes) else np.zeros(0, np.int64)
+    pairs = np.where(sizes > cap, 0, sizes * (sizes - 1) // 2)
+    if int(pairs.sum()) <= _PAIRS_PER_CHUNK:
+        yield codes, members
+        return
+    group = np.cumsum(pairs) // _PAIRS_PER_CHUNK  # non-decreasing over the keys
+    of_member = group[codes]
+    order = np.argsort(of_member, kind="stable")
+    bounds = np.searchsorted(of_member[order], np.arange(int(group[-1]) + 2))
+    for start, stop in itertools.pairwise(bounds):
+        if stop > start:
+            take = order[start:stop]
+            yield codes[take], members[take]
 
 
 def _sorted_unique(codes: np.ndarray) -> np.ndarray:
@@ -403,8 +446,16 @@ def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence
         if members is None:
             members = np.flatnonzero(codes >= 0)
             codes = codes[members]
-        left, right, s, sr, lg = _group_pairs(codes, members, blocking.max_block_size)
-        rule_codes = _sorted_unique(_encode_pairs(left, right, rank, partner, spec.link_type))
+        cap = _rule_cap(codes, blocking.max_block_size)
+        parts, s, sr, lg = [], 0, 0, 0
+        for chunk_codes, chunk_members in _block_groups(codes, members, cap):
+            left, right, cs, csr, clg = _group_pairs(chunk_codes, chunk_members, cap)
+            parts.append(_sorted_unique(_encode_pairs(left, right, rank, partner,
+                                                      spec.link_type)))
+            del left, right
+            s, sr, lg = s + cs, sr + csr, max(lg, clg)
+        rule_codes = parts[0] if len(parts) == 1 else _sorted_unique(np.concatenate(parts))
+        del parts
         stats.pairs_by_rule[name] = len(rule_codes)
         stats.skipped_blocks[name] = s
         stats.skipped_block_records[name] = sr

@@ -181,3 +181,46 @@ def test_token_set_blocks_records_sharing_any_token_and_keeps_rule_pairs():
     assert pairs == {(0, 1), (1, 3)}  # a-b share 2, b-d share 3; c shares nothing
     assert found.stats.pairs_by_rule["token:ts_names"] == 2
     assert sorted(found.rule_pairs["token:ts_names"].tolist()) == [0, 1]
+
+
+def _many_blocks(seed: int = 4):
+    """Records sharing SSNs in blocks of 1 to 40 (one of 60 records), other fields unique."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 41, 45)
+    sizes[0] = 60
+    people, i = [], 0
+    for block, size in enumerate(sizes):
+        for _ in range(int(size)):
+            people.append({"partner_id": "p", "partner_record_id": str(i), "given": f"g{i}",
+                           "family": f"f{i}", "ssn": f"{100000000 + block}"})
+            i += 1
+    return encode(people)
+
+
+def test_a_rule_makes_its_pairs_in_groups_of_blocks_with_the_same_result(monkeypatch):
+    import linkage.block as block
+
+    encoded = _many_blocks()
+    rules = spec(blocking={"lsh": [], "max_block_size": 50})
+    whole = candidate_positions(encoded, rules)
+    monkeypatch.setattr(block, "_PAIRS_PER_CHUNK", 300)  # groups of a few blocks each
+    grouped = candidate_positions(encoded, rules)
+    assert len(whole.left) > 2_000 and whole.stats.skipped_blocks["token:tok_ssn"] == 1
+    assert (grouped.left == whole.left).all() and (grouped.right == whole.right).all()
+    assert grouped.stats == whole.stats
+
+
+def test_a_rule_over_its_pair_budget_skips_its_largest_blocks_as_the_cap_does(monkeypatch):
+    import linkage.block as block
+
+    encoded = _many_blocks()
+    generous = candidate_positions(encoded, spec(blocking={"lsh": [], "max_block_size": 50}))
+    monkeypatch.setattr(block, "MAX_RULE_PAIRS", len(generous.left) // 2)
+    capped = candidate_positions(encoded, spec(blocking={"lsh": [], "max_block_size": 50}))
+    largest = capped.stats.largest_block["token:tok_ssn"]
+    assert len(capped.left) <= len(generous.left) // 2 and largest < 40
+    assert capped.stats.skipped_blocks["token:tok_ssn"] > 1  # the 60 and the largest kept
+    monkeypatch.setattr(block, "MAX_RULE_PAIRS", 10**9)
+    by_cap = candidate_positions(encoded, spec(blocking={"lsh": [], "max_block_size": largest}))
+    assert (capped.left == by_cap.left).all() and (capped.right == by_cap.right).all()
+    assert capped.stats == by_cap.stats
