@@ -9,7 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import pandas as pd
 import typer
 from rich.console import Console
@@ -139,6 +138,8 @@ def run_demo(directory: Path, *, persons: int, seed: int, console: Console) -> d
         table.add_row(f"[dim]{dataset} (all partners)[/dim]", str(read), str(accepted),
                       str(quarantined))
     console.print(table)
+
+    import duckdb  # here: commands that never open a database (`check`) skip its import
 
     con = duckdb.connect(str(ws.warehouse_db), read_only=True)  # the analyst's warehouse
     try:

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.cli._common import WorkspaceOpt, console, fail
-from pipelines.warehouse import dictionary
 from pipelines.workspace import WorkspaceError, load_workspace
 from pipelines.workspace.modes import for_evaluators
 
@@ -144,6 +143,9 @@ def dictionary_command(
         "--output", "-o", help="Write to this file instead of standard output.")] = None,
 ) -> None:
     """Print the evaluator data dictionary (Markdown) generated from the DDL and contracts."""
+    # imported here: the warehouse (and DuckDB) is not loaded for every command, e.g. `check`
+    from pipelines.warehouse import dictionary
+
     if output is None:
         typer.echo(dictionary.build_dictionary(), nl=False)
     else:

@@ -32,6 +32,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from data_contracts import DATASETS, Contract, load_contract
@@ -124,13 +125,16 @@ def clean_text(text: str, placeholders: frozenset[str] = frozenset()) -> str:
     unwrapped, and the contract's placeholders (`N/A`, `NULL`, ...) read as empty."""
     if not text:
         return ""
-    text = _ZERO_WIDTH.sub("", _SPACES.sub(" ", text)).strip()
-    match = _EXCEL_TEXT.match(text)
-    if match:
-        text = match.group(1).replace('""', '"').strip()
-    match = _APOSTROPHE_DIGITS.match(text)
-    if match:
-        text = match.group(1)
+    # the odd and zero-width spaces are not ASCII: most cells skip those two passes
+    text = (text if text.isascii() else _ZERO_WIDTH.sub("", _SPACES.sub(" ", text))).strip()
+    if text.startswith('="'):
+        match = _EXCEL_TEXT.match(text)
+        if match:
+            text = match.group(1).replace('""', '"').strip()
+    if text.startswith("'"):
+        match = _APOSTROPHE_DIGITS.match(text)
+        if match:
+            text = match.group(1)
     if placeholders and text.casefold() in placeholders:
         return ""
     return text
@@ -138,8 +142,6 @@ def clean_text(text: str, placeholders: frozenset[str] = frozenset()) -> str:
 
 def _clean_column(values: pd.Series, placeholders: frozenset[str]) -> pd.Series:
     """`clean_text` once per distinct value of a column (empty for missing)."""
-    import numpy as np
-
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     cleaned = np.empty(len(uniques) + 1, dtype=object)
     for position, value in enumerate(uniques):
@@ -189,7 +191,10 @@ class _FrameBuilder:
     def _flush(self) -> None:
         if not self.data:
             return
-        chunk = pd.DataFrame(self.data, columns=self.columns, dtype=object)
+        # column by column: pandas builds an object frame from rows far more slowly
+        chunk = pd.DataFrame({column: np.array(values, dtype=object) for column, values in
+                              zip(self.columns, zip(*self.data, strict=True), strict=True)},
+                             columns=self.columns)
         chunk[ROW] = pd.Series(self.rows, dtype="int64")
         chunk[READ_ISSUE_COLUMN] = pd.Series(self.issues, dtype=object)
         self.chunks.append(chunk)

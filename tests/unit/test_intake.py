@@ -508,6 +508,25 @@ def test_check_file_and_report(tmp_path: Path) -> None:
     assert bad.verdict == "rejected" and "empty" in bad.reason
 
 
+def test_the_check_command_loads_neither_prefect_nor_gx_nor_duckdb(tmp_path: Path) -> None:
+    """A partner's `pathlink check` stays a short command: the orchestration, Great
+    Expectations (the default engine is the vectorised pass) and the warehouse's database are
+    not imported (each is a tenth of a second or more of its 2 s budget on 20k rows)."""
+    import subprocess
+    import sys
+
+    path = write(tmp_path, [HEADER, GOOD[0], "R2,Bo,Li,2031-01-01,,", GOOD[2]])
+    program = ("import sys; from pipelines.cli import run_cli; "
+               f"run_cli(['check', {str(path)!r}, '--dataset', 'participants', '--out', "
+               f"{str(tmp_path / 'report.txt')!r}]); "
+               "print(sorted(m for m in ('prefect', 'great_expectations', 'duckdb') "
+               "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert "accepted" in (tmp_path / "report.txt").read_text()
+
+
 def test_issues_frame_shape(tmp_path: Path) -> None:
     outcome = ingest(write(tmp_path, [HEADER, "R1,Ann,Lee,2031-01-01,000-11-2222,", *GOOD[1:]]))
     frame = intake.issues_frame(outcome)
