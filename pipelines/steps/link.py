@@ -260,12 +260,15 @@ def _gamma_profiles(pairs: pd.DataFrame, features: list[str]) -> np.ndarray:
     gammas = pairs[features].astype(np.int64).to_numpy()
     if len(gammas) == 0:
         return np.empty(0, dtype=object)
-    # one integer per pattern: the gammas (from -1) as the digits of a number
-    low = gammas.min()
-    base = gammas.max() - low + 1
-    powers = base ** np.arange(len(features), dtype=np.int64)
-    inverse, patterns = pd.factorize((gammas - low) @ powers)
-    rows = (patterns[:, None] // powers) % base + low
+    low = int(gammas.min())
+    base = int(gammas.max()) - low + 1
+    if base ** len(features) < 2 ** 62:  # one integer per pattern: its gammas as digits
+        powers = base ** np.arange(len(features), dtype=np.int64)
+        inverse, patterns = pd.factorize((gammas - low) @ powers)
+        rows = (patterns[:, None] // powers) % base + low
+    else:
+        inverse, patterns = pd.factorize(pd.MultiIndex.from_arrays(list(gammas.T)))
+        rows = np.array(list(patterns), dtype=np.int64).reshape(len(patterns), -1)
     labels = np.array([";".join(f"{feature}={int(g)}" for feature, g in zip(features, row,
                                                                              strict=True))
                        for row in rows], dtype=object)

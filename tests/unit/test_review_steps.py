@@ -285,5 +285,10 @@ def test_gamma_profiles_equal_the_text_built_column_by_column() -> None:
         expected = expected + ("" if k == 0 else ";") + f"{feature}=" + \
             pairs[feature].astype(int).astype(str)
     assert list(_gamma_profiles(pairs, features)) == list(expected)
+    wide = pd.concat([pairs.add_suffix(f"_{k}") for k in range(6)], axis=1)  # 30 features
+    wide_features = list(wide.columns)  # past an int64 code per pattern: the other path
+    expected = wide[wide_features].astype(int).astype(str).radd(
+        [f"{f}=" for f in wide_features]).agg(";".join, axis=1)
+    assert list(_gamma_profiles(wide, wide_features)) == list(expected)
     assert list(_gamma_profiles(pairs.iloc[:3], [])) == ["", "", ""]
     assert len(_gamma_profiles(pairs.iloc[:0], features)) == 0
