@@ -209,11 +209,10 @@ def _group_pairs(
             skipped_records, largest)
 
 
-def _rule_cap(codes: np.ndarray, max_block_size: int) -> int:
-    """The block-size cap for one key rule: ``max_block_size``, lowered until the rule's
-    pairs fit `MAX_RULE_PAIRS` (see there)."""
-    sizes = np.bincount(codes) if len(codes) else np.zeros(0, np.int64)
-    kept = sizes[(sizes >= 2) & (sizes <= max_block_size)].astype(np.int64)
+def _rule_cap(sizes: np.ndarray, max_block_size: int) -> int:
+    """The block-size cap for one key rule (``sizes``: records per key): ``max_block_size``,
+    lowered until the rule's pairs fit `MAX_RULE_PAIRS` (see there)."""
+    kept = sizes[(sizes >= 2) & (sizes <= max_block_size)]
     if int((kept * (kept - 1) // 2).sum()) <= MAX_RULE_PAIRS:
         return max_block_size
     # pairs made by the blocks of each size, summed over sizes up to each cap
@@ -223,11 +222,11 @@ def _rule_cap(codes: np.ndarray, max_block_size: int) -> int:
     return int(np.flatnonzero(total <= MAX_RULE_PAIRS).max())
 
 
-def _block_groups(codes: np.ndarray, members: np.ndarray, cap: int
+def _block_groups(codes: np.ndarray, members: np.ndarray, sizes: np.ndarray, cap: int
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(codes, members)`` in groups of whole blocks of about `_PAIRS_PER_CHUNK` pairs each
-    (one group, the arrays themselves, when the rule makes fewer)."""
-    sizes = np.bincount(codes).astype(np.int64) if len(codes) else np.zeros(0, np.int64)
+    (one group, the arrays themselves, when the rule makes fewer); ``sizes``: records per
+    key."""
     pairs = np.where(sizes > cap, 0, sizes * (sizes - 1) // 2)
     if int(pairs.sum()) <= _PAIRS_PER_CHUNK:
         yield codes, members
@@ -446,9 +445,10 @@ def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence
         if members is None:
             members = np.flatnonzero(codes >= 0)
             codes = codes[members]
-        cap = _rule_cap(codes, blocking.max_block_size)
+        sizes = np.bincount(codes).astype(np.int64) if len(codes) else np.zeros(0, np.int64)
+        cap = _rule_cap(sizes, blocking.max_block_size)
         parts, s, sr, lg = [], 0, 0, 0
-        for chunk_codes, chunk_members in _block_groups(codes, members, cap):
+        for chunk_codes, chunk_members in _block_groups(codes, members, sizes, cap):
             left, right, cs, csr, clg = _group_pairs(chunk_codes, chunk_members, cap)
             parts.append(_sorted_unique(_encode_pairs(left, right, rank, partner,
                                                       spec.link_type)))
