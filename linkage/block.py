@@ -44,9 +44,10 @@ _DEDUPE_EVERY = 20_000_000
 #: of realistic names (`benchmarks/link_scale.py`); on a month of few distinct names the
 #: name-edit token set made 515 M, which exhausted 24 GB before any comparison.
 MAX_RULE_PAIRS = 50_000_000
-#: Pairs a rule makes at a time (its blocks in groups): the transient arrays cost about 100
-#: bytes a pair, so a large rule no longer needs them all at once.
-_PAIRS_PER_CHUNK = 8_000_000
+#: Pairs a rule makes at a time (its blocks in groups): the transient arrays of a group cost
+#: about 60 bytes a pair (at 8 M a group, 0.5 GB over the records at 100k), so a large rule
+#: never needs them all at once.
+_PAIRS_PER_CHUNK = 2_000_000
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # accumulated pair codes before an intermediate np.unique
 
 
@@ -241,11 +242,15 @@ def _block_groups(codes: np.ndarray, members: np.ndarray, sizes: np.ndarray, cap
             yield codes[take], members[take]
 
 
-def _sorted_unique(codes: np.ndarray) -> np.ndarray:
-    """``np.unique`` by sorting (faster than numpy 2's hash-based unique on large int64)."""
+def _sorted_unique(codes: np.ndarray, *, owned: bool = False) -> np.ndarray:
+    """``np.unique`` by sorting (faster than numpy 2's hash-based unique on large int64);
+    ``owned``: the caller hands the array over, so it is sorted in place (no copy)."""
     if len(codes) == 0:
         return codes
-    codes = np.sort(codes)
+    if owned:
+        codes.sort()
+    else:
+        codes = np.sort(codes)
     keep = np.empty(len(codes), dtype=bool)
     keep[0] = True
     np.not_equal(codes[1:], codes[:-1], out=keep[1:])
@@ -286,8 +291,9 @@ class _PairAccumulator:
             self._merge()
 
     def _merge(self) -> None:
-        self._merged = _sorted_unique(np.concatenate([self._merged, *self._pending]))
-        self._pending, self._pending_size = [], 0
+        joined = np.concatenate([self._merged, *self._pending])
+        self._pending, self._pending_size = [], 0  # the parts go before the sort, not after
+        self._merged = _sorted_unique(joined, owned=True)
 
     def result(self) -> np.ndarray:
         if self._pending:
@@ -450,12 +456,18 @@ def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence
         parts, s, sr, lg = [], 0, 0, 0
         for chunk_codes, chunk_members in _block_groups(codes, members, sizes, cap):
             left, right, cs, csr, clg = _group_pairs(chunk_codes, chunk_members, cap)
-            parts.append(_sorted_unique(_encode_pairs(left, right, rank, partner,
-                                                      spec.link_type)))
+            encoded_pairs = _encode_pairs(left, right, rank, partner, spec.link_type)
             del left, right
+            parts.append(_sorted_unique(encoded_pairs, owned=True))
+            del encoded_pairs
             s, sr, lg = s + cs, sr + csr, max(lg, clg)
-        rule_codes = parts[0] if len(parts) == 1 else _sorted_unique(np.concatenate(parts))
-        del parts
+        if len(parts) == 1:
+            rule_codes = parts.pop()
+        else:
+            joined = np.concatenate(parts)
+            parts.clear()
+            rule_codes = _sorted_unique(joined, owned=True)
+            del joined
         stats.pairs_by_rule[name] = len(rule_codes)
         stats.skipped_blocks[name] = s
         stats.skipped_block_records[name] = sr

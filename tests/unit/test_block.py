@@ -141,7 +141,8 @@ def test_pair_accumulator_merges_geometrically_and_keeps_every_distinct_code(mon
     monkeypatch.setattr(block, "_DEDUPE_EVERY", 100)
     sorts = []
     real = block._sorted_unique
-    monkeypatch.setattr(block, "_sorted_unique", lambda c: sorts.append(len(c)) or real(c))
+    monkeypatch.setattr(block, "_sorted_unique",
+                        lambda c, **kw: sorts.append(len(c)) or real(c, **kw))
     acc = block._PairAccumulator()
     rng = np.random.default_rng(1)
     parts = [rng.integers(0, 50_000, 60) for _ in range(400)]
