@@ -79,6 +79,16 @@ def test_merge_tie_keeps_the_person_with_the_smallest_record_key():
     assert history.loc[0, "event"] == "merged_into"
 
 
+def test_merge_tie_compares_each_persons_smallest_key_not_its_first_listed():
+    # PZ's keys are listed "d" first (PM's "c"), but its smallest is "a" (PM's "b"): PZ survives
+    previous = _prev({"PZZZZZZZZZZZZ": ["d", "a"], "PMMMMMMMMMMMM": ["c", "b"]})
+    crosswalk, history = assign_person_ids(_clusters([["d", "c", "b", "a"]]), previous,
+                                           np.random.default_rng(0))
+    assert set(crosswalk["person_id"]) == {"PZZZZZZZZZZZZ"}
+    assert history[["person_id", "event"]].values.tolist() == [
+        ["PMMMMMMMMMMMM", "merged_into"]]
+
+
 def test_split_largest_part_keeps_id_and_records_may_disappear():
     previous = _prev({"PAAAAAAAAAAAA": ["a", "b", "c", "gone"]})
     crosswalk, history = assign_person_ids(_clusters([["a"], ["b", "c"]]), previous,
