@@ -234,6 +234,11 @@ def _polyline(points: list[tuple[float, float]], color: str) -> str:
     return f"<polyline points='{coords}' fill='none' stroke='{color}' stroke-width='2'/>"
 
 
+#: In place of an empty table or chart list: the release has no figure of that kind yet.
+_NOTHING_YET = ("<p class='nothing-yet'>No figures yet: the release has nothing to measure "
+                "here (see Data covered above).</p>")
+
+
 def _table_html(frame: pd.DataFrame) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
     body = []
@@ -306,18 +311,32 @@ def _coverage_html(released: dict[str, pd.DataFrame], label) -> tuple[str, str]:
     def text(value: object, missing: str = "none") -> str:
         return missing if value is None or pd.isna(value) else str(value)
 
+    def missing(value: object) -> bool:
+        return value is None or pd.isna(value)
+
+    if missing(c.partner_data_through_month):  # participant files only, so far
+        through = ("no enrollment, service, credential, assessment, employment or skill-gain "
+                   "record has been sent yet")
+    else:
+        through = f"partners' data refers to months up to {_e(text(c.partner_data_through_month))}"
+    if missing(c.cohort_exit_from_quarter) or missing(c.cohort_exit_through_month):
+        cohort = ("<li><b>Outcome cohort</b>: no exits can be measured yet (an exit is measured "
+                  "once the 4th quarter after it is in the UI wage data and the 12 months after "
+                  "it in partner data, without an exclusion reason).</li>")
+    else:
+        cohort = (f"<li><b>Outcome cohort</b>: exits from {_e(text(c.cohort_exit_from_quarter))} "
+                  f"through {_e(text(c.cohort_exit_through_month))} (the 4th quarter after exit "
+                  "covered by wage data, the 12 months after it by partner data), without an "
+                  "exclusion reason.</li>")
     items = [
         f"<li><b>Partner extracts</b> for {_e(text(c.periods_first))} to "
-        f"{_e(text(c.periods_last))}; partners' data refers to months up to "
-        f"{_e(text(c.partner_data_through_month))}.</li>",
+        f"{_e(text(c.periods_last))}; {through}.</li>",
         f"<li><b>UI wage records</b> for {_e(text(c.wage_first_quarter))} to "
         f"{_e(text(c.wage_last_quarter))}.</li>"
         if not pd.isna(c.wage_last_quarter) else
         "<li><b>UI wage records</b>: none were sent, so no exit can be followed into "
         "employment.</li>",
-        f"<li><b>Outcome cohort</b>: exits from {_e(text(c.cohort_exit_from_quarter))} through "
-        f"{_e(text(c.cohort_exit_through_month))} (the 4th quarter after exit covered by wage "
-        "data, the 12 months after it by partner data), without an exclusion reason.</li>",
+        cohort,
     ]
     sent = released.get("released_data_sent")
     table = ""
@@ -540,9 +559,9 @@ section.chart {{ margin: 1.5em 0; }}
 {coverage}
 {empty}
 <h2>Overall</h2>
-{_table_html(overall)}
+{_table_html(overall) if len(overall) else _NOTHING_YET}
 <h2>Charts</h2>
-{body}
+{body or _NOTHING_YET}
 {roi_return_html(released, label)}
 {methods}
 </body></html>

@@ -133,6 +133,30 @@ def test_empty_cohort_is_explained(tmp_path):
     write_report(tmp_path / "w.duckdb", tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert "The outcome cohort is empty" in page and "no UI wage records were sent" in page
+    assert "through none" not in page and "no exits can be measured yet" in page
+
+
+def test_participant_files_only_say_what_is_missing_not_none(tmp_path):
+    """Only participant files so far: no partner month and no cohort window to name."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    random_warehouse(con, seed=5, persons=60)
+    for table in ("wage", "enrollment", "service", "credential", "assessment", "employment",
+                  "skill_gain"):
+        con.execute(f"DELETE FROM {table}")
+    sent = pd.DataFrame([("p1", "participants", "2024-06", "2024-06", 1)],
+                        columns=["partner_id", "dataset", "first_period", "last_period",
+                                 "periods"])
+    d.publish_outcomes(con, threshold=10, datasets_sent=sent)
+    d.write_released(con, tiers.metadata_tables(con, partners=PARTNER_NAMES,
+                                                datasets_sent=sent, periods=["2024-06"]))
+    con.close()
+    write_report(tmp_path / "w.duckdb", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "up to none" not in page and "from none" not in page
+    assert "no enrollment, service, credential, assessment, employment or skill-gain record" \
+        in page
+    assert "no exits can be measured yet" in page
+    assert page.count("No figures yet") == 2  # neither an empty table nor an empty chart list
 
 
 def _png_size(path) -> tuple[int, int]:
