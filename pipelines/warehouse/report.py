@@ -308,11 +308,11 @@ def _coverage_html(released: dict[str, pd.DataFrame], label) -> tuple[str, str]:
         return "", ""
     c = coverage.iloc[0]
 
-    def text(value: object, missing: str = "none") -> str:
-        return missing if value is None or pd.isna(value) else str(value)
-
     def missing(value: object) -> bool:
         return value is None or pd.isna(value)
+
+    def text(value: object, default: str = "none") -> str:
+        return default if missing(value) else str(value)
 
     if missing(c.partner_data_through_month):  # participant files only, so far
         through = ("no enrollment, service, credential, assessment, employment or skill-gain "

@@ -119,11 +119,14 @@ def test_data_covered_and_gaps_not_zeros(report):
     assert "a gap, not 0%" in page
 
 
-def test_empty_cohort_is_explained(tmp_path):
+def _page_without(tmp_path, emptied: tuple[str, ...], sent_dataset: str) -> str:
+    """The report of a random warehouse with the `emptied` tables' rows deleted, one partner
+    having sent `sent_dataset` (2024-01 to 2024-06)."""
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     random_warehouse(con, seed=5, persons=60)
-    con.execute("DELETE FROM wage")  # nothing to follow exits with
-    sent = pd.DataFrame([("p1", "enrollments", "2024-01", "2024-06", 6)],
+    for table in emptied:
+        con.execute(f"DELETE FROM {table}")
+    sent = pd.DataFrame([("p1", sent_dataset, "2024-01", "2024-06", 6)],
                         columns=["partner_id", "dataset", "first_period", "last_period",
                                  "periods"])
     d.publish_outcomes(con, threshold=10, datasets_sent=sent)
@@ -131,27 +134,19 @@ def test_empty_cohort_is_explained(tmp_path):
                                                 datasets_sent=sent, periods=["2024-06"]))
     con.close()
     write_report(tmp_path / "w.duckdb", tmp_path / "r.html")
-    page = (tmp_path / "r.html").read_text()
+    return (tmp_path / "r.html").read_text()
+
+
+def test_empty_cohort_is_explained(tmp_path):
+    page = _page_without(tmp_path, ("wage",), "enrollments")  # nothing to follow exits with
     assert "The outcome cohort is empty" in page and "no UI wage records were sent" in page
     assert "through none" not in page and "no exits can be measured yet" in page
 
 
 def test_participant_files_only_say_what_is_missing_not_none(tmp_path):
     """Only participant files so far: no partner month and no cohort window to name."""
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    random_warehouse(con, seed=5, persons=60)
-    for table in ("wage", "enrollment", "service", "credential", "assessment", "employment",
-                  "skill_gain"):
-        con.execute(f"DELETE FROM {table}")
-    sent = pd.DataFrame([("p1", "participants", "2024-06", "2024-06", 1)],
-                        columns=["partner_id", "dataset", "first_period", "last_period",
-                                 "periods"])
-    d.publish_outcomes(con, threshold=10, datasets_sent=sent)
-    d.write_released(con, tiers.metadata_tables(con, partners=PARTNER_NAMES,
-                                                datasets_sent=sent, periods=["2024-06"]))
-    con.close()
-    write_report(tmp_path / "w.duckdb", tmp_path / "r.html")
-    page = (tmp_path / "r.html").read_text()
+    page = _page_without(tmp_path, ("wage", "enrollment", "service", "credential",
+                                    "assessment", "employment", "skill_gain"), "participants")
     assert "up to none" not in page and "from none" not in page
     assert "no enrollment, service, credential, assessment, employment or skill-gain record" \
         in page
