@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
-from schemas import load_meta_schema, load_schema
+from schemas import load_meta_schema, load_schema, validate_against_meta_schema
 
 #: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
 CURRENT_SPEC = 5
@@ -188,7 +186,7 @@ class LinkSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LinkSpec:
         """Validate ``data`` against the JSON Schema and build the spec."""
-        jsonschema.validate(data, LINK_SPEC_JSON_SCHEMA)
+        validate_against_meta_schema("linkage", data)
         b = data["blocking"]
         blocking = BlockingSpec(
             token_columns=tuple(b["token_columns"]),

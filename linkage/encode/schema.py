@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import jsonschema
-
-from schemas import load_meta_schema, load_schema
+from schemas import load_meta_schema, load_schema, validate_against_meta_schema
 
 __all__ = [
     "CURRENT_ENCODING_VERSION",
@@ -203,7 +201,7 @@ class EncodingSchema:
 
 def validate_encoding_schema(spec: dict[str, Any]) -> None:
     """Check ``spec`` against the meta-schema and for consistency; raise on the first problem."""
-    jsonschema.validate(spec, meta_schema())
+    validate_against_meta_schema("encoding", spec)
     if spec["id"] != f"pathlink-encoding/{spec['version']}":
         raise ValueError(f"schema id {spec['id']!r} does not match version {spec['version']}")
     unknown = set(spec["hardening"]["applies_to"]) - set(spec["bloom"])

@@ -30,7 +30,7 @@ from linkage.encode import (
     token_set_values,
     validate_encoding_schema,
 )
-from schemas import load_schema
+from schemas import load_meta_schema, load_schema, validate_against_meta_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -323,6 +323,25 @@ def test_schema_validation_rejects_bad_schema(mutate) -> None:
     mutate(spec)
     with pytest.raises((jsonschema.ValidationError, ValueError)):
         validate_encoding_schema(spec)
+
+
+def test_meta_schema_validator_built_once_raises_what_jsonschema_validate_raises() -> None:
+    """The compiled validator (meta-schema checked once a process) finds the same first error,
+    with the same path and message, as `jsonschema.validate`, which re-checks it every call."""
+    for kind, version, mutate in (
+            ("encoding", 3, lambda s: s["bloom"]["given_name"].update(k=0)),
+            ("encoding", 3, lambda s: s.update(secret="c2VjcmV0")),
+            ("linkage", 5, lambda s: s["blocking"].update(max_block_size="big")),
+            ("linkage", 5, lambda s: s.update(version="pathlink-linkage/99"))):
+        spec = copy.deepcopy(load_schema(kind, version))
+        validate_against_meta_schema(kind, spec)  # the shipped version is valid
+        mutate(spec)
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            validate_against_meta_schema(kind, spec)
+        with pytest.raises(jsonschema.ValidationError) as theirs:
+            jsonschema.validate(spec, load_meta_schema(kind))
+        assert (ours.value.message, list(ours.value.absolute_path)) == (
+            theirs.value.message, list(theirs.value.absolute_path))
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])
