@@ -8,7 +8,10 @@ only: never a secret and never personal data. Each flow loads the workspace once
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -203,10 +206,39 @@ def _monthly(run: RunContext, seed: int | None, wait_seconds: float, reprocess: 
     return summary
 
 
+#: Prefect's settings that ask for flow-run heartbeats (the second is its legacy name).
+HEARTBEAT_SETTINGS = ("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "PREFECT_RUNNER_HEARTBEAT_FREQUENCY")
+
+
+@contextlib.contextmanager
+def heartbeats_as_configured() -> Iterator[None]:
+    """Flow runs started in this block send no Prefect heartbeat unless one was asked for.
+
+    Prefect 3.8 sends each flow run's heartbeat (every 180 s by default) from a thread that
+    sleeps in 1 s steps, and every flow run's end waits for that thread to wake: up to a
+    second per flow, and a month is a flow plus one per period. A heartbeat serves only an
+    automation on a persistent server that marks a silent run crashed; a run Pathlink starts
+    is marked `interrupted` by its own ledger at the next start (docs/operations.md), and a
+    temporary server stops with the command. Heartbeats stay as Prefect sends them when
+    `PREFECT_FLOWS_HEARTBEAT_FREQUENCY` is set, in the environment or the active profile.
+    """
+    from prefect.context import get_settings_context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    profile = {setting.name for setting in get_settings_context().profile.settings}
+    if any(name in os.environ or name in profile for name in HEARTBEAT_SETTINGS):
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def run_workspace(workspace: str | Path, *, as_of: str | None = None, seed: int | None = None,
                   wait_seconds: float = 0.0, reprocess: list[str] | None = None,
                   allow_shrink: bool = False) -> dict[str, Any]:
-    """Run the monthly flow (used by the CLI and tests)."""
-    return monthly_flow(str(Path(workspace).resolve()), as_of=as_of, seed=seed,
-                        wait_seconds=wait_seconds, reprocess=list(reprocess or []),
-                        allow_shrink=allow_shrink)
+    """Run the monthly flow (used by the CLI and tests), without heartbeats unless asked
+    for (`heartbeats_as_configured`)."""
+    with heartbeats_as_configured():
+        return monthly_flow(str(Path(workspace).resolve()), as_of=as_of, seed=seed,
+                            wait_seconds=wait_seconds, reprocess=list(reprocess or []),
+                            allow_shrink=allow_shrink)
