@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         splink_worker(*args.splink_worker)
         return
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
+    args.cache.mkdir(parents=True, exist_ok=True)  # the warm-up's Prefect home lives in it
     if args.million and "1m" not in sizes:
         sizes.append("1m")
     with_splink = not args.no_splink and splink_available()
