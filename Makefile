@@ -17,9 +17,12 @@ export GX_ANALYTICS_ENABLED := false
 
 .PHONY: demo test test-fast lint bench clean
 
+# After installing, the linkage kernels are compiled into numba's cache (pipelines/steps/compile.py),
+# so the first run, the demo and the tests load them instead of compiling (about 9 s of CPU).
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pipelines.steps.compile
 	touch $(STAMP)
 
 demo: $(STAMP)
