@@ -47,20 +47,24 @@ def _text_hits(root: Path, skip: Path | None = None) -> dict[str, list[str]]:
 
 
 def _duckdb_hits(path: Path) -> list[str]:
-    """Search every text and blob column (DuckDB compresses strings, so bytes scans miss)."""
+    """Search every column of every table and view (DuckDB compresses strings, so bytes scans
+    miss): one scan per relation counts, for each column, the rows holding each needle."""
     con = duckdb.connect(str(path), read_only=True)
     found = []
     try:
-        cols = con.execute(
-            "SELECT table_name, column_name FROM information_schema.columns").fetchall()
-        for table, column in cols:
-            # one scan of the column counts the rows holding each needle
-            text = f'lower(CAST("{column}" AS VARCHAR))'
+        columns: dict[str, list[str]] = {}
+        for table, column in con.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "ORDER BY table_name, ordinal_position").fetchall():
+            columns.setdefault(table, []).append(column)
+        needles = [n.lower() for n in NEEDLES]
+        for table, names in columns.items():
             counts = con.execute(
-                "SELECT " + ", ".join(f"count_if(contains({text}, ?))" for _ in NEEDLES)
-                + f' FROM "{table}"', [n.lower() for n in NEEDLES]).fetchall()[0]
-            found += [f"{table}.{column}:{needle}"
-                      for needle, count in zip(NEEDLES, counts, strict=True) if count]
+                "SELECT " + ", ".join(f'count_if(contains(lower(CAST("{c}" AS VARCHAR)), ?))'
+                                      for c in names for _ in needles)
+                + f' FROM "{table}"', needles * len(names)).fetchall()[0]
+            found += [f"{table}.{c}:{needle}" for (c, needle), count in zip(
+                ((c, n) for c in names for n in NEEDLES), counts, strict=True) if count]
     finally:
         con.close()
     return found
