@@ -112,11 +112,9 @@ def warm_up_encoding() -> None:
     kernels, the address, phone and name libraries: about 1 s), by encoding one made-up
     record under a throwaway key; nothing is kept. For time a command would otherwise spend
     waiting (its Prefect server starting)."""
-    made_up = pd.DataFrame([{
-        "partner_record_id": "0", "first_name": "Ann", "last_name": "Lee",
-        "date_of_birth": "2001-02-03", "ssn": "123-45-6789", "street_address": "12 Main St",
-        "city": "Hartford", "state": "CT", "zip": "06103", "phone": "860-555-0100",
-        "email": "ann@example.org"}])
+    from pipelines.steps.compile import made_up_records
+
+    made_up = made_up_records().drop(columns=["partner_id"]).head(1)
     normalized = normalize_participants(made_up, as_of=date(2026, 1, 31))
     encode_participants(normalized, SharedSecret("warm-up", generate_secret()),
                         load_encoding_schema())

@@ -3,6 +3,7 @@ kernel a run calls, so a fresh checkout's first run loads them from numba's cach
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,6 @@ print(json.dumps({m: {k: len(getattr(importlib.import_module(m), k).signatures) 
 
 @pytest.mark.slow  # over ~2 s (a fresh interpreter): left out of `make test-fast`
 def test_compile_step_reaches_every_kernel_a_run_calls() -> None:
-    import json
-
     done = subprocess.run([sys.executable, "-c", PROBE], input=json.dumps(RUN_KERNELS),
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
