@@ -36,6 +36,7 @@ from pipelines.orchestration.tasks import (
 from pipelines.state import writer_lock
 from pipelines.steps.context import RunContext, new_run_id, shared_memo
 from pipelines.steps.guard import NOTHING_ACCEPTED, release_guard
+from pipelines.steps.ingest import stores_checkpointed_once
 from pipelines.steps.keys import check_keys
 from pipelines.steps.notify import FAILURE, SUCCESS, notify, summary_payload
 from pipelines.steps.run import close_run, mark_linked, mark_published, open_run
@@ -52,7 +53,9 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
     for drop in drops:
         by_partner.setdefault(drop["partner_id"], []).append(drop)
     outcomes: dict[str, dict[str, Any]] = {}
-    with shared_memo(run.run_id):  # partners ingested in this process parse an address once
+    # partners ingested in this process parse an address once, and their stores are
+    # checkpointed into the state file once
+    with shared_memo(run.run_id), stores_checkpointed_once(run) as checkpoint:
         futures: list[PrefectFuture] = [
             ingest_partner.submit(str(run.ws.root), partner_id, partner_drops[0]["period"],
                                   partner_drops, run.run_id, run.as_of)
@@ -73,6 +76,8 @@ def ingest_drops(run: RunContext, drops: list[dict[str, str]]) -> list[dict[str,
                 outcomes[outcome["rel_path"]] = outcome
                 progress.emit("drop", rel_path=outcome["rel_path"], status=outcome["status"],
                               rows_read=int(outcome.get("rows_read") or 0))
+        with progress.stage("store"):
+            checkpoint()
     crash_point("period:ingested")
     return [outcomes[d["rel_path"]] for d in drops]
 

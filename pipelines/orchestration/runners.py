@@ -43,7 +43,7 @@ def ingest_runner(ws: Workspace) -> Iterator[Any]:
     after it. Local workers never spill to disk and keep scratch files under `state/`.
     """
     kind = (ws.task_runner or "default").lower()
-    if kind in ("default", "thread", "threads"):
+    if ws.ingests_in_process:
         from prefect.task_runners import ThreadPoolTaskRunner
 
         yield ThreadPoolTaskRunner(max_workers=1)

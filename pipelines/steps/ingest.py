@@ -7,6 +7,8 @@ passes through here in memory only).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
@@ -34,7 +36,21 @@ from pipelines.ingest import (
 from pipelines.ingest.encoded import EncodedDropError, read_encoded_drop
 from pipelines.ingest.events import restricted_rows
 from pipelines.state import StateStore, encrypt_quarantine, now_utc
-from pipelines.steps.context import DropContext
+from pipelines.state.store import held_open
+from pipelines.steps.context import DropContext, RunContext
+
+
+@contextlib.contextmanager
+def stores_checkpointed_once(run: RunContext) -> Iterator[Callable[[], None]]:
+    """While a period's drops are ingested in this process, their stores are folded into the
+    state file by one checkpoint, not one per drop (`state.store.held_open`): when the block
+    calls the function it is given, or else as it ends. With Dask workers (`[runner] kind =
+    "dask"`) each store checkpoints its own, as before, and the function does nothing."""
+    if not run.ws.ingests_in_process:
+        yield lambda: None
+        return
+    with held_open(run.ws.state_db) as checkpoint:
+        yield checkpoint
 
 
 class EncodedDropRefused(Exception):

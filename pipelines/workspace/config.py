@@ -277,6 +277,10 @@ class Agreement:
         return (today or dt.date.today()) <= self.expires
 
 
+#: `[runner] kind` values that ingest in the run's own process (a thread pool).
+IN_PROCESS_RUNNERS = ("default", "thread", "threads")
+
+
 @dataclass(frozen=True)
 class Workspace:
     """A loaded workspace: its root folder and settings."""
@@ -306,6 +310,12 @@ class Workspace:
     landing_group: str | None = None  # landing/ 0750 owned by this group (default: 0700)
     max_person_drop: float = 0.10  # a release losing more persons than this share is held
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+
+    @property
+    def ingests_in_process(self) -> bool:
+        """Whether partners' drops are ingested in the run's own process (`[runner] kind`
+        default: Prefect's thread pool), not on Dask workers."""
+        return (self.task_runner or "default").lower() in IN_PROCESS_RUNNERS
 
     @property
     def key_ids(self) -> tuple[str, ...]:

@@ -61,3 +61,67 @@ def test_a_file_is_stamped_with_its_schema_and_an_older_file_is_brought_up_to_da
             (_schema()[1],)]
     finally:
         con.close()
+
+
+def _wal(db: Path) -> Path:
+    return db.with_name(db.name + ".wal")
+
+
+def _lock_taken_elsewhere(db: Path) -> bool:
+    """Whether another process would have to wait for `state/.state.lock` now (a second
+    open file description conflicts with this process's own `flock`)."""
+    import fcntl
+    import os
+
+    fd = os.open(db.parent / ".state.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_stores_inside_held_open_are_checkpointed_once_and_kept(tmp_path: Path) -> None:
+    import threading
+
+    from pipelines.state.store import held_open
+
+    db = tmp_path / "state" / "state.duckdb"
+    with StateStore(db) as state:  # the file and its schema exist before, as in a run
+        pass
+    state.close()
+    assert not _wal(db).exists()  # closing the only connection checkpoints
+    with held_open(db) as checkpoint:
+        assert _lock_taken_elsewhere(db)  # other processes wait for the block
+        for n in range(3):
+            with StateStore(db) as state:
+                state.store_records(_versions([(f"p:{n}", "2026-01", f"s{n}",
+                                                "pathlink-encoding/3")]))
+            state.close()
+            # committed to the log, not folded into the file: the held connection stays
+            assert _wal(db).exists() and _wal(db).stat().st_size > 0
+        # another thread of this process is not blocked by the hold (partners' ingest tasks)
+        done: list[int] = []
+
+        def store_in_thread() -> None:
+            with StateStore(db) as other:
+                other.store_records(_versions([("p:t", "2026-01", "st",
+                                                "pathlink-encoding/3")]))
+            other.close()
+            done.append(1)
+
+        worker = threading.Thread(target=store_in_thread)
+        worker.start()
+        worker.join(timeout=30)
+        assert done == [1]
+        checkpoint()
+        assert not _wal(db).exists() or _wal(db).stat().st_size == 0
+    assert not _lock_taken_elsewhere(db)
+    with StateStore(db) as state:
+        keys = state.latest_records("ab" * 16)["record_key"].tolist()
+    state.close()
+    assert keys == ["p:0", "p:1", "p:2", "p:t"]
