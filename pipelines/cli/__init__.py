@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 from pipelines.cli._clock import STARTED  # first: the command's start, before the heavy imports
+from pipelines.cli._exit import arm as _arm_exit  # first: its atexit handler runs last
 
 # Quiet third-party telemetry before they are imported (this machine may have no network).
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -85,8 +86,11 @@ def _run(args: list[str]) -> int:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    sys.exit(run_cli())
+    """Console-script entry point: run the command, then exit without tearing down every
+    module (`pipelines.cli._exit`)."""
+    code = run_cli()
+    _arm_exit(code)
+    sys.exit(code)
 
 
 __all__ = ["STARTED", "app", "main", "run_cli"]

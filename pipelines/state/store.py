@@ -136,7 +136,7 @@ _DB_LOCK = _DatabaseLock()
 
 #: While `held_open` keeps the database open, DuckDB folds its write-ahead log into the file
 #: only when the log grows past this (or when the block ends).
-HELD_CHECKPOINT_THRESHOLD = "1GiB"
+HELD_CHECKPOINT_THRESHOLD = "256MiB"
 
 
 @contextlib.contextmanager

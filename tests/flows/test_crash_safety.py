@@ -19,6 +19,7 @@ from _ops import (
     canonical_release,
     grouping,
     make_workspace,
+    pathlink,
     prefect_env,
     state_invariants,
 )
@@ -90,4 +91,21 @@ def test_killed_runs_resume_to_the_uninterrupted_release(tmp_path: Path, prefect
     # A further run finds nothing to do and changes nothing.
     again = run_workspace(root, as_of=AS_OF, seed=6)
     assert again["periods"] == []
+    assert canonical_release(root) == uninterrupted["release"]
+
+
+def test_console_run_ends_without_teardown_and_loses_nothing(
+        tmp_path: Path, prefect_harness, ops_drops: Path, uninterrupted: dict) -> None:
+    """The `pathlink` console script ends without Python's module teardown
+    (`pipelines.cli._exit`): a real `pathlink run` subprocess leaves the uninterrupted run's
+    release, its summary printed, and no DuckDB write-ahead log beside any database (a
+    connection left open would leave one: a copied release file would miss its last writes)."""
+    root = make_workspace(tmp_path / "console", ops_drops)
+    done = pathlink("run", "--workspace", str(root), "--as-of", AS_OF, "--no-progress",
+                    env=prefect_env())
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    # its summary (on standard error) printed, and flushed before the process ended
+    assert "2026-10: " in done.stderr
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.wal")) == []
+    assert grouping(load_workspace(root).state_db) == uninterrupted["grouping"]
     assert canonical_release(root) == uninterrupted["release"]
