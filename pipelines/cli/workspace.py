@@ -173,8 +173,11 @@ def run(
         _keys_or_stop(ws)  # a wrong secret stops here: before any server starts or write
         api = start_api(ws.prefect_api_url)  # the server starts while the flows import
         try:
+            from pipelines.steps.ingest import warm_up, warm_up_helper
+
+            if not api.server_starting:  # (a starting server is better off with the core)
+                warm_up_helper()  # the helper's imports on the other core, meanwhile
             from pipelines.orchestration.flows import run_workspace
-            from pipelines.steps.ingest import warm_up
 
             with (api.active(meanwhile=warm_up),
                   RunProgress(console) if show else contextlib.nullcontext(),

@@ -162,6 +162,12 @@ class PrefectAPI:
                 self._server.stop()
             self._error = exc
 
+    @property
+    def server_starting(self) -> bool:
+        """Whether a temporary server was started for this command (perhaps still coming up;
+        or stopped again for a server the settings name). False: a configured server."""
+        return self._thread is not None or self.started_here
+
     def close(self) -> None:
         """Forget the temporary server's address. The server itself stops at exit, after
         Prefect's own exit handlers (registered later, run earlier) have sent their logs."""
