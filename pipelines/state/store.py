@@ -478,9 +478,13 @@ class StateStore:
         return "VARCHAR"
 
     def _record_columns(self) -> set[str]:
-        return {r[0] for r in self.con.execute(
+        return set(self._record_column_list())
+
+    def _record_column_list(self) -> list[str]:
+        """The columns of `record_versions`, in table order."""
+        return [r[0] for r in self.con.execute(
             "SELECT column_name FROM information_schema.columns "
-            "WHERE table_name = 'record_versions'").fetchall()}
+            "WHERE table_name = 'record_versions' ORDER BY ordinal_position").fetchall()]
 
     def _ensure_record_columns(self, columns: list[str]) -> None:
         """Create `record_versions` (typed by column name) or add columns a new schema brings."""
@@ -513,7 +517,8 @@ class StateStore:
     def latest_records(self, key_fingerprint: str | None = None, *,
                        only_key: bool = False,
                        encoding_schema: str | None = None,
-                       columns: Sequence[str] | None = None) -> pd.DataFrame:
+                       columns: Sequence[str] | None = None,
+                       exclude: Sequence[str] = ()) -> pd.DataFrame:
         """Each partner record's most recent encoded version.
 
         Args:
@@ -525,6 +530,7 @@ class StateStore:
                 none recorded) count: encodings of two schema versions are not comparable.
             columns: Only these columns (those the table has), `record_key` first; default
                 all. A release reads a dozen of the forty-odd and none of the filters.
+            exclude: Not these columns (linking reads none of the profile columns).
         """
         if not self._has_table("record_versions"):
             return pd.DataFrame()
@@ -538,9 +544,12 @@ class StateStore:
             params.append(encoding_schema)
         where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         select = "*"
-        if columns is not None:
-            have = self._record_columns()
-            wanted = ["record_key", *(c for c in columns if c != "record_key" and c in have)]
+        if columns is not None or exclude:
+            have = self._record_column_list()
+            if columns is not None:
+                have = [c for c in columns if c in set(have)]
+            wanted = ["record_key", *(c for c in have
+                                      if c != "record_key" and c not in set(exclude))]
             select = ", ".join(f'"{c}"' for c in dict.fromkeys(wanted))
         latest = self.con.sql(
             f"SELECT {select} FROM record_versions {where}QUALIFY row_number() OVER "  # noqa: S608

@@ -32,6 +32,7 @@ from linkage.review import pair_id
 from linkage.rotation import bridge_overlap, carry_over_persons
 from linkage.spec import LinkSpec
 from pipelines.faults import crash_point
+from pipelines.records import PROFILE_COLUMNS
 from pipelines.state import StateStore
 from pipelines.steps.context import RunContext
 from pipelines.workspace import Workspace, WorkspaceError
@@ -93,7 +94,8 @@ def link_workspace(run: RunContext, period: str, seed: int | None = None) -> dic
     with StateStore(ws.state_db) as state:
         # linkable: encoded under the current key and the current encoding schema
         records = state.latest_records(current_fp, only_key=True,
-                                       encoding_schema=load_encoding_schema().id)
+                                       encoding_schema=load_encoding_schema().id,
+                                       exclude=PROFILE_COLUMNS)  # reporting only
         versions = state.records_by_key()  # lineage of every stored version, any key
         if versions.empty:
             return {"records": 0, "persons": 0, "pairs": 0}

@@ -125,3 +125,15 @@ def test_stores_inside_held_open_are_checkpointed_once_and_kept(tmp_path: Path) 
         keys = state.latest_records("ab" * 16)["record_key"].tolist()
     state.close()
     assert keys == ["p:0", "p:1", "p:2", "p:t"]
+
+
+def test_latest_records_leaves_out_excluded_columns_in_table_order(tmp_path: Path) -> None:
+    frame = _versions([("p:A", "2026-01", "s1", "pathlink-encoding/3")]).assign(race="x")
+    with StateStore(tmp_path / "state.duckdb") as state:
+        state.store_records(frame)
+        linked = state.latest_records("ab" * 16, exclude=("race", "tok_t4_ssn"))
+        chosen = state.latest_records("ab" * 16, columns=["race", "period"], exclude=("race",))
+    state.close()
+    assert linked.columns.tolist() == [c for c in frame.columns
+                                       if c not in ("race", "tok_t4_ssn")]
+    assert chosen.columns.tolist() == ["record_key", "period"]
