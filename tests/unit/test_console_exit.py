@@ -10,7 +10,9 @@ import sys
 
 
 def test_an_armed_exit_skips_the_teardown_unless_full_exit_is_asked() -> None:
-    """`PATHLINK_FULL_EXIT=1`: the handler leaves the exit to Python (its teardown runs)."""
+    """Armed, the process ends with the armed code after the other `atexit` handlers (their
+    output flushed) and before any finalizer; `PATHLINK_FULL_EXIT=1` leaves the exit to
+    Python, whose teardown runs the finalizer."""
     script = ("import atexit, sys\n"
               "from pipelines.cli import _exit\n"
               "atexit.register(lambda: print('teardown-handler-ran'))\n"  # runs before _exit's
