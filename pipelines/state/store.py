@@ -547,9 +547,10 @@ class StateStore:
         if columns is not None or exclude:
             have = self._record_column_list()
             if columns is not None:
-                have = [c for c in columns if c in set(have)]
-            wanted = ["record_key", *(c for c in have
-                                      if c != "record_key" and c not in set(exclude))]
+                in_table = set(have)
+                have = [c for c in columns if c in in_table]
+            left_out = {"record_key", *exclude}
+            wanted = ["record_key", *(c for c in have if c not in left_out)]
             select = ", ".join(f'"{c}"' for c in dict.fromkeys(wanted))
         latest = self.con.sql(
             f"SELECT {select} FROM record_versions {where}QUALIFY row_number() OVER "  # noqa: S608
