@@ -19,6 +19,7 @@ codes. The engine only depends on the column formats, not on who made the encodi
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from linkage.spec import LinkSpec, LshSpec
+from linkage.spec import BlockingSpec, LinkSpec, LshSpec
 
 __all__ = [
     "BlockingStats",
@@ -35,6 +36,8 @@ __all__ = [
     "bloom_matrix",
     "candidate_positions",
     "lsh_band_positions",
+    "pairs_outside",
+    "rule_positions",
 ]
 
 _DEDUPE_EVERY = 20_000_000
@@ -428,6 +431,68 @@ def candidate_positions(encoded: pd.DataFrame, spec: LinkSpec,
     right = order[codes % n]
     rule_pairs = {name: np.searchsorted(codes, rule) for name, rule in kept.items()}
     return CandidatePositions(left=left, right=right, stats=stats, rule_pairs=rule_pairs)
+
+
+def rule_positions(encoded: pd.DataFrame, spec: LinkSpec, rules: str | Sequence[str],
+                   max_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The distinct pairs of one or more key rules on their own, as row positions ``(left,
+    right)`` (``record_key`` order), and how many they make; a uniform random ``max_pairs`` of
+    them (seeded) when they make more. A rule is one of ``spec``'s blocking rules
+    (``token:<column>``, ``exact:<name>``, ``lsh:<name>``) or a ``token:`` column the spec does
+    not block on (a training rule: its pairs train m, they are not candidates). ``None`` when
+    the encoded records hold none of the rules' token columns."""
+    rules = [rules] if isinstance(rules, str) else list(rules)
+    blocking = spec.blocking
+    tokens, exact, lsh = [], [], []
+    for rule in rules:
+        kind, _, name = rule.partition(":")
+        if kind == "token":
+            tokens.append(name)
+        elif kind == "exact" and any(r.name == name for r in blocking.exact):
+            exact.extend(r for r in blocking.exact if r.name == name)
+        elif kind == "lsh" and any(r.name == name for r in blocking.lsh):
+            lsh.extend(r for r in blocking.lsh if r.name == name)
+        else:
+            raise ValueError(f"{rule!r} is not a rule of spec {spec.version}")
+    tokens = [c for c in tokens if c in encoded.columns]
+    if not (tokens or exact or lsh):
+        return None
+    only = BlockingSpec(token_columns=tuple(tokens), lsh=tuple(lsh), exact=tuple(exact),
+                        max_block_size=blocking.max_block_size)
+    found = candidate_positions(encoded, dataclasses.replace(spec, blocking=only))
+    left, right = found.left, found.right
+    if len(left) > max_pairs:
+        keep = np.sort(np.random.default_rng(seed).choice(len(left), max_pairs, replace=False))
+        left, right = left[keep], right[keep]
+    return left, right, len(found)
+
+
+def pairs_outside(encoded: pd.DataFrame, candidates: CandidatePositions, left: np.ndarray,
+                  right: np.ndarray, chunk: int = 8_000_000) -> np.ndarray:
+    """``bool`` per pair ``(left[i], right[i])`` of row positions: ``True`` where it is not one
+    of ``candidates`` (made from the same ``encoded``). Walks the candidates a ``chunk`` at a
+    time, so no array of all their codes is made."""
+    _, rank, _ = _prepare(encoded)
+    n = np.int64(len(rank))
+
+    def codes(lft: np.ndarray, rgt: np.ndarray) -> np.ndarray:
+        a, b = rank[lft], rank[rgt]
+        return np.minimum(a, b) * n + np.maximum(a, b)
+
+    wanted = codes(np.asarray(left), np.asarray(right))
+    order = np.argsort(wanted, kind="stable")
+    wanted = wanted[order]
+    inside = np.zeros(len(wanted), dtype=bool)
+    if len(wanted):
+        for lo in range(0, len(candidates), chunk):
+            got = codes(candidates.left[lo:lo + chunk], candidates.right[lo:lo + chunk])
+            at = np.searchsorted(wanted, got)
+            hit = at < len(wanted)
+            at, got = at[hit], got[hit]
+            inside[at[wanted[at] == got]] = True
+    outside = np.empty(len(wanted), dtype=bool)
+    outside[order] = ~inside
+    return outside
 
 
 def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence[str] = (),

@@ -230,6 +230,34 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         hi = min(lo + batch_size, n_pairs)
         gamma = columns.gamma_matrix(candidates.left[lo:hi], candidates.right[lo:hi])
         pattern[lo:hi] = model.pattern_codes(gamma)
+    # training rules the spec does not block on: their pairs (one sample of their union) train
+    # m, and those that are not candidates join the population the model is fitted on,
+    # weighted up when sampled; they are never scored (docs/linkage.md, "Model")
+    off_rules = [rule for rule, _ in training_rules if rule not in candidates.rule_pairs]
+    off = (block.rule_positions(encoded, spec, off_rules, spec.fellegi_sunter.training_max_pairs,
+                                seed=spec.fellegi_sunter.u_seed) if off_rules else None)
+    off_pattern = off_outside = off_member = None
+    training_pairs: dict[str, Any] = {}
+    if off is not None:
+        off_left, off_right, off_total = off
+        off_outside = block.pairs_outside(encoded, candidates, off_left, off_right)
+        off_pattern = np.concatenate(
+            [model.pattern_codes(columns.gamma_matrix(off_left[lo:lo + batch_size],
+                                                      off_right[lo:lo + batch_size]))
+             for lo in range(0, len(off_left), batch_size)] or
+            [np.empty(0, dtype=model.pattern_dtype())])
+        # a pair belongs to a token rule where both records hold the same token
+        off_member = {}
+        for rule in off_rules:
+            column = rule.partition(":")[2]
+            if column in encoded.columns:
+                codes_c = pd.factorize(encoded[column].to_numpy(dtype=object),
+                                       use_na_sentinel=True)[0]
+                off_member[rule] = (codes_c[off_left] >= 0) & (
+                    codes_c[off_left] == codes_c[off_right])
+        training_pairs = {"rules": off_rules, "made": int(off_total),
+                          "compared": len(off_left), "not_candidates": int(off_outside.sum()),
+                          "scale": off_total / max(len(off_left), 1)}
     rng = np.random.default_rng(spec.fellegi_sunter.u_seed)
     rand_left, rand_right = compare.random_pairs(encoded, spec, spec.fellegi_sunter.u_sample_size,
                                                  rng)
@@ -241,6 +269,8 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
 
     t0 = time.perf_counter()
     codes, counts = np.unique(pattern, return_counts=True)
+    if off_pattern is not None:  # the training pairs' own patterns join the list
+        codes = np.union1d(codes, off_pattern)
     patterns = model.decode_patterns(codes)
     # per pair: its pattern's row (pairs are scored by pattern, never one by one)
     which = np.empty(n_pairs, dtype=np.int32 if len(codes) < 2 ** 31 else np.int64)
@@ -248,11 +278,20 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         hi = min(lo + batch_size, n_pairs)
         which[lo:hi] = np.searchsorted(codes, pattern[lo:hi])
     del pattern
+    fit_counts = counts
+    off_rows = None
+    if off_pattern is not None:
+        off_rows = np.searchsorted(codes, off_pattern)
+        counts = np.bincount(which, minlength=len(codes))
+        fit_counts = counts + training_pairs["scale"] * np.bincount(off_rows[off_outside],
+                                                                    minlength=len(codes))
     training = tuple(
-        (rule, np.bincount(which[candidates.rule_pairs[rule]], minlength=len(codes)),
+        (rule, np.bincount(which[candidates.rule_pairs[rule]] if rule in candidates.rule_pairs
+                           else off_rows[off_member[rule]], minlength=len(codes)),
          tuple(f"gamma_{name}" for name in excludes))
-        for rule, excludes in training_rules if rule in candidates.rule_pairs)
-    model.fit_patterns(patterns, counts, random_features=random_features,
+        for rule, excludes in training_rules
+        if rule in candidates.rule_pairs or (off_member is not None and rule in off_member))
+    model.fit_patterns(patterns, fit_counts, random_features=random_features,
                        comparable_pairs=comparable_pairs(encoded, spec),
                        random_ungated=random_ungated, training=training)
     pattern_scores = model.predict(pd.DataFrame(patterns, columns=model.features))
@@ -320,6 +359,7 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         "match_pairs": int((final_class == "match").sum()),
         "possible_pairs": int((final_class == "possible").sum()),
         **frequency_stats,
+        "training_pairs": training_pairs,
         "gamma_patterns": len(codes),
         "clusters": int(clusters["cluster_id"].nunique()),
         "split_clusters": int(clusters["cluster_reason"].str.startswith("split:").sum()),

@@ -142,8 +142,13 @@ class FellegiSunterSpec:
     weight_caps: tuple[WeightCap, ...] = ()
     m_prior_strength: float = 0.0
     #: ``(blocking rule name, excluded comparisons)``: rules whose pairs train m, as Splink's
-    #: ``estimate_parameters_using_expectation_maximisation(blocking_rule)``
+    #: ``estimate_parameters_using_expectation_maximisation(blocking_rule)``. A rule is one of
+    #: the spec's blocking rules (its candidate pairs train m) or a ``token:<column>`` rule the
+    #: spec does not block on: its own pairs then train m (at most ``training_max_pairs`` of
+    #: them, a seeded random sample) without becoming candidates, as Splink trains on rules
+    #: it does not predict with.
     training_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    training_max_pairs: int = 2_000_000
 
     def __post_init__(self) -> None:
         caps = tuple(c if isinstance(c, WeightCap) else
@@ -169,6 +174,16 @@ class ClusteringSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "direct_pair_guards", tuple(self.direct_pair_guards))
+
+
+def _checked_training(fs: FellegiSunterSpec, blocking: BlockingSpec) -> FellegiSunterSpec:
+    """``fs``, once each training rule names a rule ``linkage.block.rule_positions`` can make."""
+    named = ({f"exact:{r.name}" for r in blocking.exact} | {f"lsh:{r.name}" for r in blocking.lsh})
+    for rule, _ in fs.training_rules:
+        if not (rule.startswith("token:") or rule in named):
+            raise ValueError(f"training rule {rule!r} is neither a token column nor a blocking "
+                             "rule of the spec")
+    return fs
 
 
 @dataclass(frozen=True)
@@ -252,7 +267,7 @@ class LinkSpec:
             link_type=data["link_type"],
             blocking=blocking,
             comparisons=tuple(comparisons),
-            fellegi_sunter=FellegiSunterSpec(**fs),
+            fellegi_sunter=_checked_training(FellegiSunterSpec(**fs), blocking),
             clustering=ClusteringSpec(**cl),
             description=data.get("description", ""),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 import recordlinkage
 from _linkage_fixtures import encode, spec
 
@@ -225,3 +226,38 @@ def test_a_rule_over_its_pair_budget_skips_its_largest_blocks_as_the_cap_does(mo
     by_cap = candidate_positions(encoded, spec(blocking={"lsh": [], "max_block_size": largest}))
     assert (capped.left == by_cap.left).all() and (capped.right == by_cap.right).all()
     assert capped.stats == by_cap.stats
+
+
+def test_rule_positions_makes_one_rules_pairs_and_samples_them_by_seed():
+    from linkage.block import pairs_outside, rule_positions
+
+    rng = np.random.default_rng(3)
+    people = [{"partner_id": "p", "partner_record_id": f"r{i:03d}", "given": f"g{i}",
+               "family": f"f{i}", "ssn": f"{int(rng.integers(0, 6)):09d}"} for i in range(90)]
+    encoded = encode(people)
+    only_ssn = spec(blocking={"lsh": []})
+    everything = candidate_positions(encoded, only_ssn)
+    left, right, total = rule_positions(encoded, only_ssn, "token:tok_ssn", 10**6, seed=1)
+    assert total == len(everything) == len(left)
+    assert set(zip(left, right, strict=True)) == set(
+        zip(everything.left, everything.right, strict=True))
+    # a sample: that many distinct pairs of the rule, the same for the same seed
+    some = rule_positions(encoded, only_ssn, "token:tok_ssn", 50, seed=1)
+    assert len(some[0]) == 50 and some[2] == total
+    assert set(zip(some[0], some[1], strict=True)) < set(zip(left, right, strict=True))
+    again = rule_positions(encoded, only_ssn, "token:tok_ssn", 50, seed=1)
+    assert np.array_equal(some[0], again[0]) and np.array_equal(some[1], again[1])
+    # a token column the spec does not block on is a rule too; an unknown name is an error
+    names = spec(blocking={"lsh": [], "token_columns": []})
+    assert rule_positions(encoded, names, "token:tok_ssn", 10**6, seed=1)[2] == total
+    assert rule_positions(encoded, names, "token:tok_absent", 10**6, seed=1) is None
+    with pytest.raises(ValueError, match="not a rule"):
+        rule_positions(encoded, names, "lsh:absent", 10**6, seed=1)
+    # which of the rule's pairs the candidates of another spec hold, in either orientation
+    half = candidate_positions(encoded, only_ssn)
+    keep = np.arange(len(half)) % 2 == 0
+    half.left, half.right = half.left[keep], half.right[keep]
+    outside = pairs_outside(encoded, half, right, left, chunk=7)
+    held = set(zip(half.left, half.right, strict=True))
+    assert outside.tolist() == [(a, b) not in held for a, b in zip(left, right, strict=True)]
+    assert outside.sum() == len(left) - keep.sum()
