@@ -34,9 +34,9 @@ __all__ = [
     "BlockingStats",
     "CandidatePositions",
     "bloom_matrix",
+    "candidate_index",
     "candidate_positions",
     "lsh_band_positions",
-    "pairs_outside",
     "rule_positions",
 ]
 
@@ -467,11 +467,11 @@ def rule_positions(encoded: pd.DataFrame, spec: LinkSpec, rules: str | Sequence[
     return left, right, len(found)
 
 
-def pairs_outside(encoded: pd.DataFrame, candidates: CandidatePositions, left: np.ndarray,
-                  right: np.ndarray, chunk: int = 8_000_000) -> np.ndarray:
-    """``bool`` per pair ``(left[i], right[i])`` of row positions: ``True`` where it is not one
-    of ``candidates`` (made from the same ``encoded``). Walks the candidates a ``chunk`` at a
-    time, so no array of all their codes is made."""
+def candidate_index(encoded: pd.DataFrame, candidates: CandidatePositions, left: np.ndarray,
+                    right: np.ndarray, chunk: int = 8_000_000) -> np.ndarray:
+    """Per pair ``(left[i], right[i])`` of row positions (either orientation), its index in
+    ``candidates`` (made from the same ``encoded``), or -1 where it is not a candidate. Walks
+    the candidates a ``chunk`` at a time, so no array of all their codes is made."""
     _, rank, _ = _prepare(encoded)
     n = np.int64(len(rank))
 
@@ -482,17 +482,17 @@ def pairs_outside(encoded: pd.DataFrame, candidates: CandidatePositions, left: n
     wanted = codes(np.asarray(left), np.asarray(right))
     order = np.argsort(wanted, kind="stable")
     wanted = wanted[order]
-    inside = np.zeros(len(wanted), dtype=bool)
+    found = np.full(len(wanted), -1, dtype=np.int64)
     if len(wanted):
         for lo in range(0, len(candidates), chunk):
             got = codes(candidates.left[lo:lo + chunk], candidates.right[lo:lo + chunk])
             at = np.searchsorted(wanted, got)
-            hit = at < len(wanted)
-            at, got = at[hit], got[hit]
-            inside[at[wanted[at] == got]] = True
-    outside = np.empty(len(wanted), dtype=bool)
-    outside[order] = ~inside
-    return outside
+            hit = np.flatnonzero(at < len(wanted))
+            hit = hit[wanted[at[hit]] == got[hit]]
+            found[at[hit]] = lo + hit
+    out = np.empty(len(wanted), dtype=np.int64)
+    out[order] = found
+    return out
 
 
 def _candidate_codes(encoded: pd.DataFrame, spec: LinkSpec, keep_rules: Sequence[str] = (),

@@ -233,22 +233,29 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
     # training rules the spec does not block on: their pairs (one sample of their union) train
     # m, and those that are not candidates join the population the model is fitted on,
     # weighted up when sampled; they are never scored (docs/linkage.md, "Model")
-    off_rules = [rule for rule, _ in training_rules if rule not in candidates.rule_pairs]
+    off_rules = [rule for rule in dict.fromkeys(
+        [r for r, _ in training_rules] + list(spec.fellegi_sunter.fit_rules))
+        if rule not in candidates.rule_pairs]
     off = (block.rule_positions(encoded, spec, off_rules, spec.fellegi_sunter.training_max_pairs,
                                 seed=spec.fellegi_sunter.u_seed) if off_rules else None)
     off_pattern = off_outside = off_member = None
     training_pairs: dict[str, Any] = {}
     if off is not None:
         off_left, off_right, off_total = off
-        off_outside = block.pairs_outside(encoded, candidates, off_left, off_right)
-        off_pattern = np.concatenate(
-            [model.pattern_codes(columns.gamma_matrix(off_left[lo:lo + batch_size],
-                                                      off_right[lo:lo + batch_size]))
-             for lo in range(0, len(off_left), batch_size)] or
-            [np.empty(0, dtype=model.pattern_dtype())])
+        # a pair that is also a candidate has its pattern already; the others are compared
+        at = block.candidate_index(encoded, candidates, off_left, off_right)
+        off_outside = at < 0
+        off_pattern = np.empty(len(at), dtype=model.pattern_dtype())
+        off_pattern[~off_outside] = pattern[at[~off_outside]]
+        outside_at = np.flatnonzero(off_outside)
+        for lo in range(0, len(outside_at), batch_size):
+            rows = outside_at[lo:lo + batch_size]
+            off_pattern[rows] = model.pattern_codes(
+                columns.gamma_matrix(off_left[rows], off_right[rows]))
+        del at, outside_at
         # a pair belongs to a token rule where both records hold the same token
         off_member = {}
-        for rule in off_rules:
+        for rule in (r for r, _ in training_rules if r in off_rules):
             column = rule.partition(":")[2]
             if column in encoded.columns:
                 codes_c = pd.factorize(encoded[column].to_numpy(dtype=object),

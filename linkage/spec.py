@@ -148,6 +148,11 @@ class FellegiSunterSpec:
     #: them, a seeded random sample) without becoming candidates, as Splink trains on rules
     #: it does not predict with.
     training_rules: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ``token:<column>`` rules the spec does not block on whose pairs join the population the
+    #: model is fitted on without training m (as the rules a spec stopped blocking on did)
+    fit_rules: tuple[str, ...] = ()
+    #: At most this many pairs of the training and fit rules that do not block are compared (a
+    #: seeded sample of their union, weighted up in the fit)
     training_max_pairs: int = 2_000_000
 
     def __post_init__(self) -> None:
@@ -161,6 +166,7 @@ class FellegiSunterSpec:
         rules = tuple((r["rule"], tuple(r["excludes"])) if isinstance(r, dict)
                       else (r[0], tuple(r[1])) for r in self.training_rules)
         object.__setattr__(self, "training_rules", rules)
+        object.__setattr__(self, "fit_rules", tuple(self.fit_rules))
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,9 @@ def _checked_training(fs: FellegiSunterSpec, blocking: BlockingSpec) -> FellegiS
         if not (rule.startswith("token:") or rule in named):
             raise ValueError(f"training rule {rule!r} is neither a token column nor a blocking "
                              "rule of the spec")
+    for rule in fs.fit_rules:
+        if not rule.startswith("token:"):
+            raise ValueError(f"fit rule {rule!r} is not a token column (token:<column>)")
     return fs
 
 

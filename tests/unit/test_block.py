@@ -229,7 +229,7 @@ def test_a_rule_over_its_pair_budget_skips_its_largest_blocks_as_the_cap_does(mo
 
 
 def test_rule_positions_makes_one_rules_pairs_and_samples_them_by_seed():
-    from linkage.block import pairs_outside, rule_positions
+    from linkage.block import candidate_index, rule_positions
 
     rng = np.random.default_rng(3)
     people = [{"partner_id": "p", "partner_record_id": f"r{i:03d}", "given": f"g{i}",
@@ -253,11 +253,11 @@ def test_rule_positions_makes_one_rules_pairs_and_samples_them_by_seed():
     assert rule_positions(encoded, names, "token:tok_absent", 10**6, seed=1) is None
     with pytest.raises(ValueError, match="not a rule"):
         rule_positions(encoded, names, "lsh:absent", 10**6, seed=1)
-    # which of the rule's pairs the candidates of another spec hold, in either orientation
+    # where the rule's pairs are among the candidates of another spec, in either orientation
     half = candidate_positions(encoded, only_ssn)
     keep = np.arange(len(half)) % 2 == 0
     half.left, half.right = half.left[keep], half.right[keep]
-    outside = pairs_outside(encoded, half, right, left, chunk=7)
-    held = set(zip(half.left, half.right, strict=True))
-    assert outside.tolist() == [(a, b) not in held for a, b in zip(left, right, strict=True)]
-    assert outside.sum() == len(left) - keep.sum()
+    at = candidate_index(encoded, half, right, left, chunk=7)
+    index = {pair: i for i, pair in enumerate(zip(half.left, half.right, strict=True))}
+    assert at.tolist() == [index.get((a, b), -1) for a, b in zip(left, right, strict=True)]
+    assert (at < 0).sum() == len(left) - keep.sum()
