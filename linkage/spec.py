@@ -18,7 +18,7 @@ from typing import Any
 from schemas import load_meta_schema, load_schema, validate_against_meta_schema
 
 #: The spec version the pipeline links with (``schemas/linkage/v<N>.json``).
-CURRENT_SPEC = 5
+CURRENT_SPEC = 6
 SPEC_VERSION = f"pathlink-linkage/{CURRENT_SPEC}"
 #: JSON Schema of every spec version (data, beside the versions it validates).
 LINK_SPEC_JSON_SCHEMA: dict[str, Any] = load_meta_schema("linkage")

@@ -101,7 +101,7 @@ def test_release_records_the_linkage_spec_and_encoding(synthetic_workspace: dict
     finally:
         con.close()
     assert row == [(3, SPEC_VERSION, load_encoding_schema().id, "suppression")]
-    assert SPEC_VERSION == "pathlink-linkage/5"
+    assert SPEC_VERSION == "pathlink-linkage/6"
 
 
 def _drops(summary: dict, dataset: str | None = None) -> list[dict]:

@@ -215,10 +215,14 @@ def test_positions_completeness_matches_the_key_based_measure():
 def test_v1_spec_loads_and_is_validated(tmp_path):
     spec_v1 = load_link_spec(1)
     assert spec_v1.version == "pathlink-linkage/1"
-    for version in (2, 3, 4):  # kept for earlier figures and releases that name them
+    for version in (2, 3, 4, 5):  # kept for earlier figures and releases that name them
         assert load_link_spec(version).version == f"pathlink-linkage/{version}"
     current = LinkSpec.load()
-    assert current == load_link_spec(5) and current.version == "pathlink-linkage/5"
+    assert current == load_link_spec(6) and current.version == "pathlink-linkage/6"
+    # v6 trains m on shared-dob pairs without blocking on the dob alone (decision 0007)
+    assert "tok_t14_dob" not in current.blocking.token_columns
+    assert [rule for rule, _ in current.fellegi_sunter.training_rules] == [
+        "token:tok_t4_ssn", "token:tok_t14_dob"]
     assert [c.name for c in current.comparisons if c.frequency_adjusted] == ["names_other_dob"]
     # the current spec gates each salted filter on its salt (schemas/encoding/v3.json): the dob
     # filter is gone, the dob token is the gate
