@@ -230,9 +230,10 @@ def link_records(encoded: pd.DataFrame, spec: LinkSpec, *, keep_pairs: str = "al
         hi = min(lo + batch_size, n_pairs)
         gamma = columns.gamma_matrix(candidates.left[lo:hi], candidates.right[lo:hi])
         pattern[lo:hi] = model.pattern_codes(gamma)
-    # training rules the spec does not block on: their pairs (one sample of their union) train
-    # m, and those that are not candidates join the population the model is fitted on,
-    # weighted up when sampled; they are never scored (docs/linkage.md, "Model")
+    # training and fit rules the spec does not block on: their pairs (one sample of their union)
+    # train m (training rules) and, where they are not candidates, join the population the
+    # model is fitted on, weighted up when sampled; they are never scored (docs/linkage.md,
+    # "Model")
     off_rules = [rule for rule in dict.fromkeys(
         [r for r, _ in training_rules] + list(spec.fellegi_sunter.fit_rules))
         if rule not in candidates.rule_pairs]
