@@ -46,6 +46,23 @@ def _base_weights(result):
     return pairs["match_weight"] - pairs["frequency_adjustment"]
 
 
+def _assert_same_model(mine, theirs) -> None:
+    """The two link results fitted one model: match share, prior, every m and u."""
+    assert mine.model.lambda_ == pytest.approx(theirs.model.lambda_, rel=1e-9)
+    assert mine.model.prior_ == pytest.approx(theirs.model.prior_, rel=1e-9)
+    for f in theirs.model.features:
+        assert np.allclose(mine.model.m_[f], theirs.model.m_[f], rtol=1e-9, atol=1e-12), f
+        assert np.allclose(mine.model.u_[f], theirs.model.u_[f], rtol=1e-9, atol=1e-12), f
+
+
+def _assert_scored_as_in(mine, theirs) -> None:
+    """Every pair ``mine`` scored, ``theirs`` scored too, with the same weight (before the
+    frequency adjustment, which counts persons in each result's own clusters)."""
+    kept, full = _base_weights(mine), _base_weights(theirs)
+    assert kept.index.isin(full.index).all()
+    assert np.allclose(kept.to_numpy(), full.loc[kept.index].to_numpy())
+
+
 def test_a_training_rule_off_the_blocking_fits_the_model_blocking_on_it_fits(febrl3):
     """Blocking on the dob token (v5) or only training on it (v6) fits one model: the shared-dob
     pairs that are not candidates join the population EM fits, so the u of the dob-salted
@@ -65,15 +82,9 @@ def test_a_training_rule_off_the_blocking_fits_the_model_blocking_on_it_fits(feb
         blocked.stats["candidate_pairs"]
     assert trained.stats["fit"]["training_rules"][DOB_RULE] == "used"
 
-    assert trained.model.lambda_ == pytest.approx(blocked.model.lambda_, rel=1e-9)
-    assert trained.model.prior_ == pytest.approx(blocked.model.prior_, rel=1e-9)
-    for f in blocked.model.features:
-        assert np.allclose(trained.model.m_[f], blocked.model.m_[f], rtol=1e-9, atol=1e-12), f
-        assert np.allclose(trained.model.u_[f], blocked.model.u_[f], rtol=1e-9, atol=1e-12), f
+    _assert_same_model(trained, blocked)
     # every pair still scored has the weight blocking on the dob gave it
-    kept, full = _base_weights(trained), _base_weights(blocked)
-    assert kept.index.isin(full.index).all()
-    assert np.allclose(kept.to_numpy(), full.loc[kept.index].to_numpy())
+    _assert_scored_as_in(trained, blocked)
 
 
 def test_a_sampled_training_rule_is_weighted_up_to_the_pairs_it_made(febrl3):
@@ -107,10 +118,7 @@ def test_training_rules_off_the_blocking_are_counted_once_in_the_fit(febrl3):
     assert made["rules"] == [DOB_RULE, "token:tok_t15_dob_unordered"]
     assert made["made"] > blocked.stats["pairs_by_rule"][DOB_RULE]
     assert trained.stats["candidate_pairs"] + made["not_candidates"] == len(union)
-    assert trained.model.lambda_ == pytest.approx(blocked.model.lambda_, rel=1e-9)
-    for f in blocked.model.features:
-        assert np.allclose(trained.model.m_[f], blocked.model.m_[f], rtol=1e-9, atol=1e-12), f
-        assert np.allclose(trained.model.u_[f], blocked.model.u_[f], rtol=1e-9, atol=1e-12), f
+    _assert_same_model(trained, blocked)
 
 
 def test_v6_fits_the_model_v5_fits_and_scores_a_subset_of_its_candidates(febrl3):
@@ -123,14 +131,8 @@ def test_v6_fits_the_model_v5_fits_and_scores_a_subset_of_its_candidates(febrl3)
     assert v6.stats["candidate_pairs"] < v5.stats["candidate_pairs"]
     assert v6.stats["candidate_pairs"] + v6.stats["training_pairs"]["not_candidates"] == \
         v5.stats["candidate_pairs"]
-    assert v6.model.lambda_ == pytest.approx(v5.model.lambda_, rel=1e-9)
-    assert v6.model.prior_ == pytest.approx(v5.model.prior_, rel=1e-9)
-    for f in v5.model.features:
-        assert np.allclose(v6.model.m_[f], v5.model.m_[f], rtol=1e-9, atol=1e-12), f
-        assert np.allclose(v6.model.u_[f], v5.model.u_[f], rtol=1e-9, atol=1e-12), f
-    mine, theirs = _base_weights(v6), _base_weights(v5)
-    assert mine.index.isin(theirs.index).all()
-    assert np.allclose(mine.to_numpy(), theirs.loc[mine.index].to_numpy())
+    _assert_same_model(v6, v5)
+    _assert_scored_as_in(v6, v5)
 
 
 def test_a_training_rule_must_name_a_token_column_or_a_blocking_rule():
